@@ -1,0 +1,30 @@
+#!/bin/sh
+# cmacheck kreplay: install the Debian packages the kernel build and the qemu runs need.
+# Silent and quick when everything is present. Sourced or run by build.sh and run.sh.
+# Usage: kernel/deps.sh [build|run]   (default: build = everything)
+set -eu
+what=${1:-build}
+PKGS_RUN="qemu-system-x86"
+PKGS_BUILD="linux-source-6.1 gcc make libc6-dev flex bison bc libelf-dev libssl-dev cpio gzip xz-utils busybox-static $PKGS_RUN"
+case "$what" in
+  run) pkgs=$PKGS_RUN ;;
+  *)   pkgs=$PKGS_BUILD ;;
+esac
+missing=""
+for p in $pkgs; do
+  # dpkg-query is fast (~10 ms); status must be "install ok installed"
+  s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$s" = "install ok installed" ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "kernel/deps.sh: missing Debian packages:$missing" >&2
+  echo "kernel/deps.sh: run as root: apt-get install --no-install-recommends$missing" >&2
+  exit 1
+fi
+echo "kernel: installing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1; then
+  apt-get update -qq >/dev/null 2>&1 || true
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
