@@ -718,6 +718,18 @@ static void cmd_agent_stop(struct cmd *c, enum kind k)
 	emit(c->line, c->verb, "ok", NULL);
 }
 
+static void cmd_drain(struct cmd *c)
+{
+	char reply[512], *rest;
+	const char *st;
+
+	if (leftovers(c))
+		return;
+	ctl(reply, sizeof(reply), "drain");
+	st = status_of(reply, &rest);
+	emit(c->line, c->verb, st, "%s", rest);
+}
+
 static void cmd_sleep(struct cmd *c)
 {
 	unsigned long ms;
@@ -797,6 +809,8 @@ static void run_line(int lineno, char *s)
 		cmd_agent_check(&c, H_PIN);
 	else if (!strcmp(c.verb, "unpin"))
 		cmd_agent_stop(&c, H_PIN);
+	else if (!strcmp(c.verb, "drain"))
+		cmd_drain(&c);
 	else if (!strcmp(c.verb, "sleep"))
 		cmd_sleep(&c);
 	else

@@ -35,12 +35,14 @@
  *                                 "ok pfn=P ns=T" | "fail ns=T"
  *   freecontig PFN COUNT       -> free_contig_range() of a live "contig" allocation.
  *                                 "ok" | "fail reason=notlive"
+ *   drain                      -> drain_all_pages(NULL): per-CPU free lists back to
+ *                                 the buddy allocator.  "ok"
  *
  * A malformed command gives "err ...".  Everything still held is given back
  * when the module is unloaded.
  *
  * Needs a kernel whose cma_alloc, cma_release, cma_get_base, cma_get_size,
- * cma_get_name, cma_for_each_area and alloc_contig_pages are exported
+ * cma_get_name, cma_for_each_area, alloc_contig_pages and drain_all_pages are exported
  * (see kernel/exports.list).
  */
 #include <linux/module.h>
@@ -373,6 +375,12 @@ static void do_command(char *cmd)
 			return;
 		}
 		out("ok pfn=%lu ns=%lld\n", page_to_pfn(page), ktime_to_ns(t0));
+		return;
+	}
+
+	if (!strcmp(verb, "drain")) {
+		drain_all_pages(NULL);
+		out("ok\n");
 		return;
 	}
 

@@ -1,0 +1,148 @@
+#!/bin/bash
+# cmacheck kreplay: build everything the qemu runs need, into build/kernel/.
+#
+#   kernel/build.sh [-q]        (-q: print nothing when up to date)
+#
+# Steps, each cached by a key (sha256 of its inputs):
+#   deps     install missing Debian packages (kernel/deps.sh)
+#   tree     extract /usr/src/linux-source-6.1.tar.xz into build/kernel/linux and append the
+#            EXPORT_SYMBOL_GPL lines of kernel/exports.list (the only change to the tree)
+#   kernel   make tinyconfig + kernel/cmacheck.config (merge_config.sh, olddefconfig), check
+#            every fragment line is in .config, make bzImage modules
+#   module   kernel/module/cmacheck_cma.c -> build/kernel/module/cmacheck_cma.ko
+#   agents   kernel/agents/*.c -> static binaries build/kernel/agents/{krdrive,krpressure,krpin}
+#   initramfs busybox-static + agents + module + kernel/init.sh -> build/kernel/base.cpio.gz
+# Outputs: build/kernel/bzImage, build/kernel/base.cpio.gz. Logs: build/kernel/logs/.
+# Build times are appended to build/kernel/build-times.txt.
+set -euo pipefail
+
+quiet=0
+[ "${1:-}" = "-q" ] && quiet=1
+
+K=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$K")
+OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel}
+TARBALL=/usr/src/linux-source-6.1.tar.xz
+JOBS=$(( $(nproc) + 1 ))
+
+say() { echo "kernel: $*" >&2; }
+die() { echo "kernel: error: $*" >&2; exit 1; }
+
+"$K/deps.sh" build || die "missing packages"
+mkdir -p "$OUT/logs"
+
+# one build at a time per output directory
+exec 9>"$OUT/.lock"
+flock 9
+
+hash_files() { cat "$@" | sha256sum | cut -c1-16; }
+hash_str() { printf '%s' "$*" | sha256sum | cut -c1-16; }
+stamp_ok() { [ -f "$OUT/$1.key" ] && [ "$(cat "$OUT/$1.key")" = "$2" ]; }
+stamp_set() { echo "$2" > "$OUT/$1.key"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+record() { echo "$(date -u +%FT%TZ) $1 $2s" >> "$OUT/build-times.txt"; }
+
+src_ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+busybox_ver=$(dpkg-query -W -f='${Version}' busybox-static)
+gcc_ver=$(gcc -dumpfullversion)
+key_tree=$(hash_str "$src_ver $(hash_files "$K/exports.list")")
+key_kernel=$(hash_str "$key_tree $(hash_files "$K/cmacheck.config")")
+key_module=$(hash_str "$key_kernel $(hash_files "$K/module/cmacheck_cma.c" "$K/module/Kbuild")")
+key_agents=$(hash_str "$gcc_ver $(hash_files "$K"/agents/*.c "$K"/agents/*.h)")
+key_all=$(hash_str "$key_module $key_agents $busybox_ver $(hash_files "$K/init.sh")")
+
+if stamp_ok all "$key_all" && [ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ]; then
+  [ $quiet = 1 ] || say "up to date ($OUT)"
+  exit 0
+fi
+T_ALL=$(now)
+
+# ---- tree ----
+TREE=$OUT/linux
+if ! stamp_ok tree "$key_tree" || [ ! -f "$TREE/Makefile" ]; then
+  t=$(now)
+  say "extracting linux-source-6.1 $src_ver ..."
+  rm -rf "$TREE" "$OUT"/kernel.key "$OUT"/module.key
+  mkdir -p "$TREE"
+  tar -xJf "$TARBALL" -C "$TREE" --strip-components=1
+  # the export-only change: append EXPORT_SYMBOL_GPL(SYMBOL); to FILE
+  grep -v '^[[:space:]]*#' "$K/exports.list" | while read -r file sym; do
+    [ -n "$file" ] || continue
+    [ -f "$TREE/$file" ] || die "exports.list: no file $file in the tree"
+    grep -qw "$sym" "$TREE/$file" || die "exports.list: $sym not defined in $file"
+    printf 'EXPORT_SYMBOL_GPL(%s);\n' "$sym" >> "$TREE/$file"
+  done
+  stamp_set tree "$key_tree"
+  say "extracted and patched in $(elapsed "$t") s"
+  record tree "$(elapsed "$t")"
+fi
+
+# ---- kernel ----
+if ! stamp_ok kernel "$key_kernel" || [ ! -f "$OUT/bzImage" ]; then
+  t=$(now)
+  say "configuring (tinyconfig + cmacheck.config) ..."
+  log=$OUT/logs/kernel.log
+  (
+    cd "$TREE"
+    make tinyconfig
+    ./scripts/kconfig/merge_config.sh -m .config "$K/cmacheck.config"
+    make olddefconfig
+  ) > "$OUT/logs/config.log" 2>&1 || die "configuration failed, see $OUT/logs/config.log"
+  missing=$(grep -v '^[[:space:]]*$' "$K/cmacheck.config" | grep -v '^#' | while read -r l; do
+    grep -qx "$l" "$TREE/.config" || echo "$l"; done)
+  [ -z "$missing" ] || die "options not set in the final .config: $missing"
+  # "# CONFIG_X is not set" lines of the fragment must hold too (X unset)
+  grep '^# CONFIG_.* is not set' "$K/cmacheck.config" | sed 's/^# \(CONFIG_[A-Z0-9_]*\) .*/\1/' | while read -r o; do
+    ! grep -q "^$o=" "$TREE/.config" || die "$o must not be set"; done
+  say "building bzImage and modules with $JOBS jobs (log: $log) ..."
+  make -C "$TREE" -j"$JOBS" bzImage modules > "$log" 2>&1 || { tail -30 "$log" >&2; die "kernel build failed, see $log"; }
+  cp "$TREE/arch/x86/boot/bzImage" "$OUT/bzImage"
+  cp "$TREE/.config" "$OUT/config"
+  stamp_set kernel "$key_kernel"
+  say "bzImage ($(stat -c %s "$OUT/bzImage") bytes) built in $(elapsed "$t") s"
+  record kernel "$(elapsed "$t")"
+fi
+
+# ---- module ----
+if ! stamp_ok module "$key_module" || [ ! -f "$OUT/module/cmacheck_cma.ko" ]; then
+  t=$(now)
+  rm -rf "$OUT/module"
+  mkdir -p "$OUT/module"
+  cp "$K/module/cmacheck_cma.c" "$K/module/Kbuild" "$OUT/module/"
+  make -C "$TREE" M="$OUT/module" modules > "$OUT/logs/module.log" 2>&1 || { cat "$OUT/logs/module.log" >&2; die "module build failed"; }
+  if grep -q 'warning:' "$OUT/logs/module.log"; then grep 'warning:' "$OUT/logs/module.log" >&2; fi
+  stamp_set module "$key_module"
+  say "module built in $(elapsed "$t") s"
+  record module "$(elapsed "$t")"
+fi
+
+# ---- agents ----
+if ! stamp_ok agents "$key_agents" || [ ! -x "$OUT/agents/krdrive" ]; then
+  t=$(now)
+  mkdir -p "$OUT/agents"
+  for a in krdrive krpressure krpin; do
+    gcc -static -O2 -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation \
+      -o "$OUT/agents/$a" "$K/agents/$a.c" || die "agent $a failed to build"
+  done
+  stamp_set agents "$key_agents"
+  say "agents built in $(elapsed "$t") s"
+  record agents "$(elapsed "$t")"
+fi
+
+# ---- base initramfs ----
+t=$(now)
+R=$OUT/initroot
+rm -rf "$R"
+mkdir -p "$R/bin" "$R/lib" "$R/kreplay"
+cp /bin/busybox "$R/bin/busybox"
+cp "$OUT"/agents/krdrive "$OUT"/agents/krpressure "$OUT"/agents/krpin "$R/bin/"
+cp "$OUT/module/cmacheck_cma.ko" "$R/lib/"
+cp "$K/init.sh" "$R/init"
+chmod 755 "$R/init"
+(cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9 > "$OUT/base.cpio.gz.tmp")
+mv "$OUT/base.cpio.gz.tmp" "$OUT/base.cpio.gz"
+stamp_set all "$key_all"
+say "initramfs ($(stat -c %s "$OUT/base.cpio.gz") bytes) packed in $(elapsed "$t") s"
+say "build done in $(elapsed "$T_ALL") s"
+record all "$(elapsed "$T_ALL")"
