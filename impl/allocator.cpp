@@ -1,0 +1,900 @@
+#include "impl/allocator.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace cmacheck::impl {
+
+namespace {
+
+constexpr int type_index(MigrateType t) { return static_cast<int>(t); }
+
+// Fallback order per type (rule B4 step 4, `fallbacks[]` in mm/page_alloc.c).
+constexpr std::array<MigrateType, 2> fallbacks(MigrateType t) {
+  switch (t) {
+    case MigrateType::unmovable: return {MigrateType::reclaimable, MigrateType::movable};
+    case MigrateType::reclaimable: return {MigrateType::unmovable, MigrateType::movable};
+    default: return {MigrateType::reclaimable, MigrateType::unmovable};
+  }
+}
+
+uint64_t chunks_for(uint64_t count, uint8_t order_per_bit) {
+  return (count >> order_per_bit) + ((count & ((uint64_t{1} << order_per_bit) - 1)) != 0);
+}
+
+}  // namespace
+
+Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults)
+    : machine_(machine), faults_(faults) {
+  const uint64_t n = machine_.pages;
+  const uint64_t pageblocks = n >> machine_.pageblock_order;
+  labels_.assign(pageblocks, MigrateType::movable);  // memmap_init leaves pageblocks MOVABLE (M2)
+  saved_labels_.assign(pageblocks, MigrateType::movable);
+  owner_.assign(n, 0);
+  free_order_.assign(n, kNotHead);
+  next_.assign(n, kNil);
+  prev_.assign(n, kNil);
+  content_.assign(n, 0);
+  for (auto& per_type : heads_) per_type.fill(kNil);
+  for (const auto& decl : areas) {
+    Area a;
+    a.decl = decl;
+    a.nbits = raw(decl.pages) >> decl.order_per_bit;
+    a.bits.assign((a.nbits + 63) / 64, 0);
+    for (uint64_t pb = raw(decl.base) >> machine_.pageblock_order;
+         pb < (raw(decl.base) + raw(decl.pages)) >> machine_.pageblock_order; ++pb)
+      labels_[pb] = MigrateType::cma;  // cma_activate_area: init_cma_reserved_pageblock
+    areas_.push_back(std::move(a));
+  }
+  // Everything starts free; free_range merges as far as B2 allows.
+  free_range(0, n);
+}
+
+// ---------------------------------------------------------------------------------------
+// Free lists (B1, B2, B6)
+
+void Allocator::list_add(uint64_t pfn, uint8_t order) {
+  const MigrateType t = block_type(pfn);
+  const int ti = type_index(t);
+  free_order_[pfn] = order;
+  const uint32_t head = heads_[ti][order];
+  next_[pfn] = head;
+  prev_[pfn] = kNil;
+  if (head != kNil) prev_[head] = static_cast<uint32_t>(pfn);
+  heads_[ti][order] = static_cast<uint32_t>(pfn);
+  ++nr_free_[ti][order];
+  const uint64_t pages = uint64_t{1} << order;
+  free_pages_ += pages;
+  if (t == MigrateType::cma) free_cma_pages_ += pages;
+  if (t == MigrateType::isolate) free_isolated_pages_ += pages;
+}
+
+void Allocator::list_del(uint64_t pfn) {
+  const MigrateType t = block_type(pfn);
+  const int ti = type_index(t);
+  const uint8_t order = free_order_[pfn];
+  assert(order != kNotHead);
+  const uint32_t n = next_[pfn], p = prev_[pfn];
+  if (p != kNil)
+    next_[p] = n;
+  else
+    heads_[ti][order] = n;
+  if (n != kNil) prev_[n] = p;
+  free_order_[pfn] = kNotHead;
+  --nr_free_[ti][order];
+  const uint64_t pages = uint64_t{1} << order;
+  free_pages_ -= pages;
+  if (t == MigrateType::cma) free_cma_pages_ -= pages;
+  if (t == MigrateType::isolate) free_isolated_pages_ -= pages;
+}
+
+// B2: at order >= pageblock_order, blocks of different types merge only when neither is
+// CMA or ISOLATE (__free_one_page, "avoid merging non-fallbackable pageblocks", v5.18).
+bool Allocator::mergeable(uint64_t a, uint64_t b) const {
+  const MigrateType ta = block_type(a), tb = block_type(b);
+  if (ta == tb) return true;
+  const bool a_iso = ta == MigrateType::isolate, b_iso = tb == MigrateType::isolate;
+  const bool a_cma = ta == MigrateType::cma, b_cma = tb == MigrateType::cma;
+  if (a_iso || b_iso) {
+    // D8/D9: isolated pageblocks used to merge with their neighbours.
+    return faults_.on(Fault::merge_isolated) && !a_cma && !b_cma;
+  }
+  if (a_cma || b_cma) return faults_.on(Fault::merge_cma_with_movable);  // D10
+  return true;
+}
+
+void Allocator::free_block(uint64_t pfn, uint8_t order) {
+  const uint64_t n = machine_.pages;
+  while (order < machine_.max_order) {
+    const uint64_t size = uint64_t{1} << order;
+    const uint64_t buddy = pfn ^ size;
+    if (buddy + size > n || free_order_[buddy] != order) break;
+    if (order >= machine_.pageblock_order && !mergeable(pfn, buddy)) break;
+    list_del(buddy);
+    pfn = std::min(pfn, buddy);
+    ++order;
+  }
+  list_add(pfn, order);
+}
+
+// Frees `count` frames from `pfn` as maximal aligned blocks; a block that would cover
+// pageblocks B2 keeps apart is freed as its halves.
+void Allocator::free_range(uint64_t pfn, uint64_t count) {
+  const uint64_t end = pfn + count;
+  while (pfn < end) {
+    uint8_t order = 0;
+    while (order < machine_.max_order && (pfn & ((uint64_t{2} << order) - 1)) == 0 &&
+           pfn + (uint64_t{2} << order) <= end)
+      ++order;
+    add_free_split(pfn, order);
+    pfn += uint64_t{1} << order;
+  }
+}
+
+void Allocator::add_free_split(uint64_t pfn, uint8_t order) {
+  if (order > machine_.pageblock_order) {
+    const uint64_t half = uint64_t{1} << (order - 1);
+    // Both halves must themselves be whole, and their heads mergeable.
+    auto homogeneous = [&](auto&& self, uint64_t p, uint8_t o) -> bool {
+      if (o <= machine_.pageblock_order) return true;
+      const uint64_t h = uint64_t{1} << (o - 1);
+      return self(self, p, o - 1) && self(self, p + h, o - 1) && mergeable(p, p + h);
+    };
+    if (!homogeneous(homogeneous, pfn, order)) {
+      add_free_split(pfn, order - 1);
+      add_free_split(pfn + half, order - 1);
+      return;
+    }
+  }
+  free_block(pfn, order);
+}
+
+std::optional<uint64_t> Allocator::containing_free_block(uint64_t pfn, uint8_t& order) const {
+  for (uint8_t j = 0; j <= machine_.max_order; ++j) {
+    const uint64_t head = pfn & ~((uint64_t{1} << j) - 1);
+    if (free_order_[head] == j) {
+      order = j;
+      return head;
+    }
+  }
+  return std::nullopt;
+}
+
+// `expand()`: the free block (head, have), already off its list, is split until the block
+// (want_pfn, want) is left; the other halves go back on the lists of their pageblocks.
+void Allocator::split_take(uint64_t head, uint8_t have, uint64_t want_pfn, uint8_t want) {
+  while (have > want) {
+    --have;
+    const uint64_t half = uint64_t{1} << have;
+    if (want_pfn >= head + half) {
+      list_add(head, have);
+      head += half;
+    } else {
+      list_add(head + half, have);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Order of attempts (B4) and claiming (B5)
+
+std::optional<Allocator::Found> Allocator::smallest_in(MigrateType t, uint8_t order) const {
+  const int ti = type_index(t);
+  if (t == MigrateType::cma && faults_.on(Fault::cma_fallback_largest_first)) {
+    // D11: before v4.1 CMA was a plain fallback, searched from the largest order down.
+    for (int j = machine_.max_order; j >= order; --j)
+      if (heads_[ti][j] != kNil) return Found{heads_[ti][j], static_cast<uint8_t>(j), 0};
+    return std::nullopt;
+  }
+  for (uint8_t j = order; j <= machine_.max_order; ++j)
+    if (heads_[ti][j] != kNil) return Found{heads_[ti][j], j, 0};
+  return std::nullopt;
+}
+
+// can_steal_fallback(): a fallback block is worth claiming when it is large (order >= B/2)
+// or the request is unmovable or reclaimable.
+bool Allocator::worth_claiming(MigrateType t, uint8_t found_order) const {
+  return found_order >= machine_.pageblock_order / 2 || t == MigrateType::unmovable ||
+         t == MigrateType::reclaimable;
+}
+
+// __rmqueue() and __rmqueue_fallback() as rule B4 states them. `allow_cma` is false for
+// the migration target of a long-term pin (P2, memalloc_pin_save).
+std::optional<Allocator::Found> Allocator::rmqueue(MigrateType t, uint8_t order, bool allow_cma) const {
+  const bool movable = t == MigrateType::movable;
+  // Step 1 (v5.8): prefer CMA when more than half of the usable free frames are CMA.
+  if (movable && allow_cma && !faults_.on(Fault::no_cma_preference) &&
+      2 * free_cma_pages_ > free_pages_ - free_isolated_pages_) {
+    if (auto f = smallest_in(MigrateType::cma, order)) return Found{f->pfn, f->order, 1};
+  }
+  if (auto f = smallest_in(t, order)) return Found{f->pfn, f->order, 2};
+  if (movable && allow_cma)
+    if (auto f = smallest_in(MigrateType::cma, order)) return Found{f->pfn, f->order, 3};
+  // Step 4: fallback, largest block first.
+  const auto fb = fallbacks(t);
+  std::optional<Found> found;
+  if (!faults_.on(Fault::fallback_smallest_first)) {
+    for (int j = machine_.max_order; j >= order && !found; --j)
+      for (MigrateType f : fb)
+        if (heads_[type_index(f)][j] != kNil) {
+          found = Found{heads_[type_index(f)][j], static_cast<uint8_t>(j), 4};
+          break;
+        }
+  }
+  if (!found || (movable && !worth_claiming(t, found->order) && found->order > order)) {
+    found.reset();
+    for (uint8_t j = order; j <= machine_.max_order && !found; ++j)
+      for (MigrateType f : fb)
+        if (heads_[type_index(f)][j] != kNil) {
+          found = Found{heads_[type_index(f)][j], j, 4};
+          break;
+        }
+  }
+  if (found) return found;
+  if (t != MigrateType::movable && faults_.on(Fault::unmovable_in_cma))
+    if (auto f = smallest_in(MigrateType::cma, order)) return Found{f->pfn, f->order, 4};
+  return std::nullopt;
+}
+
+void Allocator::relabel(uint64_t pb, MigrateType t) {
+  if (labels_[pb] == t) return;
+  const uint64_t first = pb << machine_.pageblock_order;
+  const uint64_t last = first + raw(machine_.pageblock_pages());
+  // Free blocks headed in this pageblock move to the new type's lists
+  // (move_freepages_block).
+  std::vector<std::pair<uint64_t, uint8_t>> heads;
+  for (uint64_t f = first; f < last;) {
+    if (free_order_[f] != kNotHead) {
+      heads.emplace_back(f, free_order_[f]);
+      f += uint64_t{1} << free_order_[f];
+    } else {
+      ++f;
+    }
+  }
+  for (auto [f, o] : heads) list_del(f);
+  labels_[pb] = t;
+  for (auto [f, o] : heads) {
+    list_add(f, o);
+  }
+}
+
+// B5 (steal_suitable_fallback): a block of order >= B relabels every pageblock it covers;
+// a smaller one claims its pageblock when the pageblock is at least half free or alike.
+void Allocator::claim(MigrateType t, const Found& f) {
+  const uint8_t B = machine_.pageblock_order;
+  if (f.order >= B) {
+    const uint64_t first = pageblock_of(f.pfn);
+    const uint64_t n = uint64_t{1} << (f.order - B);
+    for (uint64_t pb = first; pb < first + n; ++pb) relabel(pb, t);
+    return;
+  }
+  const uint64_t pb = pageblock_of(f.pfn);
+  if (faults_.on(Fault::claim_always)) {
+    relabel(pb, t);
+    return;
+  }
+  if (!worth_claiming(t, f.order)) return;
+  const uint64_t first = pb << B, size = uint64_t{1} << B;
+  uint64_t free = 0, movable = 0;
+  for (uint64_t p = first; p < first + size; ++p) {
+    const uint32_t s = owner_[p];
+    if (!s)
+      ++free;
+    else if (rec(s).family == Family::block && rec(s).kind == Kind::movable)
+      ++movable;
+  }
+  const MigrateType old = labels_[pb];
+  uint64_t alike = 0;
+  if (t == MigrateType::movable)
+    alike = movable;
+  else if (old == MigrateType::movable)
+    alike = size - free - movable;
+  if (2 * (free + alike) >= size) relabel(pb, t);
+}
+
+std::optional<uint64_t> Allocator::take_block(MigrateType t, uint8_t order, bool allow_cma) {
+  auto f = rmqueue(t, order, allow_cma);
+  if (!f) return std::nullopt;
+  if (f->step == 4) claim(t, *f);
+  list_del(f->pfn);
+  split_take(f->pfn, f->order, f->pfn, order);
+  return f->pfn;
+}
+
+// ---------------------------------------------------------------------------------------
+// Allocation records
+
+uint32_t Allocator::new_allocation(HandleId h, Family fam, Pfn pfn, PageCount count) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    allocs_.emplace_back();
+    slot = static_cast<uint32_t>(allocs_.size());
+  }
+  Allocation& r = rec(slot);
+  r = Allocation{};
+  r.family = fam;
+  r.pfn = pfn;
+  r.count = count;
+  r.handle = h;
+  r.live = true;
+  r.serial = ++alloc_serial_;
+  if (raw(h) >= slot_of_handle_.size()) slot_of_handle_.resize(raw(h) + 1, 0);
+  slot_of_handle_[raw(h)] = slot;
+  touch(h);
+  return slot;
+}
+
+void Allocator::assign_frames(uint32_t slot) {
+  const Allocation& r = rec(slot);
+  const uint64_t first = raw(r.pfn), n = raw(r.count);
+  for (uint64_t i = 0; i < n; ++i) {
+    owner_[first + i] = slot;
+    content_[first + i] = content_value(r.serial, i);  // rule M5
+  }
+  allocated_pages_ += n;
+}
+
+void Allocator::drop_allocation(uint32_t slot) {
+  Allocation& r = rec(slot);
+  const uint64_t first = raw(r.pfn), n = raw(r.count);
+  for (uint64_t i = 0; i < n; ++i) owner_[first + i] = 0;
+  allocated_pages_ -= n;
+  r.live = false;
+  slot_of_handle_[raw(r.handle)] = 0;
+  free_slots_.push_back(slot);
+  free_range(first, n);
+}
+
+bool Allocator::is_live(HandleId h) const { return slot_of(h) != 0; }
+
+const Allocation* Allocator::allocation(HandleId h) const {
+  const uint32_t s = slot_of(h);
+  return s ? &rec(s) : nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations on blocks (M3, B7, F1, P1-P3, G1)
+
+void Allocator::apply(const Op& op, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, Alloc>) alloc(o.id, o.kind, o.order, o.at, out);
+        if constexpr (std::is_same_v<T, Free>) free(o.id, out);
+        if constexpr (std::is_same_v<T, Pin>) pin(o.id, o.longterm, out);
+        if constexpr (std::is_same_v<T, Unpin>) unpin(o.id, out);
+        if constexpr (std::is_same_v<T, Migrate>) migrate(o.id, out);
+        if constexpr (std::is_same_v<T, CmaAlloc>) cma_alloc(o.id, o.area, o.count, o.align, out);
+        if constexpr (std::is_same_v<T, CmaRelease>) cma_release(o.id, out);
+        if constexpr (std::is_same_v<T, CmaReleaseRaw>) cma_release_raw(o.area, o.pfn, o.count, out);
+        if constexpr (std::is_same_v<T, AllocContig>) alloc_contig(o.id, o.count, out);
+        if constexpr (std::is_same_v<T, FreeContig>) free_contig(o.id, out);
+      },
+      op);
+}
+
+void Allocator::alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  if (order.value > machine_.max_order) {  // M3: alloc_pages() refuses order > MAX_ORDER
+    out.reason = FailReason::invalid_request;
+    return;
+  }
+  const MigrateType t = migratetype_of(kind);
+  uint64_t pfn;
+  if (at) {
+    // B7: exactly the block at PFN, if it is free, aligned and legal for the kind.
+    pfn = raw(*at);
+    const uint64_t size = raw(order.pages());
+    uint8_t have = 0;
+    std::optional<uint64_t> head;
+    if (pfn % size == 0 && pfn < machine_.pages && size <= machine_.pages - pfn)
+      head = containing_free_block(pfn, have);
+    if (!head || have < order.value) {
+      out.reason = FailReason::no_free_block;
+      return;
+    }
+    const MigrateType ht = block_type(*head);
+    const bool cma_ok = kind == Kind::movable || faults_.on(Fault::unmovable_in_cma);
+    if (ht == MigrateType::isolate || (ht == MigrateType::cma && !cma_ok)) {
+      out.reason = FailReason::no_free_block;
+      return;
+    }
+    if (ht != t && ht != MigrateType::cma) claim(t, Found{*head, have, 4});  // found by step 4
+    list_del(*head);
+    split_take(*head, have, pfn, order.value);
+  } else {
+    auto got = take_block(t, order.value, true);
+    if (!got) {
+      out.reason = FailReason::no_free_block;
+      return;
+    }
+    pfn = *got;
+  }
+  const uint32_t slot = new_allocation(h, Family::block, Pfn{pfn}, order.pages());
+  rec(slot).kind = kind;
+  rec(slot).order = order;
+  assign_frames(slot);
+  out.ok = true;
+  out.pfn = Pfn{pfn};
+}
+
+void Allocator::free(HandleId h, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  const uint32_t slot = slot_of(h);
+  if (rec(slot).pins) {  // F1: a pinned block cannot be freed
+    out.reason = FailReason::pinned;
+    return;
+  }
+  out.ok = true;
+  out.pfn = rec(slot).pfn;
+  drop_allocation(slot);
+}
+
+// Moves one block (G1). The target is a movable allocation of the same order (B4); with
+// `allow_cma_target` false it must lie outside CMA (P2). Contents move with it (M5).
+bool Allocator::move_block(uint32_t slot, bool allow_cma_target, Outcome& out) {
+  Allocation& r = rec(slot);
+  auto target = take_block(MigrateType::movable, r.order.value, allow_cma_target);
+  if (!target) return false;
+  const uint64_t from = raw(r.pfn), to = *target, n = raw(r.count);
+  for (uint64_t i = 0; i < n; ++i) {
+    owner_[to + i] = slot;
+    content_[to + i] = content_[from + i];
+    owner_[from + i] = 0;
+  }
+  if (faults_.on(Fault::migration_drops_content)) content_[to + n - 1] = 0;
+  r.pfn = Pfn{to};
+  out.moves.push_back(Move{r.handle, Pfn{from}, Pfn{to}});
+  touch(r.handle);
+  ++moves_total_;
+  free_range(from, n);
+  return true;
+}
+
+void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  const uint32_t slot = slot_of(h);
+  Allocation& r = rec(slot);
+  if (longterm && block_type(raw(r.pfn)) == MigrateType::cma) {
+    // P2 (check_and_migrate_movable_pages): a page in CMA is migrated out before the pin.
+    if (faults_.on(Fault::longterm_pin_before_migrate)) {
+      ++r.pins;  // the pin makes the migration fail; the page stays pinned in CMA
+      r.longterm = true;
+      out.ok = true;
+      out.pfn = r.pfn;
+      return;
+    }
+    if (!faults_.on(Fault::longterm_stays_in_cma)) {
+      if (r.pins) {
+        out.reason = FailReason::pinned;
+        return;
+      }
+      const bool allow_cma = faults_.on(Fault::longterm_target_in_cma);  // D13
+      if (!move_block(slot, allow_cma, out)) {
+        out.reason = FailReason::no_target;
+        return;
+      }
+    }
+  }
+  ++r.pins;
+  if (longterm) r.longterm = true;
+  out.ok = true;
+  out.pfn = r.pfn;
+}
+
+void Allocator::unpin(HandleId h, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  Allocation& r = rec(slot_of(h));
+  if (!r.pins) {
+    out.reason = FailReason::not_pinned;
+    return;
+  }
+  if (--r.pins == 0) r.longterm = false;
+  out.ok = true;
+  out.pfn = r.pfn;
+}
+
+void Allocator::migrate(HandleId h, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  const uint32_t slot = slot_of(h);
+  Allocation& r = rec(slot);
+  if (r.kind != Kind::movable) {
+    out.reason = FailReason::not_movable;
+    return;
+  }
+  if (r.pins) {
+    out.reason = FailReason::pinned;
+    return;
+  }
+  if (!move_block(slot, true, out)) {
+    out.reason = FailReason::no_target;
+    return;
+  }
+  out.ok = true;
+  out.pfn = rec(slot).pfn;
+}
+
+// ---------------------------------------------------------------------------------------
+// alloc_contig_range (X1..X5)
+
+void Allocator::isolate(uint64_t first_pb, uint64_t last_pb) {
+  const uint8_t B = machine_.pageblock_order;
+  const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
+  // Free blocks that cross the isolation edge are split at it, so that no free block
+  // straddles an isolated pageblock (start_isolate_page_range, v5.19+).
+  auto split_edge = [&](uint64_t frame) {
+    uint8_t order = 0;
+    auto head = containing_free_block(frame, order);
+    if (!head) return;
+    const uint64_t end = *head + (uint64_t{1} << order);
+    if (*head >= lo && end <= hi) return;
+    list_del(*head);
+    auto put = [&](auto&& self, uint64_t p, uint8_t o) -> void {
+      const uint64_t e = p + (uint64_t{1} << o);
+      if ((p >= lo && e <= hi) || e <= lo || p >= hi) {
+        list_add(p, o);
+        return;
+      }
+      self(self, p, o - 1);
+      self(self, p + (uint64_t{1} << (o - 1)), o - 1);
+    };
+    put(put, *head, order);
+  };
+  split_edge(lo);
+  split_edge(hi - 1);
+  for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
+    saved_labels_[pb] = labels_[pb];
+    relabel(pb, MigrateType::isolate);
+    ++isolated_pageblocks_;
+  }
+}
+
+void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb) {
+  const uint8_t B = machine_.pageblock_order;
+  for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
+    relabel(pb, saved_labels_[pb]);
+    --isolated_pageblocks_;
+  }
+  // X5: the free frames of the isolated pageblocks merge again (B2).
+  std::vector<std::pair<uint64_t, uint8_t>> heads;
+  for (uint64_t f = first_pb << B; f < (last_pb + 1) << B;) {
+    if (free_order_[f] != kNotHead) {
+      heads.emplace_back(f, free_order_[f]);
+      f += uint64_t{1} << free_order_[f];
+    } else {
+      ++f;
+    }
+  }
+  for (auto [f, o] : heads) {
+    if (free_order_[f] != o) continue;  // already merged into a neighbour
+    list_del(f);
+    free_block(f, o);
+  }
+}
+
+// X4: the frames [s, e), all free, become allocated; the rest of their free blocks stays free.
+void Allocator::take_range(uint64_t s, uint64_t e) {
+  for (uint64_t f = s; f < e;) {
+    uint8_t order = 0;
+    auto head = containing_free_block(f, order);
+    assert(head);
+    list_del(*head);
+    auto put = [&](auto&& self, uint64_t p, uint8_t o) -> void {
+      const uint64_t end = p + (uint64_t{1} << o);
+      if (p >= s && end <= e) return;  // taken
+      if (end <= s || p >= e) {
+        list_add(p, o);
+        return;
+      }
+      self(self, p, o - 1);
+      self(self, p + (uint64_t{1} << (o - 1)), o - 1);
+    };
+    put(put, *head, order);
+    f = *head + (uint64_t{1} << order);
+  }
+}
+
+Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out) {
+  ++out.windows_tried;
+  if (mode == Mode::normal) {
+    // X1 (has_unmovable_pages, MIGRATE_MOVABLE mode): CMA pageblocks, unmovable and
+    // reclaimable blocks and contiguous allocations in [s, e) make isolation fail.
+    for (uint64_t f = s; f < e;) {
+      if (block_type(f) == MigrateType::cma && !faults_.on(Fault::contig_ignores_cma)) return RangeResult::busy_unmovable;
+      const uint32_t slot = owner_[f];
+      if (!slot) {
+        ++f;
+        continue;
+      }
+      const Allocation& r = rec(slot);
+      if (r.family != Family::block || r.kind != Kind::movable) return RangeResult::busy_unmovable;
+      f = raw(r.pfn) + raw(r.count);
+    }
+  }
+  const uint64_t first_pb = pageblock_of(s), last_pb = pageblock_of(e - 1);
+  // D19 emulation: remember whether a free block crossed the isolation edge inside [s, e).
+  bool edge_block = false;
+  if (faults_.on(Fault::isolation_no_edge_split)) {
+    const uint8_t B = machine_.pageblock_order;
+    const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
+    for (uint64_t frame : {s, e - 1}) {
+      uint8_t order = 0;
+      if (auto head = containing_free_block(frame, order)) {
+        const uint64_t end = *head + (uint64_t{1} << order);
+        if (*head < lo || end > hi) edge_block = true;
+      }
+    }
+  }
+  isolate(first_pb, last_pb);
+  RangeResult result = RangeResult::ok;
+  // X2: migrate every movable block that intersects [s, e), in ascending frame order.
+  for (uint64_t f = s; f < e;) {
+    const uint32_t slot = owner_[f];
+    if (!slot) {
+      ++f;
+      continue;
+    }
+    const Allocation& r = rec(slot);
+    const uint64_t end = raw(r.pfn) + raw(r.count);
+    if (r.family == Family::block && r.kind == Kind::movable) {
+      if (r.pins) {
+        result = RangeResult::busy_pinned;
+        break;
+      }
+      if (!move_block(slot, true, out)) {
+        result = RangeResult::no_memory;
+        break;
+      }
+    }
+    f = end;
+  }
+  // X3 (test_pages_isolated): every frame of [s, e) must now be free.
+  if (result == RangeResult::ok) {
+    for (uint64_t f = s; f < e; ++f)
+      if (owner_[f]) {
+        result = RangeResult::busy_unmovable;
+        break;
+      }
+    if (edge_block) result = RangeResult::busy_unmovable;
+  }
+  if (result == RangeResult::ok) take_range(s, e);
+  // X5: every isolated pageblock gets its label back.
+  if (result != RangeResult::ok && faults_.on(Fault::leave_isolated_on_failure)) {
+    if (first_pb < last_pb) unisolate(first_pb + 1, last_pb);
+    // the first pageblock stays ISOLATE
+  } else {
+    unisolate(first_pb, last_pb);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// CMA areas (A1..A6, R1, R2)
+
+std::optional<uint64_t> Allocator::find_window(const Area& a, uint64_t start, uint64_t nbits, uint64_t mask,
+                                               uint64_t offset) const {
+  // bitmap_find_next_zero_area_off(): the lowest aligned j >= start with nbits clear bits.
+  const uint64_t len = a.nbits;
+  auto test = [&](uint64_t i) { return (a.bits[i >> 6] >> (i & 63)) & 1; };
+  auto next_zero = [&](uint64_t i) {
+    while (i < len) {
+      const uint64_t w = ~a.bits[i >> 6] >> (i & 63);
+      if (w) return std::min(len, i + static_cast<uint64_t>(__builtin_ctzll(w)));
+      i = (i | 63) + 1;
+    }
+    return len;
+  };
+  auto next_set = [&](uint64_t i, uint64_t end) {
+    while (i < end) {
+      const uint64_t w = a.bits[i >> 6] >> (i & 63);
+      if (w) return std::min(end, i + static_cast<uint64_t>(__builtin_ctzll(w)));
+      i = (i | 63) + 1;
+    }
+    return end;
+  };
+  (void)test;
+  while (true) {
+    const uint64_t z = next_zero(start);
+    if (z >= len) return std::nullopt;
+    const unsigned __int128 up = ((static_cast<unsigned __int128>(z) + offset + mask) & ~static_cast<unsigned __int128>(mask));
+    if (up < offset) return std::nullopt;
+    const unsigned __int128 j = up - offset;
+    if (j + nbits > len) return std::nullopt;
+    const uint64_t jj = static_cast<uint64_t>(j);
+    const uint64_t i = next_set(jj, jj + nbits);
+    if (i < jj + nbits) {
+      start = i + 1;
+      continue;
+    }
+    return jj;
+  }
+}
+
+void Allocator::set_bits(Area& a, uint64_t first, uint64_t n, bool value) {
+  for (uint64_t i = first; i < first + n && i < a.nbits; ++i) {
+    const uint64_t bit = uint64_t{1} << (i & 63);
+    const bool was = a.bits[i >> 6] & bit;
+    if (value && !was) {
+      a.bits[i >> 6] |= bit;
+      ++a.set_bits;
+    } else if (!value && was) {
+      a.bits[i >> 6] &= ~bit;
+      --a.set_bits;
+    }
+  }
+}
+
+uint64_t Allocator::longest_clear_run(const Area& a) const {
+  uint64_t best = 0, run = 0;
+  for (uint64_t w = 0; w < a.bits.size(); ++w) {
+    const uint64_t valid = std::min<uint64_t>(64, a.nbits - w * 64);
+    const uint64_t word = a.bits[w];
+    if (word == 0) {
+      run += valid;
+      continue;
+    }
+    for (uint64_t b = 0; b < valid; ++b) {
+      if ((word >> b) & 1) {
+        best = std::max(best, run);
+        run = 0;
+      } else {
+        ++run;
+      }
+    }
+  }
+  return std::max(best, run);
+}
+
+AreaStats Allocator::area_stats(AreaId id) const {
+  const Area& a = areas_[raw(id)];
+  const uint8_t o = a.decl.order_per_bit;
+  AreaStats s;
+  s.used = faults_.on(Fault::used_counts_bits) ? a.set_bits : a.set_bits << o;
+  uint64_t run = longest_clear_run(a);
+  if (faults_.on(Fault::maxchunk_off_by_one) && run) --run;
+  s.maxchunk = faults_.on(Fault::maxchunk_counts_bits) ? run : run << o;
+  return s;
+}
+
+void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order align, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  Area& a = areas_[raw(area_id)];
+  uint64_t count = raw(count_in);
+  if (faults_.on(Fault::count_truncated_32bit)) count = static_cast<uint32_t>(count);  // D3
+  const uint8_t o = a.decl.order_per_bit;
+  // A1: count 0, or more chunks than the bitmap has, fails at once.
+  const uint64_t nbits = chunks_for(count, o);
+  if (count == 0 || nbits > a.nbits) {
+    out.reason = FailReason::invalid_request;
+    return;
+  }
+  // A2 (cma_bitmap_aligned_mask/offset): alignment of the physical frame.
+  const uint8_t A = align.value;
+  const uint64_t base = raw(a.decl.base);
+  uint64_t mask = 0, offset = 0;
+  if (A > o) {
+    mask = (uint64_t{1} << (A - o)) - 1;
+    const uint64_t amask = (uint64_t{1} << A) - 1;
+    if (faults_.on(Fault::align_to_area_base))
+      offset = 0;  // D1: before v3.19 bitmap indices were aligned
+    else if (faults_.on(Fault::aligned_offset_to_next))
+      offset = (((amask + 1) - (base & amask)) & amask) >> o;  // D2: before the 2017 fix
+    else
+      offset = (base & amask) >> o;
+  }
+  uint64_t start = 0;
+  bool saw_busy = false;
+  while (true) {
+    auto j = find_window(a, start, nbits, mask, offset);  // A3
+    if (!j) {
+      out.reason = saw_busy ? FailReason::busy : FailReason::no_window;
+      return;
+    }
+    set_bits(a, *j, nbits, true);  // A4
+    const uint64_t pfn = base + (*j << o);
+    const RangeResult r = alloc_contig_range(pfn, pfn + count, Mode::cma, out);
+    if (r == RangeResult::ok) {
+      const uint32_t slot = new_allocation(h, Family::cma, Pfn{pfn}, PageCount{count});
+      rec(slot).area = area_id;
+      rec(slot).align = align;
+      assign_frames(slot);
+      out.ok = true;
+      out.pfn = Pfn{pfn};
+      return;
+    }
+    if (!(r != RangeResult::no_memory && faults_.on(Fault::keep_bits_after_busy)))
+      set_bits(a, *j, nbits, false);
+    if (r == RangeResult::no_memory) {  // -ENOMEM ends the call
+      out.reason = FailReason::no_memory;
+      return;
+    }
+    saw_busy = true;
+    if (r == RangeResult::busy_pinned) ++out.busy_pinned;
+    if (r == RangeResult::busy_unmovable) ++out.busy_unmovable;
+    start = faults_.on(Fault::busy_resume_next_bit) ? *j + 1 : *j + mask + 1;
+  }
+}
+
+void Allocator::cma_release(HandleId h, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  const uint32_t slot = slot_of(h);
+  Allocation& r = rec(slot);
+  Area& a = areas_[raw(r.area)];
+  const uint8_t o = a.decl.order_per_bit;
+  const uint64_t first_bit = (raw(r.pfn) - raw(a.decl.base)) >> o;
+  uint64_t nbits = chunks_for(raw(r.count), o);
+  if (faults_.on(Fault::release_one_chunk_short) && nbits) --nbits;
+  out.ok = true;
+  out.pfn = r.pfn;
+  // R1: pages are freed before the bitmap is cleared (cma_release, since v3.17).
+  drop_allocation(slot);
+  set_bits(a, first_bit, nbits, false);
+}
+
+void Allocator::cma_release_raw(AreaId area, Pfn pfn, PageCount count_in, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  uint64_t count = raw(count_in);
+  if (faults_.on(Fault::count_truncated_32bit)) count = static_cast<uint32_t>(count);  // D3
+  // R2: only exactly one live allocation of this area, as cma_alloc handed it out.
+  const uint64_t p = raw(pfn);
+  const uint32_t slot = p < machine_.pages ? owner_[p] : 0;
+  if (!slot || rec(slot).family != Family::cma || rec(slot).area != area || rec(slot).pfn != pfn ||
+      raw(rec(slot).count) != count) {
+    out.reason = FailReason::not_handed_out;
+    return;
+  }
+  cma_release(rec(slot).handle, out);
+}
+
+// ---------------------------------------------------------------------------------------
+// alloc_contig_pages (C1..C3)
+
+void Allocator::alloc_contig(HandleId h, PageCount count_in, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  const uint64_t count = raw(count_in);
+  if (count == 0) {
+    out.reason = FailReason::invalid_request;
+    return;
+  }
+  out.reason = FailReason::no_window;
+  for (uint64_t s = 0; count <= machine_.pages && s <= machine_.pages - count; s += count) {
+    const RangeResult r = alloc_contig_range(s, s + count, Mode::normal, out);
+    if (r == RangeResult::ok) {
+      const uint32_t slot = new_allocation(h, Family::contig, Pfn{s}, count_in);
+      assign_frames(slot);
+      out.ok = true;
+      out.pfn = Pfn{s};
+      out.reason = FailReason::none;
+      return;
+    }
+    out.reason = r == RangeResult::no_memory ? FailReason::no_memory : FailReason::busy;
+    if (r == RangeResult::busy_pinned) ++out.busy_pinned;
+    if (r == RangeResult::busy_unmovable) ++out.busy_unmovable;
+    if (faults_.on(Fault::contig_stops_at_first_failure)) return;
+  }
+}
+
+void Allocator::free_contig(HandleId h, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  const uint32_t slot = slot_of(h);
+  out.ok = true;
+  out.pfn = rec(slot).pfn;
+  drop_allocation(slot);
+}
+
+}  // namespace cmacheck::impl

@@ -1,0 +1,181 @@
+// The reference allocator: Linux's structure, per ../shared/docs/cma-semantics.md (the
+// "modern" profile). Frames, pageblocks with migratetypes, per-type per-order free lists
+// in the kernel's discipline (freed blocks at the head, allocation from the head), CMA
+// areas with bitmaps, alloc_contig_range with isolation and migration, pins.
+// Deterministic: the same operations give the same placements on every run.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "impl/faults.h"
+#include "trace/outcome.h"
+#include "trace/trace.h"
+
+namespace cmacheck::impl {
+
+enum class CheckTier { cheap, full };
+
+// What the allocator knows of one live allocation.
+struct Allocation {
+  Family family = Family::block;
+  Kind kind = Kind::movable;  // blocks only
+  Order order{};              // blocks only
+  Order align{};              // cma allocations only
+  Pfn pfn{};
+  PageCount count{};
+  uint32_t pins = 0;
+  bool longterm = false;  // holds a long-term pin (P2)
+  AreaId area{};          // cma allocations only
+  uint64_t serial = 0;    // k of rule M5
+  HandleId handle{};
+  bool live = false;
+};
+
+// One frame's role, for the frame picture of a failure report.
+enum class FrameRole : uint8_t { free, movable, unmovable, reclaimable, pinned, cma_allocated, contig_allocated, isolated };
+
+class Allocator {
+ public:
+  Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults = {});
+
+  // Runs one operation; `out` is overwritten. The caller has checked the trace is well
+  // formed (handles live and of the right family).
+  void apply(const Op& op, Outcome& out);
+
+  void alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at, Outcome& out);
+  void free(HandleId h, Outcome& out);
+  void pin(HandleId h, bool longterm, Outcome& out);
+  void unpin(HandleId h, Outcome& out);
+  void migrate(HandleId h, Outcome& out);
+  void cma_alloc(HandleId h, AreaId area, PageCount count, Order align, Outcome& out);
+  void cma_release(HandleId h, Outcome& out);
+  void cma_release_raw(AreaId area, Pfn pfn, PageCount count, Outcome& out);
+  void alloc_contig(HandleId h, PageCount count, Outcome& out);
+  void free_contig(HandleId h, Outcome& out);
+
+  // Observation after the last operation: counts, area stats and the placements of the
+  // allocations the operation created or moved (all live allocations when `all_live`).
+  void observe(const Outcome& last, bool all_live, Observation& obs) const;
+
+  // The invariants of section 8 that the allocator can check on itself. The cheap tier
+  // looks at what the last operation touched; the full tier walks every frame.
+  std::optional<Violation> check_invariants(CheckTier tier) const;
+
+  // I10: take a snapshot before an operation; after a failed one, check nothing changed
+  // but the moves A6/X2 allow.
+  struct Snapshot {
+    std::vector<MigrateType> labels;
+    std::vector<std::vector<uint64_t>> bitmaps;
+    std::vector<std::pair<uint32_t, Pfn>> live;  // handle, pfn
+    std::vector<uint32_t> pins;
+    uint64_t free = 0;
+  };
+  Snapshot snapshot() const;
+  std::optional<Violation> check_unchanged(const Snapshot& before, const Outcome& failed) const;
+
+  // Queries.
+  const MachineDecl& machine() const { return machine_; }
+  uint64_t free_pages() const { return free_pages_; }
+  uint64_t free_cma_pages() const { return free_cma_pages_; }
+  AreaStats area_stats(AreaId a) const;
+  bool is_live(HandleId h) const;
+  const Allocation* allocation(HandleId h) const;
+  MigrateType label(Pfn p) const { return labels_[raw(p) >> machine_.pageblock_order]; }
+  FrameRole role(Pfn p) const;
+  uint64_t content(Pfn p) const { return content_[raw(p)]; }
+  uint64_t moves_total() const { return moves_total_; }
+
+  // Deliberate corruption, for the tests that show each invariant check fires.
+  struct Corruptor;
+  friend struct Corruptor;
+
+ private:
+  static constexpr uint32_t kNil = UINT32_MAX;
+  static constexpr uint8_t kNotHead = 0xff;
+  static constexpr int kTypes = 5;
+
+  struct Area {
+    AreaDecl decl;
+    std::vector<uint64_t> bits;
+    uint64_t nbits = 0;
+    uint64_t set_bits = 0;
+  };
+  enum class Mode { cma, normal };
+  enum class RangeResult { ok, busy_pinned, busy_unmovable, no_memory };
+
+  // Free lists (rules B1, B2, B6).
+  uint64_t pageblock_of(uint64_t pfn) const { return pfn >> machine_.pageblock_order; }
+  MigrateType block_type(uint64_t pfn) const { return labels_[pageblock_of(pfn)]; }
+  void list_add(uint64_t pfn, uint8_t order);
+  void list_del(uint64_t pfn);
+  bool mergeable(uint64_t a, uint64_t b) const;
+  void free_block(uint64_t pfn, uint8_t order);
+  void free_range(uint64_t pfn, uint64_t count);
+  void add_free_split(uint64_t pfn, uint8_t order);
+  std::optional<uint64_t> containing_free_block(uint64_t pfn, uint8_t& order) const;
+  void split_take(uint64_t head, uint8_t have, uint64_t want_pfn, uint8_t want);
+
+  // Rules B4, B5: the order of attempts and claiming.
+  struct Found {
+    uint64_t pfn;
+    uint8_t order;
+    int step;
+  };
+  std::optional<Found> smallest_in(MigrateType t, uint8_t order) const;
+  std::optional<Found> rmqueue(MigrateType t, uint8_t order, bool allow_cma) const;
+  bool worth_claiming(MigrateType t, uint8_t found_order) const;
+  void claim(MigrateType t, const Found& f);
+  void relabel(uint64_t pageblock, MigrateType t);
+  std::optional<uint64_t> take_block(MigrateType t, uint8_t order, bool allow_cma);
+
+  // Allocation records.
+  uint32_t new_allocation(HandleId h, Family fam, Pfn pfn, PageCount count);
+  void drop_allocation(uint32_t slot);
+  void assign_frames(uint32_t slot);
+  uint32_t slot_of(HandleId h) const { return raw(h) < slot_of_handle_.size() ? slot_of_handle_[raw(h)] : 0; }
+  Allocation& rec(uint32_t slot) { return allocs_[slot - 1]; }
+  const Allocation& rec(uint32_t slot) const { return allocs_[slot - 1]; }
+
+  // Migration (G1, P2, X2).
+  bool move_block(uint32_t slot, bool allow_cma_target, Outcome& out);
+
+  // alloc_contig_range (X1..X5).
+  RangeResult alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out);
+  void isolate(uint64_t first_pb, uint64_t last_pb);
+  void unisolate(uint64_t first_pb, uint64_t last_pb);
+  void take_range(uint64_t s, uint64_t e);
+
+  // CMA bitmaps (A2, A3).
+  std::optional<uint64_t> find_window(const Area& a, uint64_t start, uint64_t nbits, uint64_t mask,
+                                      uint64_t offset) const;
+  void set_bits(Area& a, uint64_t first, uint64_t n, bool value);
+  uint64_t longest_clear_run(const Area& a) const;
+  void touch(HandleId h) { touched_.push_back(h); }
+
+  MachineDecl machine_;
+  FaultSet faults_;
+  std::vector<Area> areas_;
+  std::vector<MigrateType> labels_;
+  std::vector<MigrateType> saved_labels_;  // label before isolation
+  std::vector<uint32_t> owner_;            // allocation slot per frame, 0 when free
+  std::vector<uint8_t> free_order_;        // order when the frame heads a free block
+  std::vector<uint32_t> next_, prev_;      // free-list links of block heads
+  std::vector<uint64_t> content_;          // rule M5
+  std::array<std::array<uint32_t, 32>, kTypes> heads_{};
+  std::array<std::array<uint32_t, 32>, kTypes> nr_free_{};
+  std::vector<Allocation> allocs_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint32_t> slot_of_handle_;
+  std::vector<HandleId> touched_;
+  uint64_t free_pages_ = 0, free_cma_pages_ = 0, free_isolated_pages_ = 0;
+  uint64_t isolated_pageblocks_ = 0;
+  uint64_t allocated_pages_ = 0;
+  uint64_t alloc_serial_ = 0;
+  uint64_t moves_total_ = 0;
+};
+
+}  // namespace cmacheck::impl

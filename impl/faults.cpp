@@ -1,0 +1,118 @@
+#include "impl/faults.h"
+
+#include <array>
+
+namespace cmacheck::impl {
+
+namespace {
+
+constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1> kFaults{{
+    {Fault::align_to_area_base, "align_to_area_base",
+     "D1: \"mm: cma: align to physical address, not CMA region position\" (fixed v3.19)",
+     "cma_alloc aligns bitmap indices instead of physical frames: an area whose base is not "
+     "aligned to 2^align hands out misaligned buffers.",
+     "I4, K1"},
+    {Fault::aligned_offset_to_next, "aligned_offset_to_next",
+     "D2: \"cma: fix calculation of aligned offset\" (fixed 2017, ~v4.13)",
+     "the aligned offset is measured from the base up to the next aligned frame instead of "
+     "down to the previous one; wrong when 2^align exceeds twice the base's alignment.",
+     "I4, K1"},
+    {Fault::count_truncated_32bit, "count_truncated_32bit",
+     "D3: \"mm: cma: fix incorrect type conversion for size during dma allocation\" (~v4.0); "
+     "\"mm: use proper type for cma_[alloc|release]\" (v5.13)",
+     "page counts of cma_alloc and cma_release pass through 32 bits: a request of 2^32 + n "
+     "pages is served as n pages.",
+     "K1"},
+    {Fault::maxchunk_counts_bits, "maxchunk_counts_bits",
+     "D5: \"mm/cma_debug.c: fix the break condition in cma_maxchunk_get()\" (fixed v5.2)",
+     "maxchunk mixes bits and pages: it reports the longest clear run in bits, not pages, "
+     "when order_per_bit > 0.",
+     "I9, K1"},
+    {Fault::used_counts_bits, "used_counts_bits",
+     "D6 class: \"mm/cma.c: fix the bitmap status to show failed allocation reason\" (fixed v5.2)",
+     "`used` counts set bits instead of pages when order_per_bit > 0.", "I9, K1"},
+    {Fault::merge_isolated, "merge_isolated",
+     "D8/D9: \"mm/page_alloc: restrict max order of merging on isolated pageblock\" (v3.18), "
+     "\"prevent merging between isolated and other pageblocks\" (v4.6)",
+     "a block freed at order >= pageblock_order merges with a buddy in an isolated pageblock "
+     "(or vice versa), so free pages leak between isolated and normal lists.",
+     "I2, I7, I9"},
+    {Fault::merge_cma_with_movable, "merge_cma_with_movable",
+     "D10: \"mm: page_alloc: avoid merging non-fallbackable pageblocks with others\" (v5.18)",
+     "a free CMA block merges with a free non-CMA buddy: a free block crosses the area's "
+     "boundary and CMA frames reach unmovable requests.",
+     "I7, I6"},
+    {Fault::cma_fallback_largest_first, "cma_fallback_largest_first",
+     "D11: \"mm/cma: change fallback behaviour for CMA freepage\" (v4.1)",
+     "CMA pageblocks are searched largest block first, like a fallback: large CMA blocks are "
+     "split for small movable requests.",
+     "K2 (B4)"},
+    {Fault::no_cma_preference, "no_cma_preference",
+     "D12: \"mm,page_alloc,cma: conditionally prefer cma pageblocks for movable allocations\" (v5.8)",
+     "movable requests never prefer CMA, even when more than half of free memory is CMA.",
+     "K2 (B4 step 1)"},
+    {Fault::longterm_target_in_cma, "longterm_target_in_cma",
+     "D13: \"mm/page_alloc: fix memalloc_nocma_{save/restore} APIs\" (v5.9)",
+     "the migration target of a long-term pin may itself lie in CMA.", "I6, L4"},
+    {Fault::longterm_stays_in_cma, "longterm_stays_in_cma",
+     "D14: \"mm: update get_user_pages_longterm to migrate pages allocated from CMA region\" (v5.1)",
+     "a long-term pin of a page in CMA pins it where it is.", "I6, L4"},
+    {Fault::isolation_no_edge_split, "isolation_no_edge_split",
+     "D19: \"mm: make alloc_contig_range work at pageblock granularity\" (v5.19) and its fixes",
+     "isolation does not split a free block of order > pageblock_order that crosses the "
+     "isolation edge; its frames are not seen as isolated and the window is busy.",
+     "L1, L3"},
+    {Fault::unmovable_in_cma, "unmovable_in_cma",
+     "D7/D21 class: \"cma: fix watermark checking\" (v3.7); \"fix CMA and HIGHATOMIC landing on "
+     "the wrong buddy list\" (v6.6)",
+     "unmovable and reclaimable requests may take free CMA frames as a last resort.", "I6, K2"},
+    {Fault::keep_bits_after_busy, "keep_bits_after_busy", "plausible",
+     "cma_alloc does not clear the window's bits after alloc_contig_range reports busy.", "I5, K1"},
+    {Fault::busy_resume_next_bit, "busy_resume_next_bit", "plausible",
+     "after a busy window the search resumes at bitmap_no + 1 instead of bitmap_no + mask + 1.",
+     "K1"},
+    {Fault::release_one_chunk_short, "release_one_chunk_short", "plausible",
+     "cma_release clears one bitmap chunk too few.", "I5, I9"},
+    {Fault::maxchunk_off_by_one, "maxchunk_off_by_one", "plausible",
+     "maxchunk reports one chunk less than the longest clear run.", "I9, K1"},
+    {Fault::migration_drops_content, "migration_drops_content", "plausible",
+     "migration moves a block but not its last page's content.", "I8"},
+    {Fault::longterm_pin_before_migrate, "longterm_pin_before_migrate", "plausible",
+     "a long-term pin takes the pin first; the migration out of CMA then fails on the pin and "
+     "the page stays pinned in CMA.",
+     "I6, L4"},
+    {Fault::contig_stops_at_first_failure, "contig_stops_at_first_failure", "plausible",
+     "alloc_contig gives up at the first busy candidate instead of trying the next one.",
+     "K1, L1"},
+    {Fault::leave_isolated_on_failure, "leave_isolated_on_failure", "plausible",
+     "a failed alloc_contig_range leaves its first pageblock isolated.", "I7, I10"},
+    {Fault::contig_ignores_cma, "contig_ignores_cma", "plausible",
+     "alloc_contig does not refuse ranges in CMA pageblocks (has_unmovable_pages misses "
+     "the CMA check).",
+     "K1"},
+    {Fault::claim_always, "claim_always", "plausible",
+     "a fallback always claims the whole pageblock, whatever its contents.", "K3"},
+    {Fault::fallback_smallest_first, "fallback_smallest_first", "plausible",
+     "fallback takes the smallest block of the other types instead of the largest.", "K2 (B4)"},
+}};
+
+constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};
+
+}  // namespace
+
+std::span<const FaultInfo> all_faults() { return kFaults; }
+
+const FaultInfo& fault_info(Fault f) {
+  for (const auto& i : kFaults)
+    if (i.fault == f) return i;
+  return kNone;
+}
+
+std::optional<Fault> fault_by_name(std::string_view name) {
+  if (name == "none") return Fault::none;
+  for (const auto& i : kFaults)
+    if (i.name == name) return i.fault;
+  return std::nullopt;
+}
+
+}  // namespace cmacheck::impl

@@ -1,0 +1,242 @@
+// The invariants of cma-semantics.md section 8, as impl/ checks them on itself. Each check
+// names its rule; tests/invariants_test.cpp corrupts the state on purpose to show it fires.
+#include <algorithm>
+#include <string>
+
+#include "impl/allocator.h"
+
+namespace cmacheck::impl {
+
+namespace {
+
+std::string s(uint64_t v) { return std::to_string(v); }
+
+#define CMA_INVARIANT(cond, rule, where, msg)            \
+  do {                                                   \
+    if (!(cond)) return Violation{rule, (msg), (where)}; \
+  } while (0)
+
+}  // namespace
+
+FrameRole Allocator::role(Pfn p) const {
+  const uint64_t f = raw(p);
+  const uint32_t slot = owner_[f];
+  if (!slot) return block_type(f) == MigrateType::isolate ? FrameRole::isolated : FrameRole::free;
+  const Allocation& r = rec(slot);
+  if (r.family == Family::cma) return FrameRole::cma_allocated;
+  if (r.family == Family::contig) return FrameRole::contig_allocated;
+  if (r.pins) return FrameRole::pinned;
+  switch (r.kind) {
+    case Kind::movable: return FrameRole::movable;
+    case Kind::unmovable: return FrameRole::unmovable;
+    case Kind::reclaimable: return FrameRole::reclaimable;
+  }
+  return FrameRole::movable;
+}
+
+void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) const {
+  obs.ok = last.ok;
+  obs.pfn = last.pfn;
+  obs.reason = last.reason;
+  obs.free = free_pages_;
+  obs.free_cma = free_cma_pages_;
+  obs.areas.resize(areas_.size());
+  for (size_t i = 0; i < areas_.size(); ++i) obs.areas[i] = area_stats(AreaId{static_cast<uint32_t>(i)});
+  obs.live.clear();
+  auto place = [&](HandleId h) {
+    const uint32_t slot = slot_of(h);
+    if (!slot) return;
+    const Allocation& r = rec(slot);
+    ContentDigest d;
+    for (uint64_t i = 0; i < raw(r.count); ++i) d.add(content_[raw(r.pfn) + i]);
+    obs.live.push_back(Placement{h, r.pfn, r.count, d.h});
+  };
+  if (all_live) {
+    for (uint32_t h = 0; h < slot_of_handle_.size(); ++h) place(HandleId{h});
+  } else {
+    for (HandleId h : touched_) place(h);
+    std::sort(obs.live.begin(), obs.live.end(), [](const Placement& a, const Placement& b) { return a.handle < b.handle; });
+    obs.live.erase(std::unique(obs.live.begin(), obs.live.end(), [](const Placement& a, const Placement& b) { return a.handle == b.handle; }), obs.live.end());
+  }
+}
+
+std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
+  const uint64_t n = machine_.pages;
+  const uint8_t B = machine_.pageblock_order;
+  CMA_INVARIANT(free_pages_ + allocated_pages_ == n, "I1", std::nullopt,
+                "free (" + s(free_pages_) + ") + allocated (" + s(allocated_pages_) + ") != " + s(n) + " frames");
+  CMA_INVARIANT(isolated_pageblocks_ == 0 && free_isolated_pages_ == 0, "I7", std::nullopt,
+                s(isolated_pageblocks_) + " pageblock(s) still isolated after the operation");
+
+  // One live allocation: inside the machine, aligned, owning its frames, contents kept.
+  auto check_alloc = [&](uint32_t slot) -> std::optional<Violation> {
+    const Allocation& r = rec(slot);
+    const uint64_t first = raw(r.pfn), cnt = raw(r.count);
+    const std::string who = "allocation #" + s(raw(r.handle)) + " at " + s(first);
+    CMA_INVARIANT(cnt > 0 && first < n && cnt <= n - first, "I4", r.pfn, who + " leaves the machine");
+    if (r.family == Family::block)
+      CMA_INVARIANT(first % raw(r.order.pages()) == 0 && cnt == raw(r.order.pages()), "I4", r.pfn,
+                    who + " is not an aligned block of order " + s(r.order.value));
+    if (r.family == Family::cma) {
+      const Area& a = areas_[raw(r.area)];
+      CMA_INVARIANT(a.decl.range().contains(r.pfn) && first + cnt <= raw(a.decl.base) + raw(a.decl.pages), "I4",
+                    r.pfn, who + " lies outside area " + a.decl.name);
+      CMA_INVARIANT(first % raw(r.align.pages()) == 0, "I4", r.pfn,
+                    who + " is not a multiple of 2^" + s(r.align.value));
+      const uint8_t o = a.decl.order_per_bit;
+      const uint64_t b0 = (first - raw(a.decl.base)) >> o, b1 = (first + cnt - 1 - raw(a.decl.base)) >> o;
+      for (uint64_t b = b0; b <= b1; ++b)
+        CMA_INVARIANT((a.bits[b >> 6] >> (b & 63)) & 1, "I5", r.pfn,
+                      "bit " + s(b) + " of area " + a.decl.name + " is clear under live " + who);
+    }
+    for (uint64_t i = 0; i < cnt; ++i) {
+      CMA_INVARIANT(owner_[first + i] == slot, "I3", Pfn{first + i},
+                    "frame " + s(first + i) + " of " + who + " is owned by another allocation or free");
+      CMA_INVARIANT(content_[first + i] == content_value(r.serial, i), "I8", Pfn{first + i},
+                    "frame " + s(first + i) + " of " + who + " lost its content");
+    }
+    if (r.family == Family::block && (r.kind != Kind::movable || r.longterm))
+      for (uint64_t pb = first >> B; pb <= (first + cnt - 1) >> B; ++pb)
+        CMA_INVARIANT(labels_[pb] != MigrateType::cma, "I6", r.pfn,
+                      who + (r.longterm ? " (long-term pinned)" : std::string(" (") + name(r.kind) + ")") +
+                          " lies in a CMA pageblock");
+    return std::nullopt;
+  };
+
+  if (tier == CheckTier::cheap) {
+    for (HandleId h : touched_)
+      if (uint32_t slot = slot_of(h))
+        if (auto v = check_alloc(slot)) return v;
+    return std::nullopt;
+  }
+
+  // Full tier. I1/I2: walk every free list; each free frame is in exactly one free block.
+  std::vector<uint8_t> seen(n, 0);
+  uint64_t free_total = 0, free_cma = 0;
+  for (int t = 0; t < kTypes; ++t)
+    for (uint8_t o = 0; o <= machine_.max_order; ++o) {
+      uint64_t count = 0;
+      uint32_t prev = kNil;
+      for (uint32_t f = heads_[t][o]; f != kNil; prev = f, f = next_[f]) {
+        ++count;
+        CMA_INVARIANT(count <= n, "I2", std::nullopt, "free list cycle");
+        const uint64_t size = uint64_t{1} << o;
+        CMA_INVARIANT(prev_[f] == prev, "I2", Pfn{f}, "free list links broken at " + s(f));
+        CMA_INVARIANT(free_order_[f] == o, "I2", Pfn{f}, "free block at " + s(f) + " on the order-" + s(o) + " list has order " + s(free_order_[f]));
+        CMA_INVARIANT(f % size == 0 && f + size <= n, "I2", Pfn{f},
+                      "free block at " + s(f) + " of order " + s(o) + " is misaligned or leaves the machine");
+        CMA_INVARIANT(static_cast<int>(labels_[f >> B]) == t, "I2", Pfn{f},
+                      "free block at " + s(f) + " sits on the " + name(static_cast<MigrateType>(t)) +
+                          " list of a " + name(labels_[f >> B]) + " pageblock");
+        for (uint64_t i = f; i < f + size; ++i) {
+          CMA_INVARIANT(!seen[i], "I1", Pfn{i}, "frame " + s(i) + " is in two free blocks");
+          CMA_INVARIANT(owner_[i] == 0, "I1", Pfn{i}, "frame " + s(i) + " is both free and allocated");
+          seen[i] = 1;
+        }
+        if (o > B) {
+          // I7: no free block crosses a CMA (or isolated) pageblock boundary.
+          for (uint64_t pb = (f >> B) + 1; pb < (f + size) >> B; ++pb) {
+            const bool a = labels_[f >> B] == MigrateType::cma, b = labels_[pb] == MigrateType::cma;
+            CMA_INVARIANT(a == b, "I7", Pfn{pb << B}, "free block at " + s(f) + " of order " + s(o) + " crosses a CMA pageblock boundary");
+          }
+        }
+        // I2 maximal: the buddy is not a free block of the same order that B2 would merge.
+        if (o < machine_.max_order) {
+          const uint64_t buddy = f ^ size;
+          if (buddy + size <= n && free_order_[buddy] == o)
+            CMA_INVARIANT(o >= B && !mergeable(f, buddy), "I2", Pfn{f},
+                          "free blocks at " + s(f) + " and " + s(buddy) + " of order " + s(o) + " should have merged");
+        }
+        free_total += size;
+        if (labels_[f >> B] == MigrateType::cma) free_cma += size;
+      }
+      CMA_INVARIANT(count == nr_free_[t][o], "I9", std::nullopt, "free-list count drifted");
+    }
+  for (uint64_t f = 0; f < n; ++f)
+    CMA_INVARIANT(seen[f] || owner_[f], "I1", Pfn{f}, "frame " + s(f) + " is neither free nor allocated");
+  // I9: counters equal their definitions.
+  CMA_INVARIANT(free_total == free_pages_, "I9", std::nullopt,
+                "free counter " + s(free_pages_) + " but " + s(free_total) + " frames are free");
+  CMA_INVARIANT(free_cma == free_cma_pages_, "I9", std::nullopt,
+                "free_cma counter " + s(free_cma_pages_) + " but " + s(free_cma) + " CMA frames are free");
+  // I3, I4, I6, I8 for every allocation; I1: every owned frame is covered by its owner.
+  uint64_t owned = 0;
+  for (uint32_t slot = 1; slot <= allocs_.size(); ++slot) {
+    if (!rec(slot).live) continue;
+    if (auto v = check_alloc(slot)) return v;
+    owned += raw(rec(slot).count);
+  }
+  CMA_INVARIANT(owned == allocated_pages_, "I3", std::nullopt, "allocations overlap or frames were lost");
+  // K3/M2: CMA labels are exactly the areas' pageblocks; nothing is ISOLATE.
+  for (uint64_t pb = 0; pb < labels_.size(); ++pb) {
+    bool in_area = false;
+    for (const Area& a : areas_)
+      if (a.decl.range().contains(Pfn{pb << B})) in_area = true;
+    CMA_INVARIANT((labels_[pb] == MigrateType::cma) == in_area, "I7", Pfn{pb << B},
+                  "pageblock " + s(pb) + " is " + name(labels_[pb]) + (in_area ? " inside" : " outside") + " a CMA area");
+  }
+  // I5 and I9 for the bitmaps: bits set exactly under live cma allocations.
+  for (size_t ai = 0; ai < areas_.size(); ++ai) {
+    const Area& a = areas_[ai];
+    const uint8_t o = a.decl.order_per_bit;
+    std::vector<uint8_t> want(a.nbits, 0);
+    for (uint32_t slot = 1; slot <= allocs_.size(); ++slot) {
+      const Allocation& r = rec(slot);
+      if (!r.live || r.family != Family::cma || raw(r.area) != ai) continue;
+      const uint64_t off = raw(r.pfn) - raw(a.decl.base);
+      for (uint64_t b = off >> o; b <= (off + raw(r.count) - 1) >> o; ++b) want[b] = 1;
+    }
+    uint64_t set = 0, run = 0, best = 0;
+    for (uint64_t b = 0; b < a.nbits; ++b) {
+      const bool bit = (a.bits[b >> 6] >> (b & 63)) & 1;
+      CMA_INVARIANT(bit == static_cast<bool>(want[b]), "I5", Pfn{raw(a.decl.base) + (b << o)},
+                    "bit " + s(b) + " of area " + a.decl.name + (bit ? " is set with no allocation under it" : " is clear under a live allocation"));
+      set += bit;
+      run = bit ? 0 : run + 1;
+      best = std::max(best, run);
+    }
+    const AreaStats st = area_stats(AreaId{static_cast<uint32_t>(ai)});
+    CMA_INVARIANT(st.used == set << o, "I9", std::nullopt,
+                  a.decl.name + ".used is " + s(st.used) + ", recomputed " + s(set << o));
+    CMA_INVARIANT(st.maxchunk == best << o, "I9", std::nullopt,
+                  a.decl.name + ".maxchunk is " + s(st.maxchunk) + ", recomputed " + s(best << o));
+  }
+  return std::nullopt;
+}
+
+Allocator::Snapshot Allocator::snapshot() const {
+  Snapshot snap;
+  snap.labels = labels_;
+  for (const Area& a : areas_) snap.bitmaps.push_back(a.bits);
+  for (uint32_t h = 0; h < slot_of_handle_.size(); ++h)
+    if (uint32_t slot = slot_of_handle_[h]) {
+      snap.live.emplace_back(h, rec(slot).pfn);
+      snap.pins.push_back(rec(slot).pins);
+    }
+  snap.free = free_pages_;
+  return snap;
+}
+
+// I10: a failed operation changed nothing except the moves A6 and X2 allow.
+std::optional<Violation> Allocator::check_unchanged(const Snapshot& before, const Outcome& failed) const {
+  const Snapshot now = snapshot();
+  for (size_t pb = 0; pb < now.labels.size(); ++pb)
+    CMA_INVARIANT(now.labels[pb] == before.labels[pb], "I10", Pfn{pb << machine_.pageblock_order},
+                  "failed operation relabelled pageblock " + s(pb) + " from " + name(before.labels[pb]) + " to " + name(now.labels[pb]));
+  for (size_t a = 0; a < now.bitmaps.size(); ++a)
+    CMA_INVARIANT(now.bitmaps[a] == before.bitmaps[a], "I10", areas_[a].decl.base,
+                  "failed operation changed the bitmap of area " + areas_[a].decl.name);
+  CMA_INVARIANT(now.live.size() == before.live.size() && now.pins == before.pins && now.free == before.free, "I10",
+                std::nullopt, "failed operation changed the live allocations, pins or free count");
+  for (size_t i = 0; i < now.live.size(); ++i) {
+    auto [h, pfn] = before.live[i];
+    Pfn expect = pfn;
+    for (const Move& m : failed.moves)
+      if (raw(m.handle) == h) expect = m.to;
+    CMA_INVARIANT(now.live[i].first == h && now.live[i].second == expect, "I10", now.live[i].second,
+                  "failed operation moved allocation #" + s(h) + " without reporting it");
+  }
+  return std::nullopt;
+}
+
+}  // namespace cmacheck::impl

@@ -1,0 +1,113 @@
+// What one operation did, as an outside observer sees it. impl/ and model/ both speak
+// these types so that the lockstep checker compares observations, not internals.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trace/trace.h"
+
+namespace cmacheck {
+
+// Why an operation failed. Every value is a deterministic function of the state before
+// the operation (rule K1), so the model predicts it exactly.
+enum class FailReason : uint8_t {
+  none,
+  invalid_request,  // count 0, count beyond the bitmap (A1), order beyond max_order (M3)
+  no_free_block,    // alloc: no legal free block (B4), including at=PFN not free or not legal (B7)
+  pinned,           // free/migrate/pin longterm of a pinned block (F1, G1, P2)
+  not_pinned,       // unpin with no pin (P3)
+  not_movable,      // migrate of an unmovable or reclaimable block (G1)
+  no_target,        // migrate / pin longterm: no free block to move to (G1, P2)
+  no_window,        // cma_alloc: no aligned free window in the bitmap (A3)
+  busy,             // cma_alloc / alloc_contig: every window tried was busy (A4, X1-X3)
+  no_memory,        // cma_alloc / alloc_contig: a block had no migration target (X2, A4)
+  not_handed_out,   // cma_release of pages the area did not hand out as one allocation (R2)
+};
+const char* name(FailReason r);
+
+// One block moved by an operation (G1, P2, X2): contents travel with it (M5).
+struct Move {
+  HandleId handle{};
+  Pfn from{};
+  Pfn to{};
+  friend bool operator==(const Move&, const Move&) = default;
+};
+
+struct Outcome {
+  bool ok = false;
+  Pfn pfn{};  // first frame of the allocation made or moved; 0 when not applicable
+  FailReason reason = FailReason::none;
+  std::vector<Move> moves;     // every block moved, in the order moved (kept on failure: X2)
+  uint32_t windows_tried = 0;  // cma_alloc / alloc_contig candidate ranges tried
+  // Why each failed candidate window failed (busy / no_memory), for the simulator's report.
+  uint32_t busy_pinned = 0, busy_unmovable = 0;
+  void clear() {
+    ok = false;
+    pfn = Pfn{0};
+    reason = FailReason::none;
+    moves.clear();
+    windows_tried = 0;
+    busy_pinned = busy_unmovable = 0;
+  }
+};
+
+struct AreaStats {
+  uint64_t used = 0;      // pages under set bits (debugfs `used`)
+  uint64_t maxchunk = 0;  // pages in the longest run of clear bits (debugfs `maxchunk`)
+  friend bool operator==(const AreaStats&, const AreaStats&) = default;
+};
+
+// Where one live allocation is and what it holds.
+struct Placement {
+  HandleId handle{};
+  Pfn pfn{};
+  PageCount count{};
+  uint64_t digest = 0;  // content_digest() of its frames' values, in order
+  friend bool operator==(const Placement&, const Placement&) = default;
+};
+
+// The observable state after an operation. `live` holds the allocations the operation
+// created or moved (the cheap tier) or every live allocation (the full tier), sorted by
+// handle.
+struct Observation {
+  bool ok = false;
+  Pfn pfn{};
+  FailReason reason = FailReason::none;
+  uint64_t free = 0;
+  uint64_t free_cma = 0;
+  std::vector<AreaStats> areas;
+  std::vector<Placement> live;
+  friend bool operator==(const Observation&, const Observation&) = default;
+};
+
+// Content value of frame i of the k-th successful allocating operation (rule M5).
+constexpr uint64_t content_value(uint64_t k, uint64_t i) { return (k << 32) | i; }
+
+// Digest of a sequence of frame contents; both sides fold their values through this.
+struct ContentDigest {
+  uint64_t h = 0xcbf29ce484222325ull;
+  void add(uint64_t v) {
+    h ^= v;
+    h *= 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+};
+
+std::string describe(const Observation& o, const Trace& t);
+
+}  // namespace cmacheck
+
+namespace cmacheck {
+
+// A broken rule: an invariant (I1..I10), a model check (K1, K2, K3, L1..L4) or an
+// expectation of the trace. `where` points the frame picture at the trouble.
+struct Violation {
+  std::string rule;
+  std::string message;
+  std::optional<Pfn> where;
+};
+
+}  // namespace cmacheck

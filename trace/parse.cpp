@@ -1,0 +1,559 @@
+#include "trace/parse.h"
+
+#include <cctype>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <unordered_map>
+
+namespace cmacheck {
+
+std::string ParseError::format(std::string_view file) const {
+  std::string s(file);
+  s += ':';
+  s += std::to_string(line);
+  s += ": error: ";
+  s += message;
+  return s;
+}
+
+namespace {
+
+struct Failure {
+  std::string message;
+};
+
+bool is_handle_token(std::string_view s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+// Numbers: decimal or 0x hex; a K/M/G suffix makes a size converted to 4 KiB pages.
+std::optional<uint64_t> parse_number(std::string_view s, bool allow_size, std::string& why) {
+  uint64_t unit_kib = 0;
+  if (!s.empty() && (s.back() == 'K' || s.back() == 'M' || s.back() == 'G')) {
+    if (!allow_size) {
+      why = "a size suffix is not allowed here";
+      return std::nullopt;
+    }
+    unit_kib = s.back() == 'K' ? 1 : s.back() == 'M' ? 1024 : 1024 * 1024;
+    s.remove_suffix(1);
+  }
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s.remove_prefix(2);
+  }
+  if (s.empty()) {
+    why = "empty number";
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (base == 16 && c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (base == 16 && c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else {
+      why = "not a number";
+      return std::nullopt;
+    }
+    if (v > (std::numeric_limits<uint64_t>::max() - static_cast<uint64_t>(d)) / static_cast<uint64_t>(base)) {
+      why = "number too large";
+      return std::nullopt;
+    }
+    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
+  }
+  if (unit_kib) {
+    if (v > std::numeric_limits<uint64_t>::max() / unit_kib) {
+      why = "size too large";
+      return std::nullopt;
+    }
+    uint64_t kib = v * unit_kib;
+    if (kib % 4 != 0) {
+      why = "size is not a whole number of 4 KiB pages";
+      return std::nullopt;
+    }
+    v = kib / 4;
+  }
+  return v;
+}
+
+// The `key=value` arguments of one statement, each to be consumed exactly once.
+class Args {
+ public:
+  std::optional<Failure> add(std::string_view tok) {
+    auto eq = tok.find('=');
+    if (eq == std::string_view::npos || eq == 0)
+      return Failure{"expected key=value, got '" + std::string(tok) + "'"};
+    std::string key(tok.substr(0, eq));
+    if (values_.count(key)) return Failure{"key '" + key + "' is repeated"};
+    values_[key] = std::string(tok.substr(eq + 1));
+    order_.push_back(key);
+    return std::nullopt;
+  }
+  bool has(const std::string& key) const { return values_.count(key) != 0; }
+  std::optional<std::string> take(const std::string& key) {
+    auto it = values_.find(key);
+    if (it == values_.end()) return std::nullopt;
+    std::string v = it->second;
+    values_.erase(it);
+    return v;
+  }
+  std::optional<Failure> leftover() const {
+    for (const auto& k : order_)
+      if (values_.count(k)) return Failure{"unknown key '" + k + "'"};
+    return std::nullopt;
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> order_;
+};
+
+class Parser {
+ public:
+  ParseResult run(std::string_view text) {
+    uint32_t line_no = 0;
+    size_t pos = 0;
+    while (pos <= text.size()) {
+      size_t nl = text.find('\n', pos);
+      std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      ++line_no;
+      if (auto f = parse_line(line, line_no)) return fail(line_no, f->message);
+      if (nl == std::string_view::npos) break;
+      pos = nl + 1;
+    }
+    if (!have_machine_) return fail(1, "missing header: the first statement must be 'machine pages=N ...'");
+    if (auto e = check_handles()) return ParseResult{{}, e};
+    ParseResult r;
+    r.trace = std::move(trace_);
+    return r;
+  }
+
+ private:
+  static ParseResult fail(uint32_t line, std::string msg) {
+    ParseResult r;
+    r.error = ParseError{line, std::move(msg)};
+    return r;
+  }
+
+  static std::vector<std::string_view> tokenize(std::string_view line) {
+    std::vector<std::string_view> toks;
+    size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+      if (i >= line.size()) break;
+      size_t j = i;
+      while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
+      toks.push_back(line.substr(i, j - i));
+      i = j;
+    }
+    return toks;
+  }
+
+  std::optional<Failure> parse_line(std::string_view line, uint32_t line_no) {
+    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    auto toks = tokenize(line);
+    if (toks.empty()) return std::nullopt;
+    // Split off `=> ok [pfn=P]` / `=> fail`.
+    std::optional<Expectation> expectation;
+    for (size_t i = 0; i < toks.size(); ++i) {
+      if (toks[i] != "=>") continue;
+      auto e = parse_expectation({toks.begin() + static_cast<long>(i) + 1, toks.end()});
+      if (!e.first) return e.second;
+      expectation = *e.first;
+      toks.resize(i);
+      break;
+    }
+    if (toks.empty()) return Failure{"'=>' without an operation"};
+    std::string_view verb = toks[0];
+    if (verb == "machine" || verb == "area") {
+      if (expectation) return Failure{"'=>' follows operations only"};
+      if (!trace_.statements.empty())
+        return Failure{"'" + std::string(verb) + "' must come before the first operation"};
+      return verb == "machine" ? parse_machine(toks) : parse_area(toks);
+    }
+    if (!have_machine_) return Failure{"missing header: the first statement must be 'machine pages=N ...'"};
+    Statement st;
+    st.line = line_no;
+    if (verb == "expect") {
+      if (expectation) return Failure{"'=>' follows operations only"};
+      auto e = parse_expect(toks);
+      if (!e.first) return e.second;
+      st.body = std::move(*e.first);
+    } else {
+      auto op = parse_op(toks);
+      if (!op.first) return op.second;
+      st.body = std::move(*op.first);
+      st.expectation = expectation;
+    }
+    trace_.statements.push_back(std::move(st));
+    return std::nullopt;
+  }
+
+  std::pair<std::optional<Expectation>, Failure> parse_expectation(std::vector<std::string_view> toks) {
+    Expectation e;
+    if (toks.empty()) return {std::nullopt, {"'=>' must be followed by 'ok' or 'fail'"}};
+    if (toks[0] == "ok")
+      e.ok = true;
+    else if (toks[0] == "fail")
+      e.ok = false;
+    else
+      return {std::nullopt, {"'=>' must be followed by 'ok' or 'fail', got '" + std::string(toks[0]) + "'"}};
+    Args args;
+    for (size_t i = 1; i < toks.size(); ++i)
+      if (auto f = args.add(toks[i])) return {std::nullopt, *f};
+    if (auto v = args.take("pfn")) {
+      if (!e.ok) return {std::nullopt, {"'=> fail' takes no pfn="}};
+      std::string why;
+      auto n = parse_number(*v, true, why);
+      if (!n) return {std::nullopt, {"pfn: " + why + ": '" + *v + "'"}};
+      e.pfn = Pfn{*n};
+    }
+    if (auto f = args.leftover()) return {std::nullopt, *f};
+    return {e, {}};
+  }
+
+  std::optional<Failure> number(Args& args, const std::string& key, bool required, bool size,
+                                uint64_t& out) {
+    auto v = args.take(key);
+    if (!v) {
+      if (required) return Failure{"missing key '" + key + "'"};
+      return std::nullopt;
+    }
+    std::string why;
+    auto n = parse_number(*v, size, why);
+    if (!n) return Failure{key + ": " + why + ": '" + *v + "'"};
+    out = *n;
+    return std::nullopt;
+  }
+
+  std::optional<Failure> order_arg(Args& args, const std::string& key, uint64_t limit, uint8_t& out) {
+    uint64_t v = out;
+    if (auto f = number(args, key, false, false, v)) return f;
+    if (v > limit) return Failure{key + " must be at most " + std::to_string(limit) + ", got " + std::to_string(v)};
+    out = static_cast<uint8_t>(v);
+    return std::nullopt;
+  }
+
+  std::optional<Failure> collect(const std::vector<std::string_view>& toks, size_t from, Args& args) {
+    for (size_t i = from; i < toks.size(); ++i)
+      if (auto f = args.add(toks[i])) return f;
+    return std::nullopt;
+  }
+
+  std::optional<Failure> parse_machine(const std::vector<std::string_view>& toks) {
+    if (have_machine_) return Failure{"the header declares 'machine' twice"};
+    Args args;
+    if (auto f = collect(toks, 1, args)) return f;
+    MachineDecl m;
+    if (auto f = number(args, "pages", true, true, m.pages)) return f;
+    if (auto f = order_arg(args, "pageblock_order", kMaxPageblockOrder, m.pageblock_order)) return f;
+    if (auto f = order_arg(args, "max_order", kMaxMaxOrder, m.max_order)) return f;
+    if (auto f = args.leftover()) return f;
+    if (m.pages == 0) return Failure{"inconsistent header: pages must be at least one pageblock"};
+    if (m.pages > kMaxMachinePages)
+      return Failure{"inconsistent header: pages=" + std::to_string(m.pages) + " exceeds cmacheck's limit of " +
+                     std::to_string(kMaxMachinePages) + " pages"};
+    if (m.pageblock_order > m.max_order)
+      return Failure{"inconsistent header: pageblock_order=" + std::to_string(m.pageblock_order) +
+                     " exceeds max_order=" + std::to_string(m.max_order)};
+    if (m.pages % raw(m.pageblock_pages()) != 0)
+      return Failure{"inconsistent header: pages=" + std::to_string(m.pages) +
+                     " is not a multiple of the pageblock (" + std::to_string(raw(m.pageblock_pages())) +
+                     " pages)"};
+    trace_.machine = m;
+    have_machine_ = true;
+    return std::nullopt;
+  }
+
+  std::optional<Failure> parse_area(const std::vector<std::string_view>& toks) {
+    if (!have_machine_) return Failure{"missing header: 'machine' must come before 'area'"};
+    if (toks.size() < 2 || toks[1].find('=') != std::string_view::npos)
+      return Failure{"'area' needs a name: area NAME base=PFN pages=N [order_per_bit=K]"};
+    if (!is_handle_token(toks[1])) return Failure{"invalid area name '" + std::string(toks[1]) + "'"};
+    AreaDecl a;
+    a.name = std::string(toks[1]);
+    if (trace_.find_area(a.name)) return Failure{"area '" + a.name + "' is declared twice"};
+    Args args;
+    if (auto f = collect(toks, 2, args)) return f;
+    uint64_t base = 0, pages = 0;
+    if (auto f = number(args, "base", true, true, base)) return f;
+    if (auto f = number(args, "pages", true, true, pages)) return f;
+    if (auto f = order_arg(args, "order_per_bit", 63, a.order_per_bit)) return f;
+    if (auto f = args.leftover()) return f;
+    const uint64_t pb = raw(trace_.machine.pageblock_pages());
+    if (pages == 0) return Failure{"area '" + a.name + "': pages must be at least one pageblock"};
+    if (base % pb || pages % pb)
+      return Failure{"area '" + a.name + "': base and pages must be multiples of the pageblock (" +
+                     std::to_string(pb) + " pages)"};
+    if (a.order_per_bit > trace_.machine.pageblock_order)
+      return Failure{"area '" + a.name + "': order_per_bit=" + std::to_string(a.order_per_bit) +
+                     " exceeds pageblock_order=" + std::to_string(trace_.machine.pageblock_order)};
+    if (base >= trace_.machine.pages || pages > trace_.machine.pages - base)
+      return Failure{"area '" + a.name + "' leaves the machine (" + std::to_string(trace_.machine.pages) +
+                     " pages)"};
+    a.base = Pfn{base};
+    a.pages = PageCount{pages};
+    for (const auto& other : trace_.areas)
+      if (other.range().overlaps(a.range()))
+        return Failure{"area '" + a.name + "' overlaps area '" + other.name + "'"};
+    trace_.areas.push_back(std::move(a));
+    return std::nullopt;
+  }
+
+  std::optional<Failure> handle_arg(std::string_view tok, HandleId& out) {
+    if (tok.find('=') != std::string_view::npos || !is_handle_token(tok))
+      return Failure{"expected an allocation handle (a letter, then letters, digits or _), got '" +
+                     std::string(tok) + "'"};
+    out = trace_.intern_handle(std::string(tok));
+    return std::nullopt;
+  }
+
+  std::optional<Failure> area_arg(Args& args, AreaId& out) {
+    auto v = args.take("area");
+    if (!v) return Failure{"missing key 'area'"};
+    auto a = trace_.find_area(*v);
+    if (!a) return Failure{"area '" + *v + "' was not declared"};
+    out = *a;
+    return std::nullopt;
+  }
+
+  std::pair<std::optional<Op>, Failure> parse_op(const std::vector<std::string_view>& toks) {
+    const std::string verb(toks[0]);
+    auto bad = [](std::optional<Failure> f) { return std::pair<std::optional<Op>, Failure>{std::nullopt, *f}; };
+    auto need_handle = [&](HandleId& id) -> std::optional<Failure> {
+      if (toks.size() < 2) return Failure{"'" + verb + "' needs an allocation handle"};
+      return handle_arg(toks[1], id);
+    };
+    // Statements of the form `VERB ID` with nothing else.
+    auto simple = [&](auto op) -> std::pair<std::optional<Op>, Failure> {
+      if (auto f = need_handle(op.id)) return bad(f);
+      if (toks.size() > 2) return bad(Failure{"unexpected '" + std::string(toks[2]) + "' after '" + verb + " ID'"});
+      return {Op{op}, {}};
+    };
+    if (verb == "alloc") {
+      Alloc op;
+      if (auto f = need_handle(op.id)) return bad(f);
+      Args args;
+      if (auto f = collect(toks, 2, args)) return bad(f);
+      auto kind = args.take("kind");
+      if (!kind) return bad(Failure{"missing key 'kind'"});
+      if (*kind == "movable")
+        op.kind = Kind::movable;
+      else if (*kind == "unmovable")
+        op.kind = Kind::unmovable;
+      else if (*kind == "reclaimable")
+        op.kind = Kind::reclaimable;
+      else
+        return bad(Failure{"kind must be movable, unmovable or reclaimable, got '" + *kind + "'"});
+      if (auto f = order_arg(args, "order", 63, op.order.value)) return bad(f);
+      if (args.has("at")) {
+        uint64_t at = 0;
+        if (auto f = number(args, "at", true, true, at)) return bad(f);
+        op.at = Pfn{at};
+      }
+      if (auto f = args.leftover()) return bad(f);
+      return {Op{op}, {}};
+    }
+    if (verb == "free") return simple(Free{});
+    if (verb == "unpin") return simple(Unpin{});
+    if (verb == "migrate") return simple(Migrate{});
+    if (verb == "free_contig") return simple(FreeContig{});
+    if (verb == "pin") {
+      Pin op;
+      if (auto f = need_handle(op.id)) return bad(f);
+      if (toks.size() > 3) return bad(Failure{"unexpected '" + std::string(toks[3]) + "' after 'pin ID longterm'"});
+      if (toks.size() == 3) {
+        if (toks[2] != "longterm")
+          return bad(Failure{"'pin ID' takes only the word 'longterm', got '" + std::string(toks[2]) + "'"});
+        op.longterm = true;
+      }
+      return {Op{op}, {}};
+    }
+    if (verb == "cma_alloc") {
+      CmaAlloc op;
+      if (auto f = need_handle(op.id)) return bad(f);
+      Args args;
+      if (auto f = collect(toks, 2, args)) return bad(f);
+      if (auto f = area_arg(args, op.area)) return bad(f);
+      uint64_t count = 0;
+      if (auto f = number(args, "count", true, true, count)) return bad(f);
+      op.count = PageCount{count};
+      if (auto f = order_arg(args, "align", 63, op.align.value)) return bad(f);
+      if (auto f = args.leftover()) return bad(f);
+      return {Op{op}, {}};
+    }
+    if (verb == "cma_release") {
+      if (toks.size() >= 2 && toks[1].find('=') == std::string_view::npos) {
+        CmaRelease op;
+        if (auto f = handle_arg(toks[1], op.id)) return bad(f);
+        if (toks.size() > 2)
+          return bad(Failure{"'cma_release ID' takes no arguments; use 'cma_release area=NAME pfn=P count=N'"});
+        return {Op{op}, {}};
+      }
+      CmaReleaseRaw op;
+      Args args;
+      if (auto f = collect(toks, 1, args)) return bad(f);
+      if (auto f = area_arg(args, op.area)) return bad(f);
+      uint64_t pfn = 0, count = 0;
+      if (auto f = number(args, "pfn", true, true, pfn)) return bad(f);
+      if (auto f = number(args, "count", true, true, count)) return bad(f);
+      op.pfn = Pfn{pfn};
+      op.count = PageCount{count};
+      if (auto f = args.leftover()) return bad(f);
+      return {Op{op}, {}};
+    }
+    if (verb == "alloc_contig") {
+      AllocContig op;
+      if (auto f = need_handle(op.id)) return bad(f);
+      Args args;
+      if (auto f = collect(toks, 2, args)) return bad(f);
+      uint64_t count = 0;
+      if (auto f = number(args, "count", true, true, count)) return bad(f);
+      op.count = PageCount{count};
+      if (auto f = args.leftover()) return bad(f);
+      return {Op{op}, {}};
+    }
+    return bad(Failure{"unknown statement '" + verb + "'"});
+  }
+
+  std::pair<std::optional<Expect>, Failure> parse_expect(const std::vector<std::string_view>& toks) {
+    Expect e;
+    std::vector<std::string> seen;
+    if (toks.size() < 2) return {std::nullopt, {"'expect' needs at least one KEY=VALUE"}};
+    for (size_t i = 1; i < toks.size(); ++i) {
+      auto tok = toks[i];
+      auto eq = tok.find('=');
+      if (eq == std::string_view::npos || eq == 0)
+        return {std::nullopt, {"expected KEY=VALUE, got '" + std::string(tok) + "'"}};
+      std::string key(tok.substr(0, eq));
+      for (const auto& s : seen)
+        if (s == key) return {std::nullopt, {"key '" + key + "' is repeated"}};
+      seen.push_back(key);
+      ExpectItem item;
+      if (key == "free") {
+        item.key = ExpectKey::free;
+      } else if (key == "free_cma") {
+        item.key = ExpectKey::free_cma;
+      } else {
+        auto dot = key.rfind('.');
+        if (dot == std::string::npos) return {std::nullopt, {"unknown key '" + key + "'"}};
+        std::string subject = key.substr(0, dot), field = key.substr(dot + 1);
+        if (field == "used" || field == "maxchunk") {
+          auto a = trace_.find_area(subject);
+          if (!a) return {std::nullopt, {"area '" + subject + "' was not declared"}};
+          item.key = field == "used" ? ExpectKey::area_used : ExpectKey::area_maxchunk;
+          item.subject = raw(*a);
+        } else if (field == "pfn") {
+          if (!is_handle_token(subject)) return {std::nullopt, {"invalid handle '" + subject + "'"}};
+          item.key = ExpectKey::handle_pfn;
+          item.subject = raw(trace_.intern_handle(subject));
+        } else {
+          return {std::nullopt, {"unknown key '" + key + "'"}};
+        }
+      }
+      std::string why;
+      auto v = parse_number(tok.substr(eq + 1), true, why);
+      if (!v) return {std::nullopt, {key + ": " + why + ": '" + std::string(tok.substr(eq + 1)) + "'"}};
+      item.value = *v;
+      e.items.push_back(item);
+    }
+    return {e, {}};
+  }
+
+  // Text-level handle check: a handle must be bound by an earlier statement, and by one of
+  // the family that the using statement takes. (Whether that binding succeeded, and so
+  // whether the handle is live, is decided when the statement runs.)
+  std::optional<ParseError> check_handles() {
+    std::unordered_map<uint32_t, Family> bound;
+    static const char* const family_op[] = {"alloc", "cma_alloc", "alloc_contig"};
+    for (const auto& st : trace_.statements) {
+      if (const auto* op = std::get_if<Op>(&st.body)) {
+        auto use = handle_use(*op);
+        if (!use) continue;
+        const auto& hname = trace_.handle_name(use->id);
+        if (use->binds) {
+          bound[raw(use->id)] = use->family;
+          continue;
+        }
+        auto it = bound.find(raw(use->id));
+        if (it == bound.end())
+          return ParseError{st.line, "handle '" + hname + "' is not bound by any earlier statement"};
+        if (it->second != use->family)
+          return ParseError{st.line, std::string("'") + op_name(*op) + "' takes a handle bound by " +
+                                         family_op[static_cast<int>(use->family)] + ", but '" + hname +
+                                         "' is bound by " + family_op[static_cast<int>(it->second)]};
+      } else {
+        for (const auto& item : std::get<Expect>(st.body).items)
+          if (item.key == ExpectKey::handle_pfn && !bound.count(item.subject))
+            return ParseError{st.line, "handle '" + trace_.handles[item.subject] +
+                                           "' is not bound by any earlier statement"};
+      }
+    }
+    return std::nullopt;
+  }
+
+  Trace trace_;
+  bool have_machine_ = false;
+};
+
+}  // namespace
+
+HandleId Trace::intern_handle(const std::string& name) {
+  for (size_t i = 0; i < handles.size(); ++i)
+    if (handles[i] == name) return HandleId{static_cast<uint32_t>(i)};
+  handles.push_back(name);
+  return HandleId{static_cast<uint32_t>(handles.size() - 1)};
+}
+
+std::optional<AreaId> Trace::find_area(const std::string& name) const {
+  for (size_t i = 0; i < areas.size(); ++i)
+    if (areas[i].name == name) return AreaId{static_cast<uint32_t>(i)};
+  return std::nullopt;
+}
+
+std::optional<HandleUse> handle_use(const Op& op) {
+  struct V {
+    std::optional<HandleUse> operator()(const Alloc& o) const { return HandleUse{o.id, true, Family::block}; }
+    std::optional<HandleUse> operator()(const Free& o) const { return HandleUse{o.id, false, Family::block}; }
+    std::optional<HandleUse> operator()(const Pin& o) const { return HandleUse{o.id, false, Family::block}; }
+    std::optional<HandleUse> operator()(const Unpin& o) const { return HandleUse{o.id, false, Family::block}; }
+    std::optional<HandleUse> operator()(const Migrate& o) const { return HandleUse{o.id, false, Family::block}; }
+    std::optional<HandleUse> operator()(const CmaAlloc& o) const { return HandleUse{o.id, true, Family::cma}; }
+    std::optional<HandleUse> operator()(const CmaRelease& o) const { return HandleUse{o.id, false, Family::cma}; }
+    std::optional<HandleUse> operator()(const CmaReleaseRaw&) const { return std::nullopt; }
+    std::optional<HandleUse> operator()(const AllocContig& o) const { return HandleUse{o.id, true, Family::contig}; }
+    std::optional<HandleUse> operator()(const FreeContig& o) const { return HandleUse{o.id, false, Family::contig}; }
+  };
+  return std::visit(V{}, op);
+}
+
+const char* op_name(const Op& op) {
+  static const char* const names[] = {"alloc",      "free",        "pin",          "unpin",       "migrate",
+                                      "cma_alloc",  "cma_release", "cma_release", "alloc_contig", "free_contig"};
+  return names[op.index()];
+}
+
+ParseResult parse_trace(std::string_view text) { return Parser{}.run(text); }
+
+ParseResult parse_trace_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ParseResult r;
+    r.error = ParseError{0, "cannot read file"};
+    return r;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_trace(ss.str());
+}
+
+}  // namespace cmacheck

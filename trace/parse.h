@@ -1,0 +1,37 @@
+// Parser of the trace format (trace-format.md). Every malformed case the format lists
+// gives `FILE:LINE: error: ...`; nothing is executed before the whole text parsed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "trace/trace.h"
+
+namespace cmacheck {
+
+struct ParseError {
+  uint32_t line = 0;
+  std::string message;
+  // "FILE:LINE: error: MESSAGE", the form compilers use, so editors can jump to it.
+  std::string format(std::string_view file) const;
+};
+
+struct ParseResult {
+  Trace trace;
+  std::optional<ParseError> error;
+  bool ok() const { return !error; }
+};
+
+// Largest machine cmacheck accepts (2^26 pages = 256 GiB); larger headers are malformed
+// rather than an out-of-memory crash.
+inline constexpr uint64_t kMaxMachinePages = uint64_t{1} << 26;
+inline constexpr uint8_t kMaxPageblockOrder = 20;
+inline constexpr uint8_t kMaxMaxOrder = 26;
+
+ParseResult parse_trace(std::string_view text);
+
+// Reads a file; a file that cannot be read is reported as line 0.
+ParseResult parse_trace_file(const std::string& path);
+
+}  // namespace cmacheck

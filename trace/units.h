@@ -1,0 +1,77 @@
+// Units in the types: frame numbers, page counts, bitmap bits and orders never mix
+// silently. Several historical CMA bugs were unit mix-ups (bits vs pages, D5/D6 of
+// cma-semantics.md), so the compiler keeps them apart.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+
+namespace cmacheck {
+
+enum class Pfn : uint64_t {};        // a page frame number
+enum class PageCount : uint64_t {};  // a number of 4 KiB pages
+enum class BitIndex : uint64_t {};   // a bit of a CMA area's bitmap
+
+constexpr uint64_t raw(Pfn p) { return static_cast<uint64_t>(p); }
+constexpr uint64_t raw(PageCount c) { return static_cast<uint64_t>(c); }
+constexpr uint64_t raw(BitIndex b) { return static_cast<uint64_t>(b); }
+
+constexpr Pfn operator+(Pfn p, PageCount c) { return Pfn{raw(p) + raw(c)}; }
+constexpr PageCount operator-(Pfn end, Pfn start) { return PageCount{raw(end) - raw(start)}; }
+constexpr PageCount operator+(PageCount a, PageCount b) { return PageCount{raw(a) + raw(b)}; }
+
+// A buddy order: a block of order k is 2^k pages, aligned to 2^k.
+struct Order {
+  uint8_t value = 0;
+  constexpr PageCount pages() const { return PageCount{uint64_t{1} << value}; }
+  friend constexpr auto operator<=>(const Order&, const Order&) = default;
+};
+
+// [first, first + count)
+struct FrameRange {
+  Pfn first{};
+  PageCount count{};
+  constexpr Pfn end() const { return first + count; }
+  constexpr bool contains(Pfn p) const { return raw(p) >= raw(first) && raw(p) < raw(end()); }
+  constexpr bool overlaps(const FrameRange& o) const {
+    return raw(first) < raw(o.end()) && raw(o.first) < raw(end());
+  }
+  friend constexpr bool operator==(const FrameRange&, const FrameRange&) = default;
+};
+
+// The allocation kinds of `alloc`, each with its migratetype (rule M3).
+enum class Kind : uint8_t { movable, unmovable, reclaimable };
+
+// Pageblock migratetypes (rule M2).
+enum class MigrateType : uint8_t { unmovable, movable, reclaimable, cma, isolate };
+
+constexpr const char* name(Kind k) {
+  switch (k) {
+    case Kind::movable: return "movable";
+    case Kind::unmovable: return "unmovable";
+    case Kind::reclaimable: return "reclaimable";
+  }
+  return "?";
+}
+
+constexpr const char* name(MigrateType t) {
+  switch (t) {
+    case MigrateType::unmovable: return "UNMOVABLE";
+    case MigrateType::movable: return "MOVABLE";
+    case MigrateType::reclaimable: return "RECLAIMABLE";
+    case MigrateType::cma: return "CMA";
+    case MigrateType::isolate: return "ISOLATE";
+  }
+  return "?";
+}
+
+constexpr MigrateType migratetype_of(Kind k) {
+  switch (k) {
+    case Kind::movable: return MigrateType::movable;
+    case Kind::unmovable: return MigrateType::unmovable;
+    case Kind::reclaimable: return MigrateType::reclaimable;
+  }
+  return MigrateType::movable;
+}
+
+}  // namespace cmacheck
