@@ -36,6 +36,7 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
   prev_.assign(n, kNil);
   content_.assign(n, 0);
   for (auto& per_type : heads_) per_type.fill(kNil);
+  for (auto& per_type : tails_) per_type.fill(kNil);
   for (const auto& decl : areas) {
     Area a;
     a.decl = decl;
@@ -46,22 +47,41 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
       labels_[pb] = MigrateType::cma;  // cma_activate_area: init_cma_reserved_pageblock
     areas_.push_back(std::move(a));
   }
-  // Everything starts free; free_range merges as far as B2 allows.
-  free_range(0, n);
+  // Everything starts free; free_range merges as far as B2 allows. Boot memory goes to the
+  // tail of the lists (__free_pages_core, FPI_TO_TAIL, v5.10), so the lowest block is
+  // handed out first on a fresh machine.
+  free_range(0, n, true);
 }
 
 // ---------------------------------------------------------------------------------------
 // Free lists (B1, B2, B6)
 
-void Allocator::list_add(uint64_t pfn, uint8_t order) {
+// B6: a freed block goes to the head of its list; boot memory and blocks moved by a
+// relabel go to the tail (FPI_TO_TAIL, move_to_free_list).
+void Allocator::list_add(uint64_t pfn, uint8_t order, bool to_tail) {
   const MigrateType t = block_type(pfn);
   const int ti = type_index(t);
   free_order_[pfn] = order;
-  const uint32_t head = heads_[ti][order];
-  next_[pfn] = head;
-  prev_[pfn] = kNil;
-  if (head != kNil) prev_[head] = static_cast<uint32_t>(pfn);
-  heads_[ti][order] = static_cast<uint32_t>(pfn);
+  const uint32_t p32 = static_cast<uint32_t>(pfn);
+  if (to_tail) {
+    const uint32_t tail = tails_[ti][order];
+    prev_[pfn] = tail;
+    next_[pfn] = kNil;
+    if (tail != kNil)
+      next_[tail] = p32;
+    else
+      heads_[ti][order] = p32;
+    tails_[ti][order] = p32;
+  } else {
+    const uint32_t head = heads_[ti][order];
+    next_[pfn] = head;
+    prev_[pfn] = kNil;
+    if (head != kNil)
+      prev_[head] = p32;
+    else
+      tails_[ti][order] = p32;
+    heads_[ti][order] = p32;
+  }
   ++nr_free_[ti][order];
   const uint64_t pages = uint64_t{1} << order;
   free_pages_ += pages;
@@ -79,7 +99,10 @@ void Allocator::list_del(uint64_t pfn) {
     next_[p] = n;
   else
     heads_[ti][order] = n;
-  if (n != kNil) prev_[n] = p;
+  if (n != kNil)
+    prev_[n] = p;
+  else
+    tails_[ti][order] = p;
   free_order_[pfn] = kNotHead;
   --nr_free_[ti][order];
   const uint64_t pages = uint64_t{1} << order;
@@ -103,7 +126,7 @@ bool Allocator::mergeable(uint64_t a, uint64_t b) const {
   return true;
 }
 
-void Allocator::free_block(uint64_t pfn, uint8_t order) {
+void Allocator::free_block(uint64_t pfn, uint8_t order, bool to_tail) {
   const uint64_t n = machine_.pages;
   while (order < machine_.max_order) {
     const uint64_t size = uint64_t{1} << order;
@@ -114,24 +137,24 @@ void Allocator::free_block(uint64_t pfn, uint8_t order) {
     pfn = std::min(pfn, buddy);
     ++order;
   }
-  list_add(pfn, order);
+  list_add(pfn, order, to_tail);
 }
 
 // Frees `count` frames from `pfn` as maximal aligned blocks; a block that would cover
 // pageblocks B2 keeps apart is freed as its halves.
-void Allocator::free_range(uint64_t pfn, uint64_t count) {
+void Allocator::free_range(uint64_t pfn, uint64_t count, bool to_tail) {
   const uint64_t end = pfn + count;
   while (pfn < end) {
     uint8_t order = 0;
     while (order < machine_.max_order && (pfn & ((uint64_t{2} << order) - 1)) == 0 &&
            pfn + (uint64_t{2} << order) <= end)
       ++order;
-    add_free_split(pfn, order);
+    add_free_split(pfn, order, to_tail);
     pfn += uint64_t{1} << order;
   }
 }
 
-void Allocator::add_free_split(uint64_t pfn, uint8_t order) {
+void Allocator::add_free_split(uint64_t pfn, uint8_t order, bool to_tail) {
   if (order > machine_.pageblock_order) {
     const uint64_t half = uint64_t{1} << (order - 1);
     // Both halves must themselves be whole, and their heads mergeable.
@@ -141,12 +164,12 @@ void Allocator::add_free_split(uint64_t pfn, uint8_t order) {
       return self(self, p, o - 1) && self(self, p + h, o - 1) && mergeable(p, p + h);
     };
     if (!homogeneous(homogeneous, pfn, order)) {
-      add_free_split(pfn, order - 1);
-      add_free_split(pfn + half, order - 1);
+      add_free_split(pfn, order - 1, to_tail);
+      add_free_split(pfn + half, order - 1, to_tail);
       return;
     }
   }
-  free_block(pfn, order);
+  free_block(pfn, order, to_tail);
 }
 
 std::optional<uint64_t> Allocator::containing_free_block(uint64_t pfn, uint8_t& order) const {
@@ -253,9 +276,7 @@ void Allocator::relabel(uint64_t pb, MigrateType t) {
   }
   for (auto [f, o] : heads) list_del(f);
   labels_[pb] = t;
-  for (auto [f, o] : heads) {
-    list_add(f, o);
-  }
+  for (auto [f, o] : heads) list_add(f, o, true);
 }
 
 // B5 (steal_suitable_fallback): a block of order >= B relabels every pageblock it covers;

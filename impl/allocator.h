@@ -110,12 +110,12 @@ class Allocator {
   // Free lists (rules B1, B2, B6).
   uint64_t pageblock_of(uint64_t pfn) const { return pfn >> machine_.pageblock_order; }
   MigrateType block_type(uint64_t pfn) const { return labels_[pageblock_of(pfn)]; }
-  void list_add(uint64_t pfn, uint8_t order);
+  void list_add(uint64_t pfn, uint8_t order, bool to_tail = false);
   void list_del(uint64_t pfn);
   bool mergeable(uint64_t a, uint64_t b) const;
-  void free_block(uint64_t pfn, uint8_t order);
-  void free_range(uint64_t pfn, uint64_t count);
-  void add_free_split(uint64_t pfn, uint8_t order);
+  void free_block(uint64_t pfn, uint8_t order, bool to_tail = false);
+  void free_range(uint64_t pfn, uint64_t count, bool to_tail = false);
+  void add_free_split(uint64_t pfn, uint8_t order, bool to_tail);
   std::optional<uint64_t> containing_free_block(uint64_t pfn, uint8_t& order) const;
   void split_take(uint64_t head, uint8_t have, uint64_t want_pfn, uint8_t want);
 
@@ -166,6 +166,7 @@ class Allocator {
   std::vector<uint32_t> next_, prev_;      // free-list links of block heads
   std::vector<uint64_t> content_;          // rule M5
   std::array<std::array<uint32_t, 32>, kTypes> heads_{};
+  std::array<std::array<uint32_t, 32>, kTypes> tails_{};
   std::array<std::array<uint32_t, 32>, kTypes> nr_free_{};
   std::vector<Allocation> allocs_;
   std::vector<uint32_t> free_slots_;

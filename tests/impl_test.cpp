@@ -237,7 +237,7 @@ TEST(CmaAlloc, MigratesMovablePagesOut) {
   EXPECT_TRUE(w.cma("c", "dma", 16).ok);
   EXPECT_EQ(w.pfn("c"), 64u);
   ASSERT_EQ(w.out.moves.size(), 1u);
-  EXPECT_GE(w.pfn("m"), 80u);  // moved outside the isolated pageblock
+  EXPECT_TRUE(w.pfn("m") < 64 || w.pfn("m") >= 80);  // moved out of the isolated pageblock
   EXPECT_EQ(w.a->content(Pfn{w.pfn("m")}), content_value(1, 0));
 }
 
