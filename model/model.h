@@ -1,0 +1,157 @@
+// The executable model: the second, independent statement of ../shared/docs/cma-semantics.md.
+//
+// The model keeps only what the rules talk about: which frames are free, each pageblock's
+// label, the live allocations and their pins and contents, each CMA area's bitmap. Free
+// blocks are derived from free frames and labels (free_memory.h), never kept in lists.
+//
+// Where the semantics fix the result (K1) the model computes it itself: the window of a
+// cma_alloc, the candidate of an alloc_contig, the validity of every free, pin, unpin and
+// release, every count, every failure reason. Where the kernel's free lists choose (K2) --
+// which free block an alloc takes, where a migrated block lands -- the model takes the
+// reference allocator's choice from its Outcome, checks it is legal, and follows it.
+//
+// Includes nothing from impl/ (scripts/check-independence.sh).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/free_memory.h"
+#include "trace/outcome.h"
+#include "trace/trace.h"
+
+namespace cmacheck::model {
+
+class Model {
+ public:
+  // Rule M2: every frame free, pageblocks of CMA areas CMA and all others MOVABLE.
+  Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas);
+
+  // Applies one operation in lockstep with the reference allocator. `impl` is impl's outcome
+  // for the same operation; its pfn (alloc) and moves (migrate, pin longterm, cma_alloc,
+  // alloc_contig) are the free-list choices of rule K2, which the model checks and follows.
+  // `mine` receives the model's own outcome: ok, pfn, reason, the moves it followed,
+  // windows_tried, busy_pinned, busy_unmovable. Returns the first violation found:
+  //   K2  impl's choice is illegal (not a free block of the class B4 requires, a move of a
+  //       block the model does not move next, or a success where no legal block exists);
+  //   L1  impl failed, or stopped migrating, where the model has a legal block;
+  //   K1  a contiguous request whose moves and result both depart from the model's.
+  // After a violation the model makes its own choices (the lowest free block of the class)
+  // so that its state stays meaningful. The caller compares `mine` with `impl`.
+  // Precondition (the caller's): the operation is well formed, handles live and of the
+  // right family. A handle the model does not know is reported as K1, not a crash.
+  std::optional<Violation> apply(const Op& op, const Outcome& impl, Outcome& mine);
+
+  // Applies one operation with no reference allocator: every free-list choice is the
+  // lowest free block of the class B4 requires. For tests and for running the model alone.
+  void apply_alone(const Op& op, Outcome& mine);
+
+  // Counts (M7).
+  uint64_t free_pages() const { return memory_.free_frames(); }
+  uint64_t free_cma_pages() const { return memory_.free_frames_labelled(MigrateType::cma); }
+  AreaStats area_stats(AreaId a) const;
+
+  // Live allocations.
+  bool is_live(HandleId h) const;
+  std::optional<Placement> placement(HandleId h) const;  // pfn, count, content digest
+  uint32_t pins(HandleId h) const;                        // 0 when not live or not a block
+  bool longterm_pinned(HandleId h) const;
+
+  // Frames and pageblocks.
+  // '.' free, 'i' free in an isolated pageblock, 'm' movable, 'u' unmovable,
+  // 'r' reclaimable, 'P' pinned block, 'C' cma_alloc, 'X' alloc_contig.
+  char frame_char(Pfn p) const;
+  MigrateType label(Pfn p) const { return memory_.label(p); }
+  uint64_t content(Pfn p) const { return content_[raw(p)]; }  // 0 for a free frame
+  const FreeMemory& memory() const { return memory_; }
+
+  // Re-derives everything derived and checks the model's own bookkeeping (frames owned by
+  // exactly the live allocations, bitmaps, counts). For tests.
+  std::optional<std::string> self_check() const;
+
+ private:
+  struct Allocation {
+    Family family = Family::block;
+    Kind kind = Kind::movable;  // blocks
+    Order order{};              // blocks
+    Pfn pfn{};
+    PageCount count{};
+    uint32_t pins = 0;      // blocks (P1-P3)
+    bool longterm = false;  // a long-term pin taken since pins was last 0 (P2)
+    AreaId area{};          // cma_alloc
+    FrameRange range() const { return {pfn, count}; }
+  };
+  struct Area {
+    AreaDecl decl;
+    std::vector<uint8_t> bits;  // one per chunk of 2^order_per_bit frames (M6)
+  };
+  // The class of free blocks rule B4 settles on: a free list (type, order), and the step
+  // of B4 that found it (only step 4 claims, B5).
+  struct FreeClass {
+    MigrateType type;
+    Order order;
+    int step;
+  };
+  enum class Mode { cma, normal };
+  enum class RangeResult { ok, busy_pinned, busy_unmovable, no_memory };
+  static constexpr uint32_t kNoOwner = UINT32_MAX;
+
+  std::optional<Violation> run(const Op& op, const Outcome* impl, Outcome& mine);
+
+  // Operations.
+  void alloc(const Alloc& op, Outcome& mine);
+  void alloc_at(const Alloc& op, Outcome& mine);
+  void free(const Free& op, Outcome& mine);
+  void pin(const Pin& op, Outcome& mine);
+  void unpin(const Unpin& op, Outcome& mine);
+  void migrate(const Migrate& op, Outcome& mine);
+  void cma_alloc(const CmaAlloc& op, Outcome& mine);
+  void cma_release(HandleId h, Outcome& mine);
+  void cma_release_raw(const CmaReleaseRaw& op, Outcome& mine);
+  void alloc_contig(const AllocContig& op, Outcome& mine);
+  void free_contig(const FreeContig& op, Outcome& mine);
+
+  // The buddy allocator (B3-B5) and migration (G1).
+  bool worth_claiming(MigrateType t, Order found) const;
+  std::optional<FreeClass> b4_class(MigrateType t, Order k, bool allow_cma) const;
+  bool in_class(Pfn head, const FreeClass& c) const;
+  FreeBlock lowest_in(const FreeClass& c) const;
+  void claim(MigrateType t, const FreeBlock& found);
+  bool move_block(HandleId h, bool allow_cma_target, Outcome& mine);
+
+  // alloc_contig_range (X1-X5) and the CMA bitmap (A2, A3).
+  RangeResult contig_range(FrameRange r, Mode mode, Outcome& mine);
+  bool aligned(const Area& a, uint64_t j, Order align) const;
+  std::optional<uint64_t> find_window(const Area& a, uint64_t start, uint64_t nbits, Order align) const;
+  void set_bits(Area& a, uint64_t first, uint64_t n, bool value);
+
+  // Allocation records and frames.
+  Allocation* live(HandleId h);
+  const Allocation* live(HandleId h) const;
+  Allocation& create(HandleId h, Family family, FrameRange r);
+  void destroy(HandleId h);
+  void own(HandleId h, FrameRange r);
+  void disown(FrameRange r);
+
+  // The reference allocator's choices for the operation being applied (nullptr: none).
+  bool consulting() const { return impl_ && !violation_; }
+  const Move* next_impl_move() const;
+  void violate(const char* rule, std::string message, std::optional<Pfn> where);
+  bool handle_ok(HandleId h, bool binds, Family family);
+
+  MachineDecl machine_;
+  FreeMemory memory_;
+  std::vector<Area> areas_;
+  std::vector<std::optional<Allocation>> allocs_;  // by HandleId
+  std::vector<uint32_t> owner_;                    // per frame: HandleId, or kNoOwner
+  std::vector<uint64_t> content_;                  // per frame (M5)
+  uint64_t serial_ = 0;                            // successful allocating operations (M5)
+
+  const Outcome* impl_ = nullptr;
+  size_t impl_moves_used_ = 0;
+  std::optional<Violation> violation_;
+};
+
+}  // namespace cmacheck::model
