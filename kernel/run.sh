@@ -3,7 +3,7 @@
 # result lines ("KR ...") on stdout. See kernel/README.md for the language.
 #
 #   kernel/run.sh SCRIPT|- [--cma SIZE[@BASE]] [--mem SIZE] [--timeout SEC]
-#                 [--append "KERNEL ARGS"] [--console FILE] [--no-build]
+#                 [--append "KERNEL ARGS"] [--cpu MODEL] [--console FILE] [--no-build]
 #
 #   --cma      the kernel's cma= argument (default 16M; "none" for no cma= at all).
 #              SIZE@BASE places the area at exactly BASE (6.1.192 treats BASE as fixed);
@@ -11,6 +11,8 @@
 #   --mem      guest memory, qemu -m syntax (default 256M)
 #   --timeout  seconds before the run is killed (default 120)
 #   --append   more kernel command-line arguments
+#   --cpu      qemu -cpu model (default: qemu's own, qemu64); "max" adds 1 GiB pages,
+#              which x86 needs for hugetlb_cma= (an area with order_per_bit 9)
 #   --console  keep the guest console log in FILE (default: a temporary file, removed)
 #   --no-build do not call kernel/build.sh first
 #
@@ -25,7 +27,7 @@ K=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$K")
 OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel}
 
-usage() { sed -n '5,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; }
+usage() { sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 1; }
 die() { echo "kreplay: error: $*" >&2; exit 1; }
 
 script=""
@@ -33,6 +35,7 @@ cma=16M
 mem=256M
 timeout=120
 append=""
+cpu=""
 console=""
 build=1
 while [ $# -gt 0 ]; do
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
     --mem) mem=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
     --append) append=${2:?}; shift 2 ;;
+    --cpu) cpu=${2:?}; shift 2 ;;
     --console) console=${2:?}; shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) usage ;;
@@ -76,7 +80,7 @@ log=${console:-$tmp/console.log}
 t0=$(date +%s.%N)
 set +e
 timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot \
-  -m "$mem" -kernel "$OUT/bzImage" -initrd "$tmp/initrd.gz" -append "$cmdline" \
+  ${cpu:+-cpu "$cpu"} -m "$mem" -kernel "$OUT/bzImage" -initrd "$tmp/initrd.gz" -append "$cmdline" \
   -serial "file:$log" -serial "file:$tmp/results.log" < /dev/null > "$tmp/qemu.out" 2>&1
 rc=$?
 set -e
