@@ -1,0 +1,72 @@
+#include "check/decode.h"
+
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+namespace cmacheck {
+
+namespace {
+
+class SessionHandles final : public LiveHandles {
+ public:
+  explicit SessionHandles(const Session& s) : s_(s) {}
+  size_t count(Family f) const override { return s_.handles().live_count(f); }
+  HandleId at(Family f, size_t i) const override { return s_.handles().live_list(f)[i]; }
+  FrameRange cma_range(HandleId h) const override {
+    const impl::Allocation* a = s_.impl().allocation(h);
+    return a ? FrameRange{a->pfn, a->count} : FrameRange{};
+  }
+
+ private:
+  const Session& s_;
+};
+
+}  // namespace
+
+std::unique_ptr<Session> generate_and_run(ChoiceSource& choices, const RunOptions& options,
+                                          const GeneratorLimits& limits, size_t max_ops) {
+  Generator gen(choices, limits);
+  auto s = std::make_unique<Session>(gen.header(), options);
+  SessionHandles live(*s);
+  for (size_t i = 0; i < max_ops && !choices.exhausted(); ++i) {
+    Op op = gen.next(s->mutable_trace(), live);
+    if (!s->step_op(op)) return s;
+  }
+  s->finish();
+  return s;
+}
+
+RunResult run_bytes(std::span<const uint8_t> bytes, const RunOptions& options, Trace* trace_out) {
+  ByteChoices choices(bytes);
+  std::unique_ptr<Session> s = generate_and_run(choices, options);
+  RunResult r;
+  r.status = s->status();
+  r.finding = s->finding();
+  r.malformed = s->malformed_message();
+  r.malformed_line = s->malformed_line();
+  r.ops = s->ops_run();
+  if (trace_out) *trace_out = s->trace();
+  return r;
+}
+
+Trace decode_bytes(std::span<const uint8_t> bytes, const RunOptions& options) {
+  Trace t;
+  run_bytes(bytes, options, &t);
+  return t;
+}
+
+bool decode_fuzz_file(const std::string& path, const impl::FaultSet& faults, Trace& out, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read file";
+    return false;
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  RunOptions o;
+  o.faults = faults;
+  out = decode_bytes(bytes, o);
+  return true;
+}
+
+}  // namespace cmacheck

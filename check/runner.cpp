@@ -1,0 +1,338 @@
+#include "check/runner.h"
+
+#include <algorithm>
+#include <ostream>
+#include <sstream>
+
+#include "model/model.h"
+#include "trace/print.h"
+
+namespace cmacheck {
+
+void HandleTable::bind(HandleId h, Family f) {
+  if (raw(h) >= slots_.size()) slots_.resize(raw(h) + 1);
+  Slot& s = slots_[raw(h)];
+  s.live = true;
+  s.family = f;
+  auto& list = lists_[static_cast<int>(f)];
+  s.index = static_cast<uint32_t>(list.size());
+  list.push_back(h);
+  ++count_[static_cast<int>(f)];
+}
+
+void HandleTable::unbind(HandleId h) {
+  Slot& s = slots_[raw(h)];
+  auto& list = lists_[static_cast<int>(s.family)];
+  // Swap-remove keeps unbinding O(1); the order of the list stays deterministic.
+  const HandleId last = list.back();
+  list[s.index] = last;
+  slots_[raw(last)].index = s.index;
+  list.pop_back();
+  s.live = false;
+  --count_[static_cast<int>(s.family)];
+}
+
+std::vector<HandleId> HandleTable::live_of(Family f) const {
+  std::vector<HandleId> v = lists_[static_cast<int>(f)];
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+Session::Session(const Trace& trace, const RunOptions& options)
+    : trace_(trace),
+      options_(options),
+      impl_(std::make_unique<impl::Allocator>(trace.machine, trace.areas, options.faults)) {
+  if (options_.lockstep) model_ = std::make_unique<model::Model>(trace.machine, trace.areas);
+}
+
+Session::~Session() = default;
+
+bool Session::step_op(const Op& op) {
+  Statement st;
+  st.body = op;
+  trace_.statements.push_back(std::move(st));
+  return step(trace_.statements.size() - 1);
+}
+
+bool Session::step(size_t index) {
+  if (status_ != RunStatus::ok) return false;
+  const Statement& st = trace_.statements[index];
+  if (std::holds_alternative<Op>(st.body)) return run_op(st, index);
+  return run_expect(st, index);
+}
+
+// Handles the operation created or moved, still live: the cheap-tier observation.
+void Session::collect_touched(const Op& op, const Outcome& out, std::vector<HandleId>& hs) const {
+  hs.clear();
+  if (auto use = handle_use(op); use && use->binds && out.ok && handles_.live(use->id)) hs.push_back(use->id);
+  for (const Move& m : out.moves)
+    if (handles_.live(m.handle)) hs.push_back(m.handle);
+  std::sort(hs.begin(), hs.end());
+  hs.erase(std::unique(hs.begin(), hs.end()), hs.end());
+}
+
+void Session::observe_model(const Outcome& mine, const std::vector<HandleId>& hs, bool all, Observation& obs) const {
+  obs.ok = mine.ok;
+  obs.pfn = mine.pfn;
+  obs.reason = mine.reason;
+  obs.free = model_->free_pages();
+  obs.free_cma = model_->free_cma_pages();
+  obs.areas.resize(trace_.areas.size());
+  for (size_t i = 0; i < trace_.areas.size(); ++i) obs.areas[i] = model_->area_stats(AreaId{static_cast<uint32_t>(i)});
+  obs.live.clear();
+  if (all) {
+    for (Family f : {Family::block, Family::cma, Family::contig})
+      for (HandleId h : handles_.live_list(f))
+        if (auto p = model_->placement(h)) obs.live.push_back(*p);
+    std::sort(obs.live.begin(), obs.live.end(), [](const Placement& a, const Placement& b) { return a.handle < b.handle; });
+  } else {
+    for (HandleId h : hs)
+      if (auto p = model_->placement(h)) obs.live.push_back(*p);
+  }
+}
+
+namespace {
+
+std::string first_difference(const Observation& a, const Observation& b, const Trace& t, std::optional<Pfn>& where) {
+  if (a.ok != b.ok) return std::string("result: impl ") + (a.ok ? "ok" : "fail") + ", model " + (b.ok ? "ok" : "fail");
+  if (a.pfn != b.pfn) {
+    where = a.pfn;
+    return "pfn: impl " + std::to_string(raw(a.pfn)) + ", model " + std::to_string(raw(b.pfn));
+  }
+  if (a.reason != b.reason) return std::string("reason: impl ") + name(a.reason) + ", model " + name(b.reason);
+  if (a.free != b.free) return "free: impl " + std::to_string(a.free) + ", model " + std::to_string(b.free);
+  if (a.free_cma != b.free_cma)
+    return "free_cma: impl " + std::to_string(a.free_cma) + ", model " + std::to_string(b.free_cma);
+  for (size_t i = 0; i < a.areas.size() && i < b.areas.size(); ++i) {
+    if (a.areas[i].used != b.areas[i].used)
+      return t.areas[i].name + ".used: impl " + std::to_string(a.areas[i].used) + ", model " + std::to_string(b.areas[i].used);
+    if (a.areas[i].maxchunk != b.areas[i].maxchunk)
+      return t.areas[i].name + ".maxchunk: impl " + std::to_string(a.areas[i].maxchunk) + ", model " +
+             std::to_string(b.areas[i].maxchunk);
+  }
+  if (a.live.size() != b.live.size())
+    return "live allocations: impl reports " + std::to_string(a.live.size()) + ", model " + std::to_string(b.live.size());
+  for (size_t i = 0; i < a.live.size(); ++i) {
+    const Placement &x = a.live[i], &y = b.live[i];
+    const std::string hn = raw(x.handle) < t.handles.size() ? t.handle_name(x.handle) : "?";
+    if (x.handle != y.handle) return "live allocation " + hn + " is missing on one side";
+    if (x.pfn != y.pfn || x.count != y.count) {
+      where = x.pfn;
+      return hn + " placement: impl pfn=" + std::to_string(raw(x.pfn)) + " count=" + std::to_string(raw(x.count)) +
+             ", model pfn=" + std::to_string(raw(y.pfn)) + " count=" + std::to_string(raw(y.count));
+    }
+    if (x.digest != y.digest) {
+      where = x.pfn;
+      return hn + " contents differ (digest)";
+    }
+  }
+  return {};
+}
+
+std::string outcome_text(const Outcome& o) {
+  std::string s = o.ok ? "ok pfn=" + std::to_string(raw(o.pfn)) : std::string("fail (") + name(o.reason) + ")";
+  if (!o.moves.empty()) s += ", moved " + std::to_string(o.moves.size());
+  if (o.windows_tried > 1) s += ", " + std::to_string(o.windows_tried) + " windows";
+  return s;
+}
+
+}  // namespace
+
+bool Session::run_op(const Statement& st, size_t index) {
+  const Op& op = std::get<Op>(st.body);
+  // The runtime half of "malformed": handles must be live (or free, to allocate).
+  if (auto use = handle_use(op)) {
+    const std::string& hn = trace_.handle_name(use->id);
+    if (use->binds && handles_.live(use->id)) {
+      status_ = RunStatus::malformed;
+      malformed_ = "handle '" + hn + "' is still live";
+      malformed_line_ = st.line;
+      return false;
+    }
+    if (!use->binds && (!handles_.live(use->id) || handles_.family(use->id) != use->family)) {
+      status_ = RunStatus::malformed;
+      malformed_ = "handle '" + hn + "' is not live";
+      malformed_line_ = st.line;
+      return false;
+    }
+  }
+  const bool full = options_.full_every && (ops_run_ % options_.full_every) == options_.full_every - 1;
+  std::optional<impl::Allocator::Snapshot> before;
+  if (full) before = impl_->snapshot();
+
+  impl_->apply(op, impl_out_);
+  ++ops_run_;
+  if (impl_out_.ok) {
+    if (auto use = handle_use(op)) {
+      if (use->binds)
+        handles_.bind(use->id, use->family);
+      else if (std::holds_alternative<Free>(op) || std::holds_alternative<CmaRelease>(op) ||
+               std::holds_alternative<FreeContig>(op))
+        handles_.unbind(use->id);
+    } else if (const auto* rr = std::get_if<CmaReleaseRaw>(&op)) {
+      // The raw release freed whichever handle held those frames.
+      (void)rr;
+      for (HandleId h : handles_.live_of(Family::cma))
+        if (!impl_->is_live(h)) handles_.unbind(h);
+    }
+  }
+
+  if (model_) {
+    if (auto v = model_->apply(op, impl_out_, model_out_)) {
+      collect_touched(op, impl_out_, touched_);
+      impl_->observe(impl_out_, false, impl_obs_);
+      observe_model(model_out_, touched_, false, model_obs_);
+      return fail(*v, index, &impl_obs_, &model_obs_);
+    }
+    collect_touched(op, impl_out_, touched_);
+    impl_->observe(impl_out_, full, impl_obs_);
+    if (!full) {
+      // impl reports what it touched itself; restrict to the shared view.
+      impl_obs_.live.erase(std::remove_if(impl_obs_.live.begin(), impl_obs_.live.end(),
+                                          [&](const Placement& p) {
+                                            return !std::binary_search(touched_.begin(), touched_.end(), p.handle);
+                                          }),
+                           impl_obs_.live.end());
+    }
+    observe_model(model_out_, touched_, full, model_obs_);
+    if (!(impl_obs_ == model_obs_)) {
+      std::optional<Pfn> where;
+      std::string diff = first_difference(impl_obs_, model_obs_, trace_, where);
+      if (!where && impl_out_.ok) where = impl_out_.pfn;
+      return fail(Violation{"K1", "impl and model disagree: " + diff, where}, index, &impl_obs_, &model_obs_);
+    }
+  }
+  if (options_.cheap_checks || full) {
+    if (auto v = impl_->check_invariants(full ? impl::CheckTier::full : impl::CheckTier::cheap))
+      return fail(*v, index);
+  }
+  if (before && !impl_out_.ok)
+    if (auto v = impl_->check_unchanged(*before, impl_out_)) return fail(*v, index);
+
+  if (options_.check_expectations && st.expectation) {
+    const Expectation& e = *st.expectation;
+    if (e.ok != impl_out_.ok)
+      return fail(Violation{"expect", std::string("expected => ") + (e.ok ? "ok" : "fail") + ", got " + outcome_text(impl_out_),
+                            impl_out_.ok ? std::optional<Pfn>(impl_out_.pfn) : std::nullopt},
+                  index);
+    if (e.pfn && *e.pfn != impl_out_.pfn)
+      return fail(Violation{"expect", "expected pfn=" + std::to_string(raw(*e.pfn)) + ", got pfn=" + std::to_string(raw(impl_out_.pfn)),
+                            impl_out_.pfn},
+                  index);
+  }
+  return true;
+}
+
+bool Session::run_expect(const Statement& st, size_t index) {
+  for (const ExpectItem& item : std::get<Expect>(st.body).items) {
+    uint64_t got = 0;
+    std::string key;
+    std::optional<Pfn> where;
+    switch (item.key) {
+      case ExpectKey::free:
+        got = impl_->free_pages();
+        key = "free";
+        break;
+      case ExpectKey::free_cma:
+        got = impl_->free_cma_pages();
+        key = "free_cma";
+        break;
+      case ExpectKey::area_used:
+        got = impl_->area_stats(AreaId{item.subject}).used;
+        key = trace_.areas[item.subject].name + ".used";
+        where = trace_.areas[item.subject].base;
+        break;
+      case ExpectKey::area_maxchunk:
+        got = impl_->area_stats(AreaId{item.subject}).maxchunk;
+        key = trace_.areas[item.subject].name + ".maxchunk";
+        where = trace_.areas[item.subject].base;
+        break;
+      case ExpectKey::handle_pfn: {
+        const HandleId h{item.subject};
+        key = trace_.handles[item.subject] + ".pfn";
+        if (!handles_.live(h)) {
+          status_ = RunStatus::malformed;
+          malformed_ = "handle '" + trace_.handles[item.subject] + "' is not live";
+          malformed_line_ = st.line;
+          return false;
+        }
+        got = raw(impl_->allocation(h)->pfn);
+        where = Pfn{got};
+        break;
+      }
+    }
+    if (options_.check_expectations && got != item.value)
+      return fail(Violation{"expect", "expected " + key + "=" + std::to_string(item.value) + ", got " + std::to_string(got), where},
+                  index);
+  }
+  return true;
+}
+
+bool Session::finish() {
+  if (status_ != RunStatus::ok) return false;
+  if (auto v = impl_->check_invariants(impl::CheckTier::full))
+    return fail(*v, trace_.statements.empty() ? 0 : trace_.statements.size() - 1);
+  if (model_) {
+    Outcome none;
+    std::vector<HandleId> hs;
+    impl_->observe(none, true, impl_obs_);
+    observe_model(none, hs, true, model_obs_);
+    impl_obs_.ok = model_obs_.ok = false;
+    if (!(impl_obs_ == model_obs_)) {
+      std::optional<Pfn> where;
+      std::string diff = first_difference(impl_obs_, model_obs_, trace_, where);
+      return fail(Violation{"K1", "impl and model disagree at the end: " + diff, where},
+                  trace_.statements.empty() ? 0 : trace_.statements.size() - 1, &impl_obs_, &model_obs_);
+    }
+  }
+  return true;
+}
+
+bool Session::fail(Violation v, size_t index, const Observation* impl_obs, const Observation* model_obs) {
+  status_ = RunStatus::violation;
+  std::ostringstream r;
+  const Statement* st = index < trace_.statements.size() ? &trace_.statements[index] : nullptr;
+  r << "VIOLATION " << v.rule << ": " << v.message << "\n";
+  if (st) {
+    r << "  statement " << (index + 1);
+    if (st->line) r << " (line " << st->line << ")";
+    r << ": " << print_statement(trace_, *st) << "\n";
+  }
+  r << "  impl outcome:  " << outcome_text(impl_out_) << "\n";
+  if (model_) r << "  model outcome: " << outcome_text(model_out_) << "\n";
+  if (impl_obs) r << "  impl  observes: " << describe(*impl_obs, trace_) << "\n";
+  if (model_obs) r << "  model observes: " << describe(*model_obs, trace_) << "\n";
+  for (const Move& m : impl_out_.moves)
+    r << "  impl moved " << trace_.handle_name(m.handle) << " " << raw(m.from) << " -> " << raw(m.to) << "\n";
+  Pfn center = v.where.value_or(impl_out_.ok ? impl_out_.pfn : Pfn{0});
+  if (raw(center) >= trace_.machine.pages) center = Pfn{0};
+  r << "  frames around " << raw(center) << " (" << picture_legend() << "):\n";
+  r << frame_picture_impl(*impl_, center);
+  if (model_) r << frame_picture_model(*model_, trace_.machine.pages, trace_.machine.pageblock_order, center);
+  finding_ = Finding{std::move(v), index, r.str()};
+  return false;
+}
+
+RunResult run_trace(const Trace& trace, const RunOptions& options, std::ostream* log) {
+  Session s(trace, options);
+  RunResult res;
+  for (size_t i = 0; i < trace.statements.size(); ++i) {
+    const bool ok = s.step(i);
+    if (log && s.status() != RunStatus::malformed) {
+      const Statement& st = trace.statements[i];
+      *log << (st.line ? std::to_string(st.line) : std::to_string(i + 1)) << ": " << print_statement(trace, st);
+      if (std::holds_alternative<Op>(st.body)) *log << "  -> " << outcome_text(s.last_outcome());
+      *log << (ok ? "" : "  <-- stopped") << "\n";
+    }
+    if (!ok) break;
+  }
+  if (s.status() == RunStatus::ok) s.finish();
+  res.status = s.status();
+  res.finding = s.finding();
+  res.malformed = s.malformed_message();
+  res.malformed_line = s.malformed_line();
+  res.ops = s.ops_run();
+  return res;
+}
+
+}  // namespace cmacheck

@@ -1,0 +1,131 @@
+// The lockstep checker: runs a trace on impl/ and model/ side by side, compares their
+// observations after every operation, checks impl's invariants (cheap tier every
+// operation, full tier every `full_every`), and the trace's own expectations.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "impl/allocator.h"
+#include "impl/faults.h"
+#include "trace/outcome.h"
+#include "trace/trace.h"
+
+namespace cmacheck::model {
+class Model;
+}
+
+namespace cmacheck {
+
+struct RunOptions {
+  bool lockstep = true;          // false: impl only (`replay --impl-only`)
+  impl::FaultSet faults;         // injected impl faults
+  uint32_t full_every = 64;      // full-tier checks every N operations (and at the end)
+  bool cheap_checks = true;      // cheap-tier invariants after every operation
+  bool check_expectations = true;
+};
+
+enum class RunStatus { ok, violation, malformed };
+
+// What stopped a run, with everything a failure report needs.
+struct Finding {
+  Violation violation;
+  size_t statement = 0;  // index into Trace::statements
+  std::string report;    // the readable report: rule, statement, observations, picture
+};
+
+// Tracks which handles are live and of which family (the runtime half of "malformed").
+class HandleTable {
+ public:
+  bool live(HandleId h) const { return raw(h) < slots_.size() && slots_[raw(h)].live; }
+  Family family(HandleId h) const { return slots_[raw(h)].family; }
+  void bind(HandleId h, Family f);
+  void unbind(HandleId h);
+  // Handles live now, of one family, in handle order.
+  std::vector<HandleId> live_of(Family f) const;
+  size_t live_count(Family f) const { return count_[static_cast<int>(f)]; }
+  const std::vector<HandleId>& live_list(Family f) const { return lists_[static_cast<int>(f)]; }
+
+ private:
+  struct Slot {
+    bool live = false;
+    Family family = Family::block;
+    uint32_t index = 0;  // position in lists_[family]
+  };
+  std::vector<Slot> slots_;
+  std::vector<HandleId> lists_[3];
+  size_t count_[3] = {0, 0, 0};
+};
+
+// One run of one trace, statement by statement.
+class Session {
+ public:
+  Session(const Trace& trace, const RunOptions& options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Executes statement `index` of the trace. Returns false when the run must stop: a
+  // finding (status violation) or a malformed statement (status malformed).
+  bool step(size_t index);
+  // Executes an operation that is not (yet) in the trace, as the generator does: it is
+  // appended to the trace first.
+  bool step_op(const Op& op);
+  // Final full-tier check.
+  bool finish();
+
+  RunStatus status() const { return status_; }
+  const std::optional<Finding>& finding() const { return finding_; }
+  const std::string& malformed_message() const { return malformed_; }
+  uint32_t malformed_line() const { return malformed_line_; }
+  const Outcome& last_outcome() const { return impl_out_; }
+  const HandleTable& handles() const { return handles_; }
+  const impl::Allocator& impl() const { return *impl_; }
+  const Trace& trace() const { return trace_; }
+  Trace& mutable_trace() { return trace_; }
+  uint64_t ops_run() const { return ops_run_; }
+
+ private:
+  bool run_op(const Statement& st, size_t index);
+  bool run_expect(const Statement& st, size_t index);
+  bool fail(Violation v, size_t index, const Observation* impl_obs = nullptr, const Observation* model_obs = nullptr);
+  void collect_touched(const Op& op, const Outcome& out, std::vector<HandleId>& hs) const;
+  void observe_model(const Outcome& mine, const std::vector<HandleId>& hs, bool all, Observation& obs) const;
+
+  Trace trace_;
+  RunOptions options_;
+  std::unique_ptr<impl::Allocator> impl_;
+  std::unique_ptr<model::Model> model_;
+  HandleTable handles_;
+  Outcome impl_out_, model_out_;
+  Observation impl_obs_, model_obs_;
+  std::vector<HandleId> touched_;
+  RunStatus status_ = RunStatus::ok;
+  std::optional<Finding> finding_;
+  std::string malformed_;
+  uint32_t malformed_line_ = 0;
+  uint64_t ops_run_ = 0;
+};
+
+struct RunResult {
+  RunStatus status = RunStatus::ok;
+  std::optional<Finding> finding;
+  std::string malformed;  // message when malformed
+  uint32_t malformed_line = 0;
+  uint64_t ops = 0;
+};
+
+// Runs a whole trace. With `log`, prints each statement and its outcome.
+RunResult run_trace(const Trace& trace, const RunOptions& options, std::ostream* log = nullptr);
+
+// A picture of the frames around `center`, one character per frame (see check/picture.cpp).
+std::string frame_picture_impl(const impl::Allocator& a, Pfn center, uint64_t radius = 64);
+std::string frame_picture_model(const model::Model& m, uint64_t machine_pages, uint8_t pageblock_order, Pfn center,
+                                uint64_t radius = 64);
+std::string picture_legend();
+
+}  // namespace cmacheck

@@ -1,0 +1,190 @@
+#include "check/shrink.h"
+
+#include <algorithm>
+
+#include "trace/parse.h"
+#include "trace/print.h"
+
+namespace cmacheck {
+
+std::string violated_rule(const Trace& t, const RunOptions& options) {
+  // A candidate must still be a well-formed trace: the printer and parser decide.
+  ParseResult p = parse_trace(print_trace(t));
+  if (!p.ok()) return "";
+  RunResult r = run_trace(p.trace, options);
+  if (r.status != RunStatus::violation || !r.finding) return "";
+  return r.finding->violation.rule;
+}
+
+namespace {
+
+// Rebuilds the handle table so that only handles still named remain, in order of use.
+Trace renumber(const Trace& t) {
+  ParseResult p = parse_trace(print_trace(t));
+  return p.ok() ? p.trace : t;
+}
+
+struct Shrinker {
+  const RunOptions& options;
+  std::string rule;
+  size_t runs = 0;
+
+  bool still_fails(const Trace& t) {
+    ++runs;
+    return violated_rule(t, options) == rule;
+  }
+
+  // ddmin over the statements.
+  bool drop_statements(Trace& t) {
+    bool any = false;
+    size_t chunk = std::max<size_t>(1, t.statements.size() / 2);
+    while (true) {
+      bool removed = false;
+      for (size_t start = 0; start < t.statements.size();) {
+        Trace cand = t;
+        const size_t end = std::min(cand.statements.size(), start + chunk);
+        cand.statements.erase(cand.statements.begin() + static_cast<long>(start),
+                              cand.statements.begin() + static_cast<long>(end));
+        if (still_fails(cand)) {
+          t = std::move(cand);
+          removed = any = true;
+        } else {
+          start += chunk;
+        }
+      }
+      if (chunk == 1 && !removed) break;
+      if (!removed) chunk = std::max<size_t>(1, chunk / 2);
+    }
+    return any;
+  }
+
+  // Simpler values: smaller counts, orders, alignments; no at=; no expectations.
+  bool simplify_values(Trace& t) {
+    bool any = false;
+    auto attempt = [&](Trace cand) {
+      if (!(cand == t) && still_fails(cand)) {
+        t = std::move(cand);
+        any = true;
+        return true;
+      }
+      return false;
+    };
+    for (size_t i = 0; i < t.statements.size(); ++i) {
+      if (t.statements[i].expectation && rule != "expect") {
+        Trace c = t;
+        c.statements[i].expectation.reset();
+        attempt(std::move(c));
+      }
+      auto* op = std::get_if<Op>(&t.statements[i].body);
+      if (!op) continue;
+      auto try_op = [&](Op replacement) {
+        Trace c = t;
+        std::get<Op>(c.statements[i].body) = replacement;
+        return attempt(std::move(c));
+      };
+      if (auto* a = std::get_if<Alloc>(op)) {
+        Alloc x = *a;
+        if (x.at) {
+          Alloc y = x;
+          y.at.reset();
+          if (try_op(y)) continue;
+        }
+        while (x.order.value > 0) {
+          Alloc y = x;
+          y.order.value = static_cast<uint8_t>(x.order.value - 1);
+          if (y.at && raw(*y.at) % raw(y.order.pages())) break;
+          if (!try_op(y)) break;
+          x = y;
+        }
+        if (x.kind != Kind::movable) {
+          Alloc y = x;
+          y.kind = Kind::movable;
+          try_op(y);
+        }
+      } else if (auto* c = std::get_if<CmaAlloc>(op)) {
+        CmaAlloc x = *c;
+        while (x.align.value > 0) {
+          CmaAlloc y = x;
+          y.align.value = 0;
+          if (try_op(y)) break;
+          y.align.value = static_cast<uint8_t>(x.align.value - 1);
+          if (!try_op(y)) break;
+          x = y;
+        }
+        while (raw(x.count) > 1) {
+          CmaAlloc y = x;
+          y.count = PageCount{raw(x.count) / 2};
+          if (!try_op(y)) {
+            y.count = PageCount{raw(x.count) - 1};
+            if (!try_op(y)) break;
+          }
+          x = y;
+        }
+      } else if (auto* c = std::get_if<AllocContig>(op)) {
+        AllocContig x = *c;
+        while (raw(x.count) > 1) {
+          AllocContig y = x;
+          y.count = PageCount{raw(x.count) / 2};
+          if (!try_op(y)) {
+            y.count = PageCount{raw(x.count) - 1};
+            if (!try_op(y)) break;
+          }
+          x = y;
+        }
+      } else if (auto* p = std::get_if<Pin>(op)) {
+        if (p->longterm) {
+          Pin y = *p;
+          y.longterm = false;
+          try_op(y);
+        }
+      }
+    }
+    // Header: fewer areas, smaller machine.
+    for (size_t a = t.areas.size(); a-- > 0;) {
+      Trace c = t;
+      c.areas.erase(c.areas.begin() + static_cast<long>(a));
+      // Statements naming the area make the candidate malformed; the parser rejects it.
+      std::string text = print_trace(c);
+      (void)text;
+      attempt(std::move(c));
+    }
+    while (true) {
+      Trace c = t;
+      const uint64_t pb = raw(c.machine.pageblock_pages());
+      uint64_t need = pb;
+      for (const auto& a : c.areas) need = std::max(need, raw(a.base) + raw(a.pages));
+      const uint64_t half = std::max(need, (c.machine.pages / 2) / pb * pb);
+      if (half >= c.machine.pages) break;
+      c.machine.pages = half;
+      if (!attempt(std::move(c))) break;
+    }
+    return any;
+  }
+};
+
+}  // namespace
+
+ShrinkResult shrink_trace(const Trace& input, const RunOptions& options, const std::function<void(size_t)>& progress) {
+  ShrinkResult res;
+  Shrinker s{options, violated_rule(input, options)};
+  res.rule = s.rule;
+  res.trace = input;
+  if (s.rule.empty()) return res;
+  res.failed = true;
+  Trace t = input;
+  // Statements after the failing one never matter.
+  if (auto r = run_trace(t, options); r.finding && r.finding->statement + 1 < t.statements.size())
+    t.statements.resize(r.finding->statement + 1);
+  for (int round = 0; round < 8; ++round) {
+    if (progress) progress(t.statements.size());
+    bool changed = s.drop_statements(t);
+    changed |= s.simplify_values(t);
+    if (!changed) break;
+  }
+  res.trace = renumber(t);
+  for (auto& st : res.trace.statements) st.line = 0;
+  res.runs = s.runs;
+  return res;
+}
+
+}  // namespace cmacheck
