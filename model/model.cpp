@@ -389,6 +389,9 @@ void Model::pin(const Pin& op, Outcome& mine) {
     }
     if (!move_block(op.id, false, mine)) {
       mine.reason = FailReason::no_target;
+      if (consulting() && impl_->ok)
+        violate("K2", "impl pinned " + handle(op.id) + " long-term, but no free block outside CMA is a legal target (P2, B4)",
+                impl_->pfn);
       return;
     }
   }
@@ -427,6 +430,9 @@ void Model::migrate(const Migrate& op, Outcome& mine) {
   }
   if (!move_block(op.id, true, mine)) {
     mine.reason = FailReason::no_target;
+    if (consulting() && impl_->ok)
+      violate("K2", "impl migrated " + handle(op.id) + " to pfn " + num(impl_->pfn) + ", but no free block is a legal target (B4)",
+              impl_->pfn);
     return;
   }
   mine.ok = true;
@@ -443,14 +449,7 @@ bool Model::move_block(HandleId h, bool allow_cma_target, Outcome& mine) {
   const Allocation& a = *live(h);
   const Move* proposed = consulting() ? next_impl_move() : nullptr;
   const auto c = b4_class(MigrateType::movable, a.order, allow_cma_target);
-  if (!c) {
-    if (proposed && proposed->handle == h)
-      violate("K2",
-              "impl moved " + handle(h) + " from pfn " + num(proposed->from) + " to " + num(proposed->to) +
-                  ", but no free block is a legal target for it (B4" + (allow_cma_target ? ")" : " outside CMA, P2)"),
-              proposed->to);
-    return false;
-  }
+  if (!c) return false;  // a move impl reports anyway is caught by the caller or by run()
   FreeBlock target = lowest_in(*c);
   const std::string cls = std::string("free ") + name(c->type) + " blocks of order " + num(c->order.value) +
                           " (the class B4 step " + num(c->step) + " requires)";
