@@ -843,7 +843,7 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
     saw_busy = true;
     if (r == RangeResult::busy_pinned) ++out.busy_pinned;
     if (r == RangeResult::busy_unmovable) ++out.busy_unmovable;
-    start = faults_.on(Fault::busy_resume_next_bit) ? *j + 1 : *j + mask + 1;
+    start = faults_.on(Fault::busy_resume_past_window) ? *j + nbits : *j + mask + 1;
   }
 }
 

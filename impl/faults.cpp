@@ -68,8 +68,10 @@ constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1> kFaults{
      "unmovable and reclaimable requests may take free CMA frames as a last resort.", "I6, K2"},
     {Fault::keep_bits_after_busy, "keep_bits_after_busy", "plausible",
      "cma_alloc does not clear the window's bits after alloc_contig_range reports busy.", "I5, K1"},
-    {Fault::busy_resume_next_bit, "busy_resume_next_bit", "plausible",
-     "after a busy window the search resumes at bitmap_no + 1 instead of bitmap_no + mask + 1.",
+    {Fault::busy_resume_past_window, "busy_resume_past_window", "plausible",
+     "after a busy window the search resumes past the whole window (bitmap_no + nbits) instead "
+     "of at bitmap_no + mask + 1, skipping free windows that overlap the busy one. (Resuming at "
+     "bitmap_no + 1 would be no fault: the aligned search rounds it up to bitmap_no + mask + 1.)",
      "K1"},
     {Fault::release_one_chunk_short, "release_one_chunk_short", "plausible",
      "cma_release clears one bitmap chunk too few.", "I5, I9"},

@@ -27,7 +27,7 @@ enum class Fault : uint8_t {
   isolation_no_edge_split,     // D19
   unmovable_in_cma,            // D7/D21-class
   keep_bits_after_busy,        // plausible
-  busy_resume_next_bit,        // plausible
+  busy_resume_past_window,     // plausible
   release_one_chunk_short,     // plausible
   maxchunk_off_by_one,         // plausible
   migration_drops_content,     // plausible

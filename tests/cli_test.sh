@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The command line's contract: exit 0/1/2 and FILE:LINE errors (trace-format.md, replay).
+set -u
+bin=$1; root=$2
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+printf 'machine pages=64 pageblock_order=2\nalloc a kind=movable\nbogus x\n' > "$tmp/malformed.trace"
+out=$("$bin" replay -q "$tmp/malformed.trace" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "malformed trace: exit $rc, want 2"
+echo "$out" | grep -q "malformed.trace:3: error: unknown statement 'bogus'" || fail "no FILE:LINE error: $out"
+
+printf 'machine pages=64 pageblock_order=2\nalloc a kind=movable\nalloc a kind=movable\n' > "$tmp/live.trace"
+out=$("$bin" replay -q "$tmp/live.trace" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "still-live handle: exit $rc, want 2"
+echo "$out" | grep -q "live.trace:3: error: handle 'a' is still live" || fail "no live-handle error: $out"
+
+printf 'machine pages=64 pageblock_order=2\nalloc a kind=movable\nfree a\nfree a\n' > "$tmp/dead.trace"
+out=$("$bin" replay -q "$tmp/dead.trace" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "dead handle: exit $rc, want 2"
+echo "$out" | grep -q "dead.trace:4: error: handle 'a' is not live" || fail "no dead-handle error: $out"
+
+printf 'machine pages=64 pageblock_order=2\nalloc a kind=movable => ok pfn=3\n' > "$tmp/wrong.trace"
+out=$("$bin" replay -q "$tmp/wrong.trace" 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "wrong expectation: exit $rc, want 1"
+echo "$out" | grep -q "VIOLATION expect: expected pfn=3, got pfn=0" || fail "no readable report: $out"
+echo "$out" | grep -q "pageblock labels" || fail "report has no frame picture: $out"
+
+"$bin" replay -q "$tmp/does-not-exist.trace" 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] || fail "missing file: exit $rc, want 2"
+grep -q "does-not-exist.trace:0: error: cannot read file" "$tmp/err" || fail "missing-file message: $(cat "$tmp/err")"
+
+"$bin" replay -q "$root/corpus/traces/A3-lowest-window-first.trace" 2>/dev/null || [ ! -f "$root/corpus/traces/A3-lowest-window-first.trace" ] || fail "good trace did not pass"
+"$bin" bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command must exit 2"
+"$bin" --help | grep -q "replay FILE" || fail "--help lists replay"
+"$bin" replay --help | grep -q -- "--impl-only" || fail "replay --help lists options"
+echo ok

@@ -1,0 +1,159 @@
+// Every invariant check of impl/ fires on a deliberately corrupted state (section 8).
+#include <gtest/gtest.h>
+
+#include "impl/allocator.h"
+#include "trace/parse.h"
+
+using namespace cmacheck;
+using impl::Allocator;
+using impl::CheckTier;
+
+// The tests' window into the allocator's private state.
+struct Allocator::Corruptor {
+  Allocator& a;
+  uint32_t slot(HandleId h) { return a.slot_of(h); }
+  Allocation& rec(HandleId h) { return a.rec(slot(h)); }
+  void lose_free_frame(uint64_t pfn) {
+    a.list_del(pfn);
+    a.allocated_pages_ += 1;  // keep the counters balanced so the walk must find it
+  }
+  void split_without_merge(uint64_t head) {
+    const uint8_t o = a.free_order_[head];
+    a.list_del(head);
+    a.list_add(head, static_cast<uint8_t>(o - 1));
+    a.list_add(head + (uint64_t{1} << (o - 1)), static_cast<uint8_t>(o - 1));
+  }
+  void set_owner(uint64_t pfn, uint32_t slot) { a.owner_[pfn] = slot; }
+  void set_bit(size_t area, uint64_t bit) { a.areas_[area].bits[bit >> 6] |= uint64_t{1} << (bit & 63); }
+  void relabel(uint64_t pb, MigrateType t) { a.relabel(pb, t); }
+  void flip_content(uint64_t pfn) { a.content_[pfn] ^= 1; }
+  void isolate_count() { a.isolated_pageblocks_ = 1; }
+  void drift_free_cma() { a.free_cma_pages_ += 1; }
+  void touch(HandleId h) { a.touched_.push_back(h); }
+};
+
+namespace {
+
+struct Fixture {
+  Trace t;
+  std::unique_ptr<Allocator> a;
+  Outcome out;
+  Fixture() {
+    t = parse_trace("machine pages=256 pageblock_order=4 max_order=6\narea dma base=64 pages=64\n").trace;
+    a = std::make_unique<Allocator>(t.machine, t.areas);
+    run(Alloc{t.intern_handle("m"), Kind::movable, Order{2}, Pfn{0}});
+    run(Alloc{t.intern_handle("u"), Kind::unmovable, Order{0}, Pfn{128}});
+    run(CmaAlloc{t.intern_handle("c"), AreaId{0}, PageCount{8}, Order{0}});
+    EXPECT_FALSE(a->check_invariants(CheckTier::full));
+  }
+  void run(const Op& op) { a->apply(op, out); }
+  HandleId h(const char* n) { return t.intern_handle(n); }
+  Allocator::Corruptor corrupt() { return Allocator::Corruptor{*a}; }
+  std::string fired(CheckTier tier = CheckTier::full) {
+    auto v = a->check_invariants(tier);
+    return v ? v->rule : "none";
+  }
+};
+
+}  // namespace
+
+TEST(Invariants, HoldOnAHealthyState) {
+  Fixture f;
+  EXPECT_EQ(f.fired(), "none");
+}
+
+TEST(Invariants, I1FiresOnALostFrame) {
+  Fixture f;
+  f.corrupt().lose_free_frame(4);  // frames 4..7 are a free order-2 block beside m
+  EXPECT_EQ(f.fired(), "I1");
+}
+
+TEST(Invariants, I1CheapTierFiresWhenCountersDoNotAddUp) {
+  Fixture f;
+  f.corrupt().lose_free_frame(4);
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I1");
+}
+
+TEST(Invariants, I2FiresOnUnmergedBuddies) {
+  Fixture f;
+  f.corrupt().split_without_merge(4);
+  EXPECT_EQ(f.fired(), "I2");
+}
+
+TEST(Invariants, I3FiresOnOverlap) {
+  Fixture f;
+  auto c = f.corrupt();
+  c.set_owner(1, c.slot(f.h("u")));  // frame 1 of m now claims to be u's
+  EXPECT_EQ(f.fired(), "I3");
+}
+
+TEST(Invariants, I4FiresOnAMisalignedBlock) {
+  Fixture f;
+  auto c = f.corrupt();
+  c.rec(f.h("m")).pfn = Pfn{1};
+  c.touch(f.h("m"));
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I4");
+}
+
+TEST(Invariants, I5FiresOnABitWithNoAllocation) {
+  Fixture f;
+  f.corrupt().set_bit(0, 40);
+  EXPECT_EQ(f.fired(), "I5");
+}
+
+TEST(Invariants, I6FiresOnUnmovableInCma) {
+  Fixture f;
+  f.corrupt().relabel(128 >> 4, MigrateType::cma);  // u's pageblock
+  EXPECT_EQ(f.fired(), "I6");
+}
+
+TEST(Invariants, I7FiresOnAnIsolatedPageblockBetweenOperations) {
+  Fixture f;
+  f.corrupt().isolate_count();
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I7");
+}
+
+TEST(Invariants, I7FiresOnAPageblockRelabelledOutOfItsArea) {
+  Fixture f;
+  f.corrupt().relabel(240 >> 4, MigrateType::cma);  // the tail of the free block 192..255
+  EXPECT_EQ(f.fired(), "I7");
+}
+
+TEST(Invariants, I8FiresOnLostContent) {
+  Fixture f;
+  auto c = f.corrupt();
+  c.flip_content(2);
+  c.touch(f.h("m"));
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I8");
+}
+
+TEST(Invariants, I9FiresOnACounterThatDrifted) {
+  Fixture f;
+  f.corrupt().drift_free_cma();
+  EXPECT_EQ(f.fired(), "I9");
+}
+
+TEST(Invariants, I10FiresWhenAFailedOperationChangedSomething) {
+  Fixture f;
+  auto before = f.a->snapshot();
+  f.run(Free{f.h("m")});  // succeeds, but pretend it failed: the state changed
+  Outcome failed;
+  auto v = f.a->check_unchanged(before, failed);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "I10");
+}
+
+TEST(Invariants, I10AllowsTheMovesAFailedWindowReports) {
+  // A6/X2: a failed cma_alloc may leave movable pages moved; that is not a violation.
+  Trace t = parse_trace("machine pages=256 pageblock_order=4 max_order=6\narea dma base=64 pages=64\n").trace;
+  Allocator a(t.machine, t.areas);
+  Outcome out;
+  a.apply(Alloc{t.intern_handle("m"), Kind::movable, Order{0}, Pfn{64}}, out);
+  a.apply(Alloc{t.intern_handle("p"), Kind::movable, Order{0}, Pfn{127}}, out);
+  a.apply(Pin{t.intern_handle("p"), false}, out);
+  auto before = a.snapshot();
+  a.apply(CmaAlloc{t.intern_handle("c"), AreaId{0}, PageCount{64}, Order{0}}, out);
+  ASSERT_FALSE(out.ok);
+  ASSERT_EQ(out.moves.size(), 1u);
+  EXPECT_FALSE(a.check_unchanged(before, out));
+}
