@@ -27,11 +27,29 @@ const char* const kUsage =
     "  replay FILE...   run traces (or fuzz inputs) on impl and model in lockstep\n"
     "  decode FILE      print the trace a fuzz input stands for\n"
     "  shrink FILE      delta-debug a failing trace to NAME.min.trace\n"
-    "  faults           list the injectable impl faults (the bug zoo)\n"
-    COMMANDS_USAGE
+    "  faults           list the injectable impl faults (the bug zoo)\n";
+
+const char* const kUsageTail =
     "  help [COMMAND]   this text, or a command's options\n"
     "\n"
     "exit status: 0 everything held, 1 a violation or failed expectation, 2 bad input\n";
+
+void print_usage(std::ostream& os) {
+  os << kUsage;
+  for (const auto& c : cli::registry()) {
+    std::string line = "  ";
+    line += c.name;
+    line.resize(19, ' ');
+    os << line << c.summary << "\n";
+  }
+  os << kUsageTail;
+}
+
+const cli::Command* find_command(const std::string& name) {
+  for (const auto& c : cli::registry())
+    if (name == c.name) return &c;
+  return nullptr;
+}
 
 const char* const kReplayUsage =
     "usage: cmacheck replay [OPTIONS] FILE...\n"
@@ -43,7 +61,8 @@ const char* const kReplayUsage =
     "  --expect-violation    exit 0 if a violation was found and 1 if not (for fault tests)\n";
 
 int usage_error(const std::string& msg) {
-  std::cerr << "cmacheck: " << msg << "\n" << kUsage;
+  std::cerr << "cmacheck: " << msg << "\n";
+  print_usage(std::cerr);
   return 2;
 }
 
@@ -154,29 +173,43 @@ int cmd_faults(int, char**) {
 
 }  // namespace
 
+namespace cmacheck::cli {
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+}  // namespace cmacheck::cli
+
+namespace {
+void print_help(const std::string& cmd) {
+  if (cmd == "replay" || cmd == "decode" || cmd == "shrink")
+    std::cout << kReplayUsage;
+  else if (const cli::Command* c = find_command(cmd))
+    std::cout << c->usage;
+  else
+    print_usage(std::cout);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << kUsage;
+    print_usage(std::cerr);
     return 2;
   }
   const std::string cmd = argv[1];
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-    if (argc > 2 && std::strcmp(argv[2], "replay") == 0) std::cout << kReplayUsage;
-    else if (argc > 2 && run_command_help(argv[2], std::cout)) {}
-    else std::cout << kUsage;
+    print_help(argc > 2 ? argv[2] : "");
     return 0;
   }
   for (int i = 2; i < argc; ++i)
-    if (std::strcmp(argv[i], "--help") == 0) {
-      if (cmd == "replay" || cmd == "decode" || cmd == "shrink") std::cout << kReplayUsage;
-      else if (!run_command_help(cmd, std::cout)) std::cout << kUsage;
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      print_help(cmd);
       return 0;
     }
   if (cmd == "replay") return cmd_replay(argc, argv);
   if (cmd == "decode") return cmd_decode(argc, argv);
   if (cmd == "shrink") return cmd_shrink(argc, argv);
   if (cmd == "faults") return cmd_faults(argc, argv);
-  int status = 0;
-  if (run_command(cmd, argc, argv, status)) return status;
+  if (const cli::Command* c = find_command(cmd)) return c->run(argc, argv);
   return usage_error("unknown command '" + cmd + "'");
 }

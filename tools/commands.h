@@ -1,12 +1,25 @@
-// The commands that arrive with later work (zoo, sim, kreplay) register here, so that the
-// dispatcher in cmacheck.cpp stays one table.
+// Subcommands beyond replay/decode/shrink/faults register themselves here: each lives in
+// its own tools/cmd_*.cpp with a static CommandRegistration, so that adding a command
+// never touches the dispatcher.
 #pragma once
 
 #include <iosfwd>
 #include <string>
+#include <vector>
 
-#define COMMANDS_USAGE ""
+namespace cmacheck::cli {
 
-// Runs `cmd` if it is one of these commands; false if unknown.
-inline bool run_command(const std::string&, int, char**, int&) { return false; }
-inline bool run_command_help(const std::string&, std::ostream&) { return false; }
+struct Command {
+  const char* name;
+  const char* summary;  // one line for `cmacheck --help`
+  const char* usage;    // full text for `cmacheck COMMAND --help`
+  int (*run)(int argc, char** argv);  // argv[1] is the command name
+};
+
+std::vector<Command>& registry();
+
+struct CommandRegistration {
+  explicit CommandRegistration(Command c) { registry().push_back(c); }
+};
+
+}  // namespace cmacheck::cli
