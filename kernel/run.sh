@@ -19,7 +19,8 @@
 # Exit status: 0 the script ran to its end ("KR <n> end ok" seen) and the kernel logged no
 # BUG/WARNING/Oops/panic/bad page; 1 usage or build error; 2 the guest did not reach the end
 # (boot failure, crash, timeout): a message and the console tail go to stderr; 3 the script
-# ran to its end but the kernel logged a BUG/WARNING/Oops/bad page (lines on stderr).
+# ran to its end but the kernel logged a BUG/WARNING/Oops/bad page or an OOM kill (lines on
+# stderr).
 # The run time goes to stderr as "kreplay: run took S s".
 set -euo pipefail
 
@@ -96,11 +97,15 @@ if ! tr -d '\r' < "$tmp/results.log" | grep -aq '^KR [0-9]* end ok'; then
     echo "kreplay: error: the guest stopped before the end of the script (qemu status $rc)" >&2
   fi
   cat "$tmp/qemu.out" >&2
+  tr -d '\r' < "$log" | grep -aE 'BUG:|WARNING:|Oops|Kernel panic|Bad page|kernel BUG' | head -5 | sed 's/^/kreplay: kernel: /' >&2 || true
   echo "kreplay: last console lines:" >&2
   tr -d '\r' < "$log" | tail -40 >&2
   exit 2
 fi
-bad=$(tr -d '\r' < "$log" | grep -aE 'BUG:|WARNING:|Oops|Kernel panic|Bad page|page dumped because' || true)
+if [ "$cma" != none ] && tr -d '\r' < "$tmp/results.log" | grep -aq '^KR 0 boot .* areas=0'; then
+  echo "kreplay: warning: the kernel reserved no CMA area for cma=$cma (not 2 MiB-aligned, overlapping the kernel or the initrd, or outside memory)" >&2
+fi
+bad=$(tr -d '\r' < "$log" | grep -aE 'BUG:|WARNING:|Oops|Kernel panic|Bad page|page dumped because|Out of memory' || true)
 if [ -n "$bad" ]; then
   echo "kreplay: the kernel logged problems:" >&2
   echo "$bad" >&2

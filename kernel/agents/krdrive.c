@@ -416,8 +416,19 @@ static char *agent_line(struct handle *h)
 
 	if (!buf)
 		buf = malloc(cap);
-	if (kr_read_line(h->from, buf, cap) < 0)
-		snprintf(buf, cap, "fail reason=agent_died");
+	if (kr_read_line(h->from, buf, cap) < 0) {
+		int st = 0;
+
+		/* the agent is gone (the OOM killer, a crash): reap it, free the handle */
+		close(h->to);
+		close(h->from);
+		waitpid(h->pid, &st, 0);
+		h->kind = H_FREE;
+		if (WIFSIGNALED(st))
+			snprintf(buf, cap, "fail reason=agent_died signal=%d", WTERMSIG(st));
+		else
+			snprintf(buf, cap, "fail reason=agent_died exit=%d", WEXITSTATUS(st));
+	}
 	return buf;
 }
 
@@ -649,7 +660,7 @@ static void cmd_pressure(struct cmd *c)
 	{
 		char *reply = agent_line(h);
 
-		if (strncmp(reply, "ok", 2)) {
+		if (strncmp(reply, "ok", 2) && h->kind != H_FREE) {
 			agent_stop(h);
 			h->kind = H_FREE;
 		}
@@ -685,7 +696,7 @@ static void cmd_pin(struct cmd *c)
 	{
 		char *reply = agent_line(h);
 
-		if (strncmp(reply, "ok", 2)) {
+		if (strncmp(reply, "ok", 2) && h->kind != H_FREE) {
 			agent_stop(h);
 			h->kind = H_FREE;
 		}
