@@ -1,5 +1,7 @@
 #include "impl/allocator.h"
 
+#include "impl/bitmap.h"
+
 #include <algorithm>
 #include <cassert>
 
@@ -18,9 +20,6 @@ constexpr std::array<MigrateType, 2> fallbacks(MigrateType t) {
   }
 }
 
-uint64_t chunks_for(uint64_t count, uint8_t order_per_bit) {
-  return (count >> order_per_bit) + ((count & ((uint64_t{1} << order_per_bit) - 1)) != 0);
-}
 
 }  // namespace
 
@@ -702,45 +701,6 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
 // ---------------------------------------------------------------------------------------
 // CMA areas (A1..A6, R1, R2)
 
-std::optional<uint64_t> Allocator::find_window(const Area& a, uint64_t start, uint64_t nbits, uint64_t mask,
-                                               uint64_t offset) const {
-  // bitmap_find_next_zero_area_off(): the lowest aligned j >= start with nbits clear bits.
-  const uint64_t len = a.nbits;
-  auto test = [&](uint64_t i) { return (a.bits[i >> 6] >> (i & 63)) & 1; };
-  auto next_zero = [&](uint64_t i) {
-    while (i < len) {
-      const uint64_t w = ~a.bits[i >> 6] >> (i & 63);
-      if (w) return std::min(len, i + static_cast<uint64_t>(__builtin_ctzll(w)));
-      i = (i | 63) + 1;
-    }
-    return len;
-  };
-  auto next_set = [&](uint64_t i, uint64_t end) {
-    while (i < end) {
-      const uint64_t w = a.bits[i >> 6] >> (i & 63);
-      if (w) return std::min(end, i + static_cast<uint64_t>(__builtin_ctzll(w)));
-      i = (i | 63) + 1;
-    }
-    return end;
-  };
-  (void)test;
-  while (true) {
-    const uint64_t z = next_zero(start);
-    if (z >= len) return std::nullopt;
-    const unsigned __int128 up = ((static_cast<unsigned __int128>(z) + offset + mask) & ~static_cast<unsigned __int128>(mask));
-    if (up < offset) return std::nullopt;
-    const unsigned __int128 j = up - offset;
-    if (j + nbits > len) return std::nullopt;
-    const uint64_t jj = static_cast<uint64_t>(j);
-    const uint64_t i = next_set(jj, jj + nbits);
-    if (i < jj + nbits) {
-      start = i + 1;
-      continue;
-    }
-    return jj;
-  }
-}
-
 void Allocator::set_bits(Area& a, uint64_t first, uint64_t n, bool value) {
   for (uint64_t i = first; i < first + n && i < a.nbits; ++i) {
     const uint64_t bit = uint64_t{1} << (i & 63);
@@ -755,33 +715,12 @@ void Allocator::set_bits(Area& a, uint64_t first, uint64_t n, bool value) {
   }
 }
 
-uint64_t Allocator::longest_clear_run(const Area& a) const {
-  uint64_t best = 0, run = 0;
-  for (uint64_t w = 0; w < a.bits.size(); ++w) {
-    const uint64_t valid = std::min<uint64_t>(64, a.nbits - w * 64);
-    const uint64_t word = a.bits[w];
-    if (word == 0) {
-      run += valid;
-      continue;
-    }
-    for (uint64_t b = 0; b < valid; ++b) {
-      if ((word >> b) & 1) {
-        best = std::max(best, run);
-        run = 0;
-      } else {
-        ++run;
-      }
-    }
-  }
-  return std::max(best, run);
-}
-
 AreaStats Allocator::area_stats(AreaId id) const {
   const Area& a = areas_[raw(id)];
   const uint8_t o = a.decl.order_per_bit;
   AreaStats s;
   s.used = faults_.on(Fault::used_counts_bits) ? a.set_bits : a.set_bits << o;
-  uint64_t run = longest_clear_run(a);
+  uint64_t run = longest_clear_run(a.bits, a.nbits);
   if (faults_.on(Fault::maxchunk_off_by_one) && run) --run;
   s.maxchunk = faults_.on(Fault::maxchunk_counts_bits) ? run : run << o;
   return s;
@@ -795,29 +734,20 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
   if (faults_.on(Fault::count_truncated_32bit)) count = static_cast<uint32_t>(count);  // D3
   const uint8_t o = a.decl.order_per_bit;
   // A1: count 0, or more chunks than the bitmap has, fails at once.
-  const uint64_t nbits = chunks_for(count, o);
+  const uint64_t nbits = pages_to_bits(count, o);
   if (count == 0 || nbits > a.nbits) {
     out.reason = FailReason::invalid_request;
     return;
   }
   // A2 (cma_bitmap_aligned_mask/offset): alignment of the physical frame.
-  const uint8_t A = align.value;
   const uint64_t base = raw(a.decl.base);
-  uint64_t mask = 0, offset = 0;
-  if (A > o) {
-    mask = (uint64_t{1} << (A - o)) - 1;
-    const uint64_t amask = (uint64_t{1} << A) - 1;
-    if (faults_.on(Fault::align_to_area_base))
-      offset = 0;  // D1: before v3.19 bitmap indices were aligned
-    else if (faults_.on(Fault::aligned_offset_to_next))
-      offset = (((amask + 1) - (base & amask)) & amask) >> o;  // D2: before the 2017 fix
-    else
-      offset = (base & amask) >> o;
-  }
+  const Alignment al = cma_alignment(base, o, align.value, faults_.on(Fault::aligned_offset_to_next),
+                                     faults_.on(Fault::align_to_area_base));
+  const uint64_t mask = al.mask;
   uint64_t start = 0;
   bool saw_busy = false;
   while (true) {
-    auto j = find_window(a, start, nbits, mask, offset);  // A3
+    auto j = find_zero_area(a.bits, a.nbits, start, nbits, al);  // A3
     if (!j) {
       out.reason = saw_busy ? FailReason::busy : FailReason::no_window;
       return;
@@ -855,7 +785,7 @@ void Allocator::cma_release(HandleId h, Outcome& out) {
   Area& a = areas_[raw(r.area)];
   const uint8_t o = a.decl.order_per_bit;
   const uint64_t first_bit = (raw(r.pfn) - raw(a.decl.base)) >> o;
-  uint64_t nbits = chunks_for(raw(r.count), o);
+  uint64_t nbits = pages_to_bits(raw(r.count), o);
   if (faults_.on(Fault::release_one_chunk_short) && nbits) --nbits;
   out.ok = true;
   out.pfn = r.pfn;

@@ -150,10 +150,7 @@ class Allocator {
   void take_range(uint64_t s, uint64_t e);
 
   // CMA bitmaps (A2, A3).
-  std::optional<uint64_t> find_window(const Area& a, uint64_t start, uint64_t nbits, uint64_t mask,
-                                      uint64_t offset) const;
   void set_bits(Area& a, uint64_t first, uint64_t n, bool value);
-  uint64_t longest_clear_run(const Area& a) const;
   void touch(HandleId h) { touched_.push_back(h); }
 
   MachineDecl machine_;
