@@ -394,6 +394,13 @@ static int spawn(struct handle *h, char **argv)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* agents are fair game for the OOM killer (the driver is not) */
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+
+		if (fd >= 0) {
+			kr_write_all(fd, "0", 1);
+			close(fd);
+		}
 		dup2(in[0], 0);
 		dup2(outp[1], 1);
 		close(in[0]); close(in[1]); close(outp[0]); close(outp[1]);
@@ -836,6 +843,15 @@ int main(int argc, char **argv)
 	int lineno = 0;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* the OOM killer must never take the driver: the run would lose its results */
+	{
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+
+		if (fd >= 0) {
+			kr_write_all(fd, "-1000", 5);
+			close(fd);
+		}
+	}
 	res_fd = open("/dev/ttyS1", O_WRONLY | O_NOCTTY);
 	if (res_fd >= 0) {
 		struct termios t;
