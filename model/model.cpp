@@ -91,15 +91,23 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
                 ", but the model moves no further block in this operation",
             m.from);
   }
-  // For cma_alloc and alloc_contig, moves that depart from the model's usually mean impl
-  // took another window or candidate: report that (K1), or the false failure it is (L1).
+  // L1 for cma_alloc and alloc_contig: the model predicts the result exactly (K1), so a
+  // failure of impl where the model succeeds is a false failure: the window or candidate
+  // the model took had no obstacle. Moves that departed from the model's on the way usually
+  // mean impl took another window or candidate (K1); say so rather than name the move.
   const bool contiguous = std::holds_alternative<CmaAlloc>(op) || std::holds_alternative<AllocContig>(op);
-  if (violation_ && impl_ && contiguous &&
-      (impl_->ok != mine.ok || impl_->pfn != mine.pfn || impl_->reason != mine.reason)) {
-    const std::string impl_result = impl_->ok ? "ok pfn=" + num(impl_->pfn) : std::string("fail (") + name(impl_->reason) + ")";
-    const std::string my_result = mine.ok ? "ok pfn=" + num(mine.pfn) : std::string("fail (") + name(mine.reason) + ")";
-    violation_->rule = !impl_->ok && mine.ok ? "L1" : "K1";
-    violation_->message = "impl " + impl_result + ", model " + my_result + "; first departure: " + violation_->message;
+  if (impl_ && contiguous && (impl_->ok != mine.ok || impl_->pfn != mine.pfn || impl_->reason != mine.reason)) {
+    auto result = [](const Outcome& o) {
+      return o.ok ? "ok pfn=" + num(o.pfn) : std::string("fail (") + name(o.reason) + ")";
+    };
+    std::string message = "impl " + result(*impl_) + ", model " + result(mine);
+    if (!impl_->ok && mine.ok) message += ": the model's range has no obstacle (X1-X3)";
+    if (violation_) message += "; first departure: " + violation_->message;
+    if (!impl_->ok && mine.ok)
+      violation_ = Violation{"L1", message, mine.pfn};
+    else if (violation_)
+      violation_ = Violation{"K1", message, violation_->where};
+    // else: a plain disagreement of results, which the caller reports (K1)
   }
   impl_ = nullptr;
   return std::exchange(violation_, std::nullopt);
@@ -252,6 +260,11 @@ bool Model::in_class(Pfn head, const FreeClass& c) const {
   return raw(head) < machine_.pages && memory_.is_free_block(head, c.order) && memory_.label(head) == c.type;
 }
 
+std::string Model::describe(const FreeClass& c) {
+  return std::string("free ") + name(c.type) + " blocks of order " + num(c.order.value) + " (the class B4 step " +
+         num(c.step) + " requires)";
+}
+
 // The model's own choice, when it has no reference allocator to follow.
 FreeBlock Model::lowest_in(const FreeClass& c) const {
   const auto b = memory_.lowest_free_block(c.type, c.order);
@@ -321,18 +334,18 @@ void Model::alloc(const Alloc& op, Outcome& mine) {
               impl_->pfn);
     return;
   }
-  FreeBlock found = lowest_in(*c);
-  const std::string cls = std::string("free ") + name(c->type) + " blocks of order " + num(c->order.value) +
-                          " (the class B4 step " + num(c->step) + " requires)";
+  std::optional<FreeBlock> chosen;
   if (consulting()) {
     if (!impl_->ok)
-      violate("L1", std::string("impl failed (") + name(impl_->reason) + ") although there are " + cls, found.head);
+      violate("L1", std::string("impl failed (") + name(impl_->reason) + ") although there are " + describe(*c),
+              lowest_in(*c).head);
     else if (!in_class(impl_->pfn, *c))
-      violate("K2", "impl allocated at pfn " + num(impl_->pfn) + ", which is not the head of one of the " + cls,
+      violate("K2", "impl allocated at pfn " + num(impl_->pfn) + ", which is not the head of one of the " + describe(*c),
               impl_->pfn);
     else
-      found.head = impl_->pfn;
+      chosen = FreeBlock{impl_->pfn, c->order};
   }
+  const FreeBlock found = chosen ? *chosen : lowest_in(*c);
   if (c->step == 4) claim(t, found);  // B5 happens before the block is split
   Allocation& a = create(op.id, Family::block, {found.head, op.order.pages()});
   a.kind = op.kind;
@@ -450,14 +463,12 @@ bool Model::move_block(HandleId h, bool allow_cma_target, Outcome& mine) {
   const Move* proposed = consulting() ? next_impl_move() : nullptr;
   const auto c = b4_class(MigrateType::movable, a.order, allow_cma_target);
   if (!c) return false;  // a move impl reports anyway is caught by the caller or by run()
-  FreeBlock target = lowest_in(*c);
-  const std::string cls = std::string("free ") + name(c->type) + " blocks of order " + num(c->order.value) +
-                          " (the class B4 step " + num(c->step) + " requires)";
+  std::optional<FreeBlock> chosen;
   if (consulting()) {
     if (!proposed)
       violate(impl_->ok ? "K2" : "L1",
               "impl did not move " + handle(h) + " from pfn " + num(a.pfn) + (impl_->ok ? "" : " and failed") +
-                  ", although there are " + cls,
+                  ", although there are " + describe(*c),
               a.pfn);
     else if (proposed->handle != h || proposed->from != a.pfn)
       violate("K2",
@@ -466,13 +477,14 @@ bool Model::move_block(HandleId h, bool allow_cma_target, Outcome& mine) {
               proposed->from);
     else if (!in_class(proposed->to, *c))
       violate("K2",
-              "impl moved " + handle(h) + " to pfn " + num(proposed->to) + ", which is not the head of one of the " + cls,
+              "impl moved " + handle(h) + " to pfn " + num(proposed->to) + ", which is not the head of one of the " + describe(*c),
               proposed->to);
     else {
-      target.head = proposed->to;
+      chosen = FreeBlock{proposed->to, c->order};
       ++impl_moves_used_;
     }
   }
+  const FreeBlock target = chosen ? *chosen : lowest_in(*c);
   if (c->step == 4) claim(MigrateType::movable, target);
   Allocation& moving = *live(h);
   const Pfn from = moving.pfn;

@@ -118,6 +118,7 @@ class Model {
   std::optional<FreeClass> b4_class(MigrateType t, Order k, bool allow_cma) const;
   bool in_class(Pfn head, const FreeClass& c) const;
   FreeBlock lowest_in(const FreeClass& c) const;
+  static std::string describe(const FreeClass& c);
   void claim(MigrateType t, const FreeBlock& found);
   bool move_block(HandleId h, bool allow_cma_target, Outcome& mine);
 
