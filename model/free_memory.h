@@ -95,11 +95,11 @@ class FreeMemory {
   uint64_t pages_;
   uint8_t pageblock_order_;
   uint8_t max_order_;
-  std::vector<MigrateType> labels_;                     // per pageblock
-  std::vector<std::vector<uint32_t>> free_frames_in_;   // [k][i]: free frames of block (k, i)
-  std::vector<std::vector<uint8_t>> whole_;             // [k][i]: block (k, i) is whole (B2)
+  std::vector<MigrateType> labels_;                           // per pageblock
+  std::vector<std::vector<uint32_t>> free_frames_in_;         // [k][i]: free frames of block (k, i)
+  std::vector<std::vector<uint8_t>> whole_;                   // [k][i]: block (k, i) is whole (B2)
   std::array<std::array<uint64_t, 64>, kTypes> blocks_of_{};  // [type][k]: number of free blocks
-  std::array<uint64_t, kTypes> free_by_label_{};        // free frames per pageblock label
+  std::array<uint64_t, kTypes> free_by_label_{};              // free frames per pageblock label
   uint64_t free_total_ = 0;
 };
 

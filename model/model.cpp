@@ -126,7 +126,8 @@ const Move* Model::next_impl_move() const {
 bool Model::handle_ok(HandleId h, bool binds, Family family) {
   const Allocation* a = live(h);
   if (binds && a) violate("K1", handle(h) + " is already live in the model", a->pfn);
-  if (!binds && (!a || a->family != family)) violate("K1", handle(h) + " is not live (of this family) in the model", {});
+  if (!binds && (!a || a->family != family))
+    violate("K1", handle(h) + " is not live (of this family) in the model", {});
   return binds ? !a : a && a->family == family;
 }
 
@@ -209,8 +210,7 @@ char Model::frame_char(Pfn p) const {
 // can_steal_fallback(): a fallback is worth claiming when the block found is large
 // (order >= pageblock_order / 2) or the request is unmovable or reclaimable.
 bool Model::worth_claiming(MigrateType t, Order found) const {
-  return found.value >= machine_.pageblock_order / 2 || t == MigrateType::unmovable ||
-         t == MigrateType::reclaimable;
+  return found.value >= machine_.pageblock_order / 2 || t == MigrateType::unmovable || t == MigrateType::reclaimable;
 }
 
 // Rule B4 (__rmqueue, __rmqueue_smallest, __rmqueue_cma_fallback, __rmqueue_fallback in
@@ -340,7 +340,8 @@ void Model::alloc(const Alloc& op, Outcome& mine) {
       violate("L1", std::string("impl failed (") + name(impl_->reason) + ") although there are " + describe(*c),
               lowest_in(*c).head);
     else if (!in_class(impl_->pfn, *c))
-      violate("K2", "impl allocated at pfn " + num(impl_->pfn) + ", which is not the head of one of the " + describe(*c),
+      violate("K2",
+              "impl allocated at pfn " + num(impl_->pfn) + ", which is not the head of one of the " + describe(*c),
               impl_->pfn);
     else
       chosen = FreeBlock{impl_->pfn, c->order};
@@ -403,7 +404,8 @@ void Model::pin(const Pin& op, Outcome& mine) {
     if (!move_block(op.id, false, mine)) {
       mine.reason = FailReason::no_target;
       if (consulting() && impl_->ok)
-        violate("K2", "impl pinned " + handle(op.id) + " long-term, but no free block outside CMA is a legal target (P2, B4)",
+        violate("K2",
+                "impl pinned " + handle(op.id) + " long-term, but no free block outside CMA is a legal target (P2, B4)",
                 impl_->pfn);
       return;
     }
@@ -444,7 +446,9 @@ void Model::migrate(const Migrate& op, Outcome& mine) {
   if (!move_block(op.id, true, mine)) {
     mine.reason = FailReason::no_target;
     if (consulting() && impl_->ok)
-      violate("K2", "impl migrated " + handle(op.id) + " to pfn " + num(impl_->pfn) + ", but no free block is a legal target (B4)",
+      violate("K2",
+              "impl migrated " + handle(op.id) + " to pfn " + num(impl_->pfn) +
+                  ", but no free block is a legal target (B4)",
               impl_->pfn);
     return;
   }
@@ -477,7 +481,8 @@ bool Model::move_block(HandleId h, bool allow_cma_target, Outcome& mine) {
               proposed->from);
     else if (!in_class(proposed->to, *c))
       violate("K2",
-              "impl moved " + handle(h) + " to pfn " + num(proposed->to) + ", which is not the head of one of the " + describe(*c),
+              "impl moved " + handle(h) + " to pfn " + num(proposed->to) + ", which is not the head of one of the " +
+                  describe(*c),
               proposed->to);
     else {
       chosen = FreeBlock{proposed->to, c->order};

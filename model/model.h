@@ -56,7 +56,7 @@ class Model {
   // Live allocations.
   bool is_live(HandleId h) const;
   std::optional<Placement> placement(HandleId h) const;  // pfn, count, content digest
-  uint32_t pins(HandleId h) const;                        // 0 when not live or not a block
+  uint32_t pins(HandleId h) const;                       // 0 when not live or not a block
   bool longterm_pinned(HandleId h) const;
 
   // Frames and pageblocks.

@@ -1,9 +1,10 @@
 // The executable model alone, rule by rule: no reference allocator. Where a test needs
 // "impl's choice" it builds that Outcome by hand. After every operation the model
 // re-derives its free blocks and counts from scratch and checks its own bookkeeping.
+#include "model/model.h"
+
 #include <gtest/gtest.h>
 
-#include "model/model.h"
 #include "trace/parse.h"
 
 using namespace cmacheck;
@@ -104,7 +105,8 @@ TEST(ModelMachine, StartsAllFreeWithCmaPageblocksInAreas) {
 TEST(ModelBuddy, FreeBlocksNeverMergeAcrossACmaPageblockAndAreMaximal) {
   ModelWorld w(kTiny + "area dma base=4 pages=4\n");
   const std::vector<FreeBlock> expected = {
-      {Pfn{0}, Order{2}}, {Pfn{4}, Order{2}}, {Pfn{8}, Order{3}}, {Pfn{16}, Order{4}}, {Pfn{32}, Order{4}}, {Pfn{48}, Order{4}},
+      {Pfn{0}, Order{2}},  {Pfn{4}, Order{2}},  {Pfn{8}, Order{3}},
+      {Pfn{16}, Order{4}}, {Pfn{32}, Order{4}}, {Pfn{48}, Order{4}},
   };
   EXPECT_EQ(w.m->memory().free_blocks(), expected);
   EXPECT_EQ(w.m->memory().type_of(expected[1]), MigrateType::cma);
@@ -188,10 +190,10 @@ TEST(ModelAlloc, OrderAboveMaxOrderIsAnInvalidRequest) {
 
 TEST(ModelAlloc, AtTakesExactlyALegalBlock) {
   ModelWorld w(kTiny + "area dma base=16 pages=16\n");
-  EXPECT_EQ(w.run(w.alloc("a", Kind::movable, 1, 3)).reason, FailReason::no_free_block);    // misaligned
+  EXPECT_EQ(w.run(w.alloc("a", Kind::movable, 1, 3)).reason, FailReason::no_free_block);     // misaligned
   EXPECT_EQ(w.run(w.alloc("a", Kind::unmovable, 0, 16)).reason, FailReason::no_free_block);  // CMA (B3)
   EXPECT_EQ(w.run(w.alloc("a", Kind::movable, 1, 64)).reason, FailReason::no_free_block);    // off the machine
-  EXPECT_TRUE(w.run(w.alloc("a", Kind::movable, 0, 17)).ok);                                // movable may use CMA
+  EXPECT_TRUE(w.run(w.alloc("a", Kind::movable, 0, 17)).ok);                                 // movable may use CMA
   EXPECT_EQ(raw(w.out.pfn), 17u);
   EXPECT_EQ(w.run(w.alloc("b", Kind::movable, 1, 16)).reason, FailReason::no_free_block);  // not all free
   EXPECT_TRUE(w.run(w.alloc("b", Kind::movable, 4, 48)).ok);
@@ -252,7 +254,7 @@ TEST(ModelBlocks, FailureReasonsOfFreePinUnpinAndMigrate) {
 
 TEST(ModelBlocks, MigrationKeepsContents) {
   ModelWorld w(kTiny);
-  ASSERT_TRUE(w.run(w.alloc("x", Kind::unmovable)).ok);  // allocation 1
+  ASSERT_TRUE(w.run(w.alloc("x", Kind::unmovable)).ok);   // allocation 1
   ASSERT_TRUE(w.run(w.alloc("a", Kind::movable, 1)).ok);  // allocation 2
   const uint64_t from = w.pfn("a"), digest = w.digest("a");
   EXPECT_EQ(w.m->content(Pfn{from + 1}), content_value(2, 1));
@@ -388,8 +390,9 @@ TEST(ModelCmaAlloc, AlignmentIsPhysicalNotRelativeToTheAreaBase) {
 TEST(ModelCmaAlloc, AlignmentUsesTheCorrectedOffset) {
   // D2: base 16, align 2^6. The pre-2017 offset (bits up to the next aligned frame, 48)
   // would give frame 32; the physical rule gives 64. The same with order_per_bit=1.
-  ModelWorld w("machine pages=256 pageblock_order=4 max_order=6\narea dma base=16 pages=128\n"
-               "area two base=144 pages=112 order_per_bit=1\n");
+  ModelWorld w(
+      "machine pages=256 pageblock_order=4 max_order=6\narea dma base=16 pages=128\n"
+      "area two base=144 pages=112 order_per_bit=1\n");
   EXPECT_EQ(raw(w.run(w.cma("a", "dma", 1, 6)).pfn), 64u);
   EXPECT_EQ(raw(w.run(w.cma("b", "two", 1, 6)).pfn), 192u);
   EXPECT_EQ(raw(w.run(w.cma("c", "two", 2, 1)).pfn), 144u);  // align <= order_per_bit: any bit
@@ -446,7 +449,7 @@ TEST(ModelCmaAlloc, InvalidRequestsAndNoWindow) {
   ModelWorld w(kTiny + "area dma base=16 pages=16 order_per_bit=1\n");
   EXPECT_EQ(w.run(w.cma("c", "dma", 0)).reason, FailReason::invalid_request);
   EXPECT_EQ(w.run(w.cma("c", "dma", 17)).reason, FailReason::invalid_request);  // 9 bits of 8
-  EXPECT_TRUE(w.run(w.cma("c", "dma", 15)).ok);  // 8 bits: the slack frame stays free
+  EXPECT_TRUE(w.run(w.cma("c", "dma", 15)).ok);                                 // 8 bits: the slack frame stays free
   EXPECT_EQ(w.run(w.cma("d", "dma", 1)).reason, FailReason::no_window);
   EXPECT_EQ(w.out.windows_tried, 0u);
 }
@@ -502,7 +505,8 @@ TEST(ModelCmaAlloc, ImplMovesAreFollowedInOrder) {
   ModelWorld swapped(kTiny + "area dma base=16 pages=16\n");
   ASSERT_TRUE(swapped.run(swapped.alloc("a", Kind::movable, 0, 16)).ok);
   ASSERT_TRUE(swapped.run(swapped.alloc("b", Kind::movable, 0, 18)).ok);
-  auto v = swapped.against(swapped.cma("c", "dma", 4), impl_ok(16, {swapped.move("b", 18, 48), swapped.move("a", 16, 49)}));
+  auto v =
+      swapped.against(swapped.cma("c", "dma", 4), impl_ok(16, {swapped.move("b", 18, 48), swapped.move("a", 16, 49)}));
   ASSERT_TRUE(v);
   EXPECT_EQ(v->rule, "K2");  // X2: ascending frame order
 }
@@ -588,8 +592,9 @@ TEST(ModelAllocContig, ImplFailingAFreeCandidateIsL1) {
 // The model's bookkeeping stays consistent over a long mixed run
 
 TEST(ModelSelfCheck, StaysConsistentOverAMixedRun) {
-  ModelWorld w("machine pages=256 pageblock_order=3 max_order=5\narea dma base=64 pages=64 order_per_bit=1\n"
-               "area cam base=192 pages=32\n");
+  ModelWorld w(
+      "machine pages=256 pageblock_order=3 max_order=5\narea dma base=64 pages=64 order_per_bit=1\n"
+      "area cam base=192 pages=32\n");
   uint64_t s = 12345;
   auto next = [&](uint64_t bound) {
     s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -619,7 +624,8 @@ TEST(ModelSelfCheck, StaysConsistentOverAMixedRun) {
         if (!blocks.empty()) w.run(w.migrate(blocks[next(blocks.size())]));
         break;
       case 6:
-        if (w.run(w.cma(n, next(2) ? "dma" : "cam", 1 + next(20), static_cast<uint8_t>(next(4)))).ok) cmas.push_back(n);
+        if (w.run(w.cma(n, next(2) ? "dma" : "cam", 1 + next(20), static_cast<uint8_t>(next(4)))).ok)
+          cmas.push_back(n);
         else if (!cmas.empty()) {
           w.run(w.release(cmas.back()));
           cmas.pop_back();
