@@ -165,7 +165,13 @@ Op Generator::next(Trace& t, const LiveHandles& live) {
       c.area = AreaId{static_cast<uint32_t>(in_.below(t.areas.size()))};
       const uint64_t area_pages = raw(t.areas[raw(c.area)].pages);
       const uint64_t shape = in_.below(16);
-      c.count = PageCount{shape == 0 ? area_pages + 1 + in_.below(4) : shape == 1 ? area_pages : shape == 2 ? 0 : small(area_pages)};
+      // Now and then a count that does not fit 32 bits (D3: truncated page counts).
+      const uint64_t huge = (uint64_t{1} << 32) + small(area_pages);
+      c.count = PageCount{shape == 0   ? area_pages + 1 + in_.below(4)
+                          : shape == 1 ? area_pages
+                          : shape == 2 ? 0
+                          : shape == 3 ? huge
+                                       : small(area_pages)};
       const uint64_t a = in_.below(8);
       c.align = Order{static_cast<uint8_t>(a < 4 ? 0 : in_.below(m.pageblock_order + 3))};
       c.id = fresh(t, 'c');

@@ -1,0 +1,275 @@
+#include "zoo/zoo.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "check/decode.h"
+#include "check/replay.h"
+#include "check/shrink.h"
+#include "trace/print.h"
+
+namespace cmacheck::zoo {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+const char* name(Engine e) {
+  switch (e) {
+    case Engine::random: return "random";
+    case Engine::fuzz_empty: return "fuzz-empty";
+    case Engine::fuzz_seeds: return "fuzz-seeds";
+    case Engine::properties: return "properties";
+  }
+  return "?";
+}
+
+std::optional<Engine> engine_by_name(const std::string& s) {
+  for (Engine e : {Engine::random, Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties})
+    if (s == name(e)) return e;
+  return std::nullopt;
+}
+
+namespace {
+
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+RunOptions options_for(impl::Fault fault) {
+  RunOptions o;
+  o.faults.add(fault);
+  o.full_every = 16;
+  return o;
+}
+
+// Shrinks a counterexample and records its size; writes it when asked.
+void finish(ZooResult& r, const Trace& t, const ZooOptions& options) {
+  ShrinkResult s = shrink_trace(t, options_for(r.fault));
+  if (!s.failed) {
+    r.note = "counterexample did not replay";
+    return;
+  }
+  r.rule = s.rule;
+  r.shrunk_statements = s.trace.statements.size();
+  if (!options.reproducers.empty()) {
+    fs::create_directories(options.reproducers);
+    const auto& info = impl::fault_info(r.fault);
+    const fs::path out = fs::path(options.reproducers) / (std::string(info.name) + ".trace");
+    // Keep the smallest reproducer found by any engine.
+    if (fs::exists(out)) {
+      std::ifstream in(out);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      size_t ops = 0;
+      std::istringstream ls(text);
+      for (std::string line; std::getline(ls, line);)
+        if (!line.empty() && line[0] != '#' && line.rfind("machine", 0) != 0 && line.rfind("area", 0) != 0) ++ops;
+      if (ops <= r.shrunk_statements) return;
+    }
+    std::ofstream f(out);
+    f << "# " << info.name << ": " << info.origin << "\n# " << info.description << "\n# Expected to be caught by "
+      << info.caught_by << "; caught by " << s.rule << ". Found by the " << name(r.engine)
+      << " engine, shrunk by cmacheck shrink.\n# Fails with --fault " << info.name << ", passes without.\n"
+      << print_trace(s.trace);
+  }
+}
+
+std::string locate(const std::string& given, const char* const* candidates) {
+  if (!given.empty()) return fs::exists(given) ? given : "";
+  for (const char* const* c = candidates; *c; ++c)
+    if (fs::exists(*c)) return *c;
+  return "";
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+ZooResult run_fuzzer(impl::Fault fault, Engine engine, const ZooOptions& options, const std::string& fuzzer) {
+  ZooResult r;
+  r.fault = fault;
+  r.engine = engine;
+  const auto& info = impl::fault_info(fault);
+  const fs::path work = fs::path(options.work_dir) / (std::string(info.name) + "-" + name(engine));
+  fs::remove_all(work);
+  fs::create_directories(work / "corpus");
+  std::string cmd = "CMACHECK_FAULT=" + std::string(info.name) + " " + fuzzer + " -seed=" + std::to_string(options.seed) +
+                    " -max_total_time=" + std::to_string(static_cast<int>(options.seconds)) +
+                    " -print_final_stats=1 -artifact_prefix=" + (work / "").string() + " " + (work / "corpus").string();
+  if (engine == Engine::fuzz_seeds) cmd += " " + options.seed_corpus;
+  cmd += " > " + (work / "log").string() + " 2>&1";
+  const auto t0 = Clock::now();
+  const int rc = std::system(cmd.c_str());
+  r.seconds = since(t0);
+  const std::string log = slurp(work / "log");
+  std::smatch m;
+  if (std::regex_search(log, m, std::regex("stat::number_of_executed_units: *([0-9]+)")))
+    r.executions = std::stoull(m[1]);
+  fs::path crash;
+  for (const auto& e : fs::directory_iterator(work))
+    if (e.path().filename().string().rfind("crash-", 0) == 0) crash = e.path();
+  if (rc == 0 || crash.empty()) {
+    r.seconds = options.seconds;
+    if (rc != 0 && crash.empty()) r.note = "fuzzer exited without a finding (see " + (work / "log").string() + ")";
+    return r;
+  }
+  r.detected = true;
+  std::string err;
+  Trace t;
+  std::ostringstream errs;
+  if (load_trace(crash.string(), options_for(fault).faults, t, errs)) finish(r, t, options);
+  return r;
+}
+
+ZooResult run_properties(impl::Fault fault, const ZooOptions& options, const std::string& binary) {
+  ZooResult r;
+  r.fault = fault;
+  r.engine = Engine::properties;
+  const auto& info = impl::fault_info(fault);
+  const fs::path work = fs::path(options.work_dir) / (std::string(info.name) + "-properties");
+  fs::remove_all(work);
+  fs::create_directories(work);
+  // The stateful model-vs-impl property, with the fault injected; its counterexample is
+  // written as a .trace into CMACHECK_COUNTEREXAMPLE_DIR.
+  std::string cmd = "CMACHECK_FAULT=" + std::string(info.name) + " CMACHECK_COUNTEREXAMPLE_DIR=" + work.string() +
+                    " RC_PARAMS='seed=" + std::to_string(options.seed) + " max_success=1000000 max_size=100'" +
+                    " timeout " + std::to_string(static_cast<int>(options.seconds)) + " " + binary +
+                    " --gtest_filter='*Stateful*' > " + (work / "log").string() + " 2>&1";
+  const auto t0 = Clock::now();
+  const int rc = std::system(cmd.c_str());
+  r.seconds = since(t0);
+  const std::string log = slurp(work / "log");
+  std::smatch m;
+  if (std::regex_search(log, m, std::regex("Falsifiable after ([0-9]+) tests"))) {
+    r.detected = true;
+    r.executions = std::stoull(m[1]);
+  } else if (std::regex_search(log, m, std::regex("OK, passed ([0-9]+) tests"))) {
+    r.executions = std::stoull(m[1]);
+  }
+  if (!r.detected) {
+    r.seconds = options.seconds;
+    if (rc != 0 && WEXITSTATUS(rc) != 124) r.note = "property binary failed without a counterexample";
+    return r;
+  }
+  for (const auto& e : fs::directory_iterator(work))
+    if (e.path().extension() == ".trace") {
+      Trace t;
+      std::ostringstream errs;
+      if (load_trace(e.path().string(), options_for(fault).faults, t, errs)) finish(r, t, options);
+      break;
+    }
+  return r;
+}
+
+}  // namespace
+
+ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample) {
+  ZooResult r;
+  r.fault = fault;
+  r.engine = Engine::random;
+  const RunOptions opts = options_for(fault);
+  const auto t0 = Clock::now();
+  for (uint64_t i = 0;; ++i) {
+    if ((i & 15) == 0 && since(t0) > seconds) break;
+    SeededChoices rng(seed * 1000003 + i);
+    auto s = generate_and_run(rng, opts, {}, 300);
+    ++r.executions;
+    if (s->status() == RunStatus::violation) {
+      r.detected = true;
+      r.seconds = since(t0);
+      r.rule = s->finding()->violation.rule;
+      if (counterexample) *counterexample = s->trace();
+      return r;
+    }
+  }
+  r.seconds = seconds;
+  return r;
+}
+
+std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<void(const std::string&)>& progress) {
+  static const char* const fuzzers[] = {"build/fuzz/fuzz/fuzz_lockstep", "build/dev/fuzz/fuzz_lockstep", nullptr};
+  static const char* const props[] = {"build/dev/properties/properties_tests", "build/release/properties/properties_tests",
+                                      nullptr};
+  const std::string fuzzer = locate(options.fuzzer, fuzzers);
+  const std::string properties = locate(options.properties, props);
+  std::vector<impl::Fault> faults = options.faults;
+  if (faults.empty())
+    for (const auto& f : impl::all_faults()) faults.push_back(f.fault);
+  std::vector<ZooResult> results;
+  size_t done = 0;
+  const size_t total = faults.size() * options.engines.size();
+  for (impl::Fault fault : faults) {
+    for (Engine e : options.engines) {
+      if (progress)
+        progress("[" + std::to_string(done + 1) + "/" + std::to_string(total) + "] " +
+                 std::string(impl::fault_info(fault).name) + " with " + name(e) + " ...");
+      ZooResult r;
+      if (e == Engine::random) {
+        Trace t;
+        r = run_random(fault, options.seconds, options.seed, &t);
+        if (r.detected) finish(r, t, options);
+      } else if (e == Engine::properties) {
+        if (properties.empty()) {
+          r.fault = fault;
+          r.engine = e;
+          r.skipped = true;
+          r.note = "property-test binary not built";
+        } else {
+          r = run_properties(fault, options, properties);
+        }
+      } else {
+        if (fuzzer.empty()) {
+          r.fault = fault;
+          r.engine = e;
+          r.skipped = true;
+          r.note = "fuzz_lockstep not built (make fuzz-build)";
+        } else {
+          r = run_fuzzer(fault, e, options, fuzzer);
+        }
+      }
+      results.push_back(r);
+      ++done;
+    }
+  }
+  return results;
+}
+
+namespace {
+std::string fmt_seconds(const ZooResult& r) {
+  char b[32];
+  std::snprintf(b, sizeof b, r.detected ? "%.2f" : ">%.0f", r.seconds);
+  return b;
+}
+}  // namespace
+
+std::string markdown_table(const std::vector<ZooResult>& results) {
+  std::ostringstream o;
+  o << "| fault | origin | engine | detected | time to detect (s) | executions | rule | shrunk statements |\n"
+    << "|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : results) {
+    const auto& info = impl::fault_info(r.fault);
+    std::string origin(info.origin);
+    if (auto colon = origin.find(':'); colon != std::string::npos && origin.rfind("D", 0) == 0) origin.resize(colon);
+    o << "| " << info.name << " | " << origin << " | " << name(r.engine) << " | "
+      << (r.skipped ? "skipped" : r.detected ? "yes" : "no") << " | " << (r.skipped ? "-" : fmt_seconds(r)) << " | "
+      << r.executions << " | " << (r.rule.empty() ? "-" : r.rule) << " | "
+      << (r.shrunk_statements ? std::to_string(r.shrunk_statements) : "-") << " |"
+      << (r.note.empty() ? "" : " " + r.note) << "\n";
+  }
+  return o.str();
+}
+
+std::string csv(const std::vector<ZooResult>& results) {
+  std::ostringstream o;
+  o << "fault,engine,detected,seconds,executions,rule,shrunk_statements\n";
+  for (const auto& r : results)
+    o << impl::fault_info(r.fault).name << "," << name(r.engine) << ","
+      << (r.skipped ? "skipped" : r.detected ? "yes" : "no") << "," << r.seconds << "," << r.executions << "," << r.rule
+      << "," << r.shrunk_statements << "\n";
+  return o.str();
+}
+
+}  // namespace cmacheck::zoo
