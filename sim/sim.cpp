@@ -1,0 +1,578 @@
+#include "sim/sim.h"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "impl/allocator.h"
+#include "trace/generate.h"
+
+namespace cmacheck::sim {
+
+using impl::Allocator;
+using impl::CheckTier;
+
+const char* name(Config c) {
+  switch (c) {
+    case Config::reservation: return "reservation";
+    case Config::no_reservation: return "no reservation";
+  }
+  return "?";
+}
+
+const char* name(Failure f) {
+  switch (f) {
+    case Failure::none: return "none";
+    case Failure::pinned: return "pinned";
+    case Failure::no_target: return "no target";
+    case Failure::unmovable: return "unmovable";
+    case Failure::no_window: return "no window";
+  }
+  return "?";
+}
+
+std::string Workload::validate() const {
+  std::ostringstream e;
+  const uint64_t pb = uint64_t{1} << pageblock_order;
+  if (pageblock_order > max_order || max_order >= kMaxOrders)
+    e << "need pageblock_order <= max_order <= " << kMaxOrders - 1;
+  else if (memory_pages < 4 * pb || memory_pages % pb != 0 || memory_pages >= (uint64_t{1} << 31))
+    e << "memory must be a multiple of the pageblock (" << pb * 4 << " KiB), at least 4 pageblocks and below 8 TiB";
+  else if (area_pages == 0 || area_pages % pb != 0 || area_pages >= memory_pages)
+    e << "the area must be a non-zero multiple of the pageblock (" << pb * 4 << " KiB) and smaller than memory";
+  else if (!(utilisation > 0 && utilisation < 1))
+    e << "utilisation must lie strictly between 0 and 1";
+  else if (!(peak >= utilisation && peak <= 1))
+    e << "the peak must lie between the utilisation and 1";
+  else if (!(unmovable >= 0 && reclaimable >= 0 && unmovable + reclaimable <= 1))
+    e << "unmovable and reclaimable shares must be >= 0 and sum to at most 1";
+  else if (!(pin_short >= 0 && pin_short <= 1 && pin_long >= 0 && pin_long <= 1))
+    e << "pin fractions must lie in [0, 1]";
+  else if (!(aging >= 0 && aging <= 1000))
+    e << "aging must lie in [0, 1000] turnovers";
+  else if (sizes.empty())
+    e << "need at least one request size";
+  else {
+    double total = 0;
+    for (int k = 0; k < kMaxOrders; ++k) {
+      if (orders[k] < 0) e << "order shares must be >= 0";
+      if (k > max_order && orders[k] > 0) e << "order " << k << " exceeds max_order " << int{max_order};
+      total += orders[k];
+    }
+    if (e.str().empty() && !(total > 0)) e << "the order mix is empty";
+    for (uint64_t s : sizes)
+      if (e.str().empty() && (s == 0 || s > area_pages))
+        e << "request of " << s << " pages does not fit the area of " << area_pages << " pages";
+  }
+  return e.str();
+}
+
+// ---------------------------------------------------------------------------------------
+// Presets
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> all = [] {
+    std::vector<Preset> v;
+    Workload d;
+    v.push_back({"default",
+                 "4 GiB x86-64 machine (2 MiB pageblocks), 256 MiB CMA area, aged in cycles between 80 % "
+                 "and 100 % in use, 10 % unmovable, 10 % reclaimable, orders 0-3, 0.1 % short-term and 0.1 % "
+                 "long-term pins",
+                 d, 48});
+
+    Workload phone;
+    phone.memory_pages = 131'072;  // 512 MiB
+    phone.pageblock_order = 10;    // arm32 without hugetlb: pageblock_order = MAX_ORDER - 1
+    phone.max_order = 10;
+    phone.area_pages = 16'384;  // 64 MiB for camera and video buffers
+    phone.utilisation = 0.90;   // Android keeps memory full of cached apps
+    phone.peak = 1.0;
+    phone.unmovable = 0.15;     // drivers, GPU, ION system heap
+    phone.reclaimable = 0.10;
+    phone.orders = {0.80, 0.10, 0.05, 0.05};
+    phone.pin_short = 0.002;  // buffers under DMA (camera, codec, MMC)
+    phone.pin_long = 0.0;    // FOLL_LONGTERM did not exist in 2012
+    phone.sizes = {256, 512, 1024, 2048};
+    v.push_back({"phone-2012",
+                 "512 MiB arm32 phone of 2012 (4 MiB pageblocks, no THP), 64 MiB camera area, 90 % in use, 15 % "
+                 "unmovable, 10 % reclaimable, 0.2 % of movable blocks under DMA, no long-term pins, camera-like "
+                 "requests up to 8 MiB",
+                 phone, 400});
+
+    Workload server;
+    server.memory_pages = 4'194'304;  // 16 GiB
+    server.area_pages = 262'144;      // 1 GiB (e.g. for devices or gigantic pages)
+    server.utilisation = 0.90;        // page cache fills memory
+    server.unmovable = 0.05;
+    server.reclaimable = 0.10;
+    server.orders = {0.70, 0.10, 0.10, 0.10};
+    server.pin_short = 0.001;  // direct I/O
+    server.pin_long = 0.005;   // RDMA, VFIO, io_uring fixed buffers
+    v.push_back({"server",
+                 "16 GiB x86-64 server, 1 GiB CMA area, 90 % in use (page cache), 5 % unmovable, 10 % reclaimable, "
+                 "0.1 % short-term and 0.5 % long-term (RDMA, VFIO) pins",
+                 server, 10});
+    return v;
+  }();
+  return all;
+}
+
+const Preset* find_preset(const std::string& n) {
+  for (const Preset& p : presets())
+    if (n == p.name) return &p;
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// Order mixes
+
+bool parse_orders(const std::string& s, std::array<double, kMaxOrders>& out, std::string& error) {
+  std::array<double, kMaxOrders> r{};
+  std::istringstream in(s);
+  std::string item;
+  bool any = false;
+  while (std::getline(in, item, ',')) {
+    const size_t colon = item.find(':');
+    char* end = nullptr;
+    if (colon == std::string::npos) {
+      error = "order mix item '" + item + "' is not ORDER:SHARE";
+      return false;
+    }
+    const long k = std::strtol(item.c_str(), &end, 10);
+    if (end != item.c_str() + colon || k < 0 || k >= kMaxOrders) {
+      error = "bad order in '" + item + "' (0.." + std::to_string(kMaxOrders - 1) + ")";
+      return false;
+    }
+    const double v = std::strtod(item.c_str() + colon + 1, &end);
+    if (*end != '\0' || !(v >= 0) || colon + 1 == item.size()) {
+      error = "bad share in '" + item + "'";
+      return false;
+    }
+    r[static_cast<size_t>(k)] = v;
+    any = true;
+  }
+  if (!any) {
+    error = "empty order mix";
+    return false;
+  }
+  out = r;
+  return true;
+}
+
+std::string format_orders(const std::array<double, kMaxOrders>& orders) {
+  double total = 0;
+  for (double v : orders) total += v;
+  std::ostringstream o;
+  bool first = true;
+  for (int k = 0; k < kMaxOrders; ++k)
+    if (orders[k] > 0) {
+      o << (first ? "" : ",") << k << ":" << std::round(1000 * orders[k] / total) / 10;
+      first = false;
+    }
+  return o.str();
+}
+
+// ---------------------------------------------------------------------------------------
+// One trial
+
+namespace {
+
+uint64_t mix64(uint64_t z) {  // the SplitMix64 finaliser
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  double uniform() { return static_cast<double>(s_.next() >> 11) * 0x1.0p-53; }
+  uint64_t below(uint64_t n) { return s_.below(n); }
+
+ private:
+  SeededChoices s_;
+};
+
+struct Context {
+  Config config;
+  uint64_t seed;
+  const char* phase;
+};
+
+[[noreturn]] void violation(const Violation& v, const Context& c, const char* tier) {
+  std::ostringstream m;
+  m << "impl/ broke invariant " << v.rule << " (" << tier << " tier) during the " << c.phase << " of a trial with "
+    << name(c.config) << ", trial seed 0x" << std::hex << c.seed << std::dec << ": " << v.message;
+  if (v.where) m << " [frame " << raw(*v.where) << "]";
+  throw SimViolation{m.str()};
+}
+
+void check(const Allocator& a, CheckTier tier, const Context& c) {
+  if (auto v = a.check_invariants(tier)) violation(*v, c, tier == CheckTier::full ? "full" : "cheap");
+}
+
+// The aging: a machine, its live blocks, and the workload's random choices.
+class Ager {
+ public:
+  Ager(const Workload& w, Config c, uint64_t seed, Allocator& a)
+      : w_(w), a_(a), rng_(seed), ctx_{c, seed, "aging"} {
+    double total = 0;
+    for (int k = 0; k <= w.max_order; ++k) total += w.orders[k] / static_cast<double>(uint64_t{1} << k);
+    double acc = 0;
+    for (int k = 0; k <= w.max_order; ++k) {
+      acc += w.orders[k] / static_cast<double>(uint64_t{1} << k) / total;
+      cdf_[k] = acc;
+    }
+    cdf_[w.max_order] = 1.0;
+  }
+
+  // Fill to the target, then churn `aging` turnovers of the in-use memory in cycles: allocate
+  // up to the peak (page cache filling memory to the watermarks), then free blocks chosen
+  // uniformly among the live ones (memoryless lifetimes; reclaim and exits) back to the
+  // target. With the peak at the target, each step frees one block and allocates back.
+  void age() {
+    const double pages = static_cast<double>(w_.memory_pages);
+    const uint64_t target = static_cast<uint64_t>(w_.utilisation * pages);
+    const uint64_t peak = std::max(target, static_cast<uint64_t>(w_.peak * pages));
+    refill(target);
+    const double churn = w_.aging * static_cast<double>(target);
+    uint64_t churned = 0;
+    while (static_cast<double>(churned) < churn && !live_.empty()) {
+      if (peak > target) {
+        churned += refill(peak);
+        while (used_ > target && !live_.empty()) free_one();
+      } else {
+        free_one();
+        churned += refill(target);
+      }
+    }
+  }
+
+  // The moment of the request: a share of the movable blocks is under short-term pins.
+  void pin_short_term() {
+    for (const Live& l : live_)
+      if (l.kind == Kind::movable && !l.longterm && rng_.uniform() < w_.pin_short) {
+        a_.pin(l.h, false, out_);
+        check(a_, CheckTier::cheap, ctx_);
+      }
+  }
+
+  AgingStats stats() const {
+    AgingStats s;
+    s.used_pages = used_;
+    s.alloc_failures = alloc_failures_;
+    s.long_pin_failures = long_pin_failures_;
+    const uint64_t n = w_.memory_pages;
+    // Per frame: would this frame stop alloc_contig (X1) or its migration (X2, pins)?
+    std::vector<uint8_t> blocks(n, 0);
+    for (uint64_t f = 0; f < n; ++f) {
+      const impl::FrameRole r = a_.role(Pfn{f});
+      const bool fixed = r == impl::FrameRole::unmovable || r == impl::FrameRole::reclaimable;
+      s.pinned_pages += r == impl::FrameRole::pinned;
+      blocks[f] = fixed ? 2 : (r == impl::FrameRole::pinned || a_.label(Pfn{f}) == MigrateType::cma) ? 1 : 0;
+    }
+    const uint8_t B = w_.pageblock_order;
+    for (uint64_t pb = 0; pb < (n >> B); ++pb) {
+      const MigrateType t = a_.label(Pfn{pb << B});
+      if (t == MigrateType::cma) continue;
+      ++s.pageblocks;
+      const auto first = blocks.begin() + static_cast<std::ptrdiff_t>(pb << B);
+      if (std::find(first, first + (std::ptrdiff_t{1} << B), 2) != first + (std::ptrdiff_t{1} << B)) {
+        ++s.polluted_pageblocks;
+        if (t == MigrateType::movable) ++s.polluted_movable;
+      }
+    }
+    for (uint64_t size : w_.sizes) {
+      uint64_t clean = 0, total = 0;
+      for (uint64_t start = 0; start + size <= n; start += size, ++total) {
+        const auto first = blocks.begin() + static_cast<std::ptrdiff_t>(start);
+        clean += std::all_of(first, first + static_cast<std::ptrdiff_t>(size), [](uint8_t b) { return b == 0; });
+      }
+      s.clean_windows.push_back(clean);
+      s.windows.push_back(total);
+    }
+    return s;
+  }
+
+  HandleId fresh() {
+    if (!spare_.empty()) {
+      const HandleId h = spare_.back();
+      spare_.pop_back();
+      return h;
+    }
+    return HandleId{next_handle_++};
+  }
+
+ private:
+  struct Live {
+    HandleId h;
+    Kind kind;
+    uint8_t order;
+    bool longterm;
+  };
+
+  Kind draw_kind() {
+    const double u = rng_.uniform();
+    if (u < w_.unmovable) return Kind::unmovable;
+    if (u < w_.unmovable + w_.reclaimable) return Kind::reclaimable;
+    return Kind::movable;
+  }
+  uint8_t draw_order() {
+    const double u = rng_.uniform();
+    uint8_t k = 0;
+    while (k < w_.max_order && u >= cdf_[k]) ++k;
+    return k;
+  }
+
+  // Returns the pages asked for; failures are counted, not retried (no reclaim here).
+  uint64_t alloc_one() {
+    const Kind kind = draw_kind();
+    const uint8_t order = draw_order();
+    const HandleId h = fresh();
+    a_.alloc(h, kind, Order{order}, std::nullopt, out_);
+    check(a_, CheckTier::cheap, ctx_);
+    const uint64_t pages = uint64_t{1} << order;
+    if (!out_.ok) {
+      ++alloc_failures_;
+      spare_.push_back(h);
+      return pages;
+    }
+    used_ += pages;
+    bool longterm = false;
+    if (kind == Kind::movable && w_.pin_long > 0 && rng_.uniform() < w_.pin_long) {
+      a_.pin(h, true, out_);  // P2: migrated out of CMA first
+      check(a_, CheckTier::cheap, ctx_);
+      longterm = out_.ok;
+      if (!out_.ok) ++long_pin_failures_;
+    }
+    live_.push_back({h, kind, order, longterm});
+    return pages;
+  }
+
+  uint64_t free_one() {
+    const size_t i = rng_.below(live_.size());
+    const Live l = live_[i];
+    live_[i] = live_.back();
+    live_.pop_back();
+    if (l.longterm) {
+      a_.unpin(l.h, out_);
+      check(a_, CheckTier::cheap, ctx_);
+    }
+    a_.free(l.h, out_);
+    check(a_, CheckTier::cheap, ctx_);
+    const uint64_t pages = uint64_t{1} << l.order;
+    used_ -= pages;
+    spare_.push_back(l.h);
+    return pages;
+  }
+
+  // Allocates up to `target` pages in use; returns the pages asked for.
+  uint64_t refill(uint64_t target) {
+    // A run of failures means no block of the drawn orders is left (e.g. unmovable
+    // requests when only CMA is free): stop short of the target rather than spin.
+    int failures_in_a_row = 0;
+    uint64_t asked = 0;
+    while (used_ < target && failures_in_a_row < 64) {
+      const uint64_t before = alloc_failures_;
+      asked += alloc_one();
+      failures_in_a_row = alloc_failures_ == before ? 0 : failures_in_a_row + 1;
+    }
+    return asked;
+  }
+
+  const Workload& w_;
+  Allocator& a_;
+  Rng rng_;
+  Context ctx_;
+  Outcome out_;
+  std::array<double, kMaxOrders> cdf_{};
+  std::vector<Live> live_;
+  std::vector<HandleId> spare_;
+  uint32_t next_handle_ = 0;
+  uint64_t used_ = 0, alloc_failures_ = 0, long_pin_failures_ = 0;
+};
+
+uint8_t ceil_log2(uint64_t n) { return static_cast<uint8_t>(n <= 1 ? 0 : 64 - std::countl_zero(n - 1)); }
+
+Request measure(Allocator& a, const Workload& w, Config c, uint64_t size, HandleId h, bool full_checks,
+                Context ctx) {
+  Outcome out;
+  if (c == Config::reservation) {
+    // dma_alloc_contiguous(): align = min(get_order(size), CONFIG_CMA_ALIGNMENT).
+    const uint8_t align = std::min(ceil_log2(size), w.cma_align_cap);
+    a.cma_alloc(h, AreaId{0}, PageCount{size}, Order{align}, out);
+  } else {
+    a.alloc_contig(h, PageCount{size}, out);
+  }
+  ctx.phase = "measured request";
+  check(a, CheckTier::cheap, ctx);
+  if (full_checks) check(a, CheckTier::full, ctx);
+  Request r;
+  r.ok = out.ok;
+  r.windows = out.windows_tried;
+  for (const Move& m : out.moves) r.migrated_pages += raw(a.allocation(m.handle)->count);
+  if (!out.ok) {
+    // Each failed window had one obstacle; report the most hopeful one (see Failure).
+    const uint32_t no_target_windows = out.windows_tried - out.busy_pinned - out.busy_unmovable;
+    if (out.windows_tried == 0)
+      r.why = Failure::no_window;
+    else if (out.busy_pinned > 0)
+      r.why = Failure::pinned;
+    else if (no_target_windows > 0 || out.reason == FailReason::no_memory)
+      r.why = Failure::no_target;
+    else
+      r.why = Failure::unmovable;
+    return r;
+  }
+  // The release.
+  if (c == Config::reservation)
+    a.cma_release(h, out);
+  else
+    a.free_contig(h, out);
+  ctx.phase = "release";
+  check(a, CheckTier::cheap, ctx);
+  if (full_checks) check(a, CheckTier::full, ctx);
+  if (!out.ok) throw SimViolation{std::string("release of the measured request failed with ") + name(c)};
+  return r;
+}
+
+}  // namespace
+
+uint64_t trial_seed(uint64_t seed, Config c, uint32_t trial) {
+  return mix64(mix64(mix64(seed) ^ (static_cast<uint64_t>(c) + 1) * 0x9e3779b97f4a7c15ull) ^
+               (static_cast<uint64_t>(trial) + 1) * 0xd1b54a32d192ed03ull);
+}
+
+Trial run_trial(const Workload& w, Config c, uint64_t seed, bool full_checks) {
+  const MachineDecl m{w.memory_pages, w.pageblock_order, w.max_order};
+  std::vector<AreaDecl> areas;
+  if (c == Config::reservation)  // memblock allocates top-down: the area ends at the top of memory
+    areas.push_back(AreaDecl{"cma", Pfn{w.memory_pages - w.area_pages}, PageCount{w.area_pages}, 0});
+  Allocator aged(m, areas, w.faults);
+  Ager ager(w, c, seed, aged);
+  ager.age();
+  ager.pin_short_term();
+  Context ctx{c, seed, "aging"};
+  if (full_checks) check(aged, CheckTier::full, ctx);
+  Trial t;
+  t.aging = ager.stats();
+  const HandleId h = ager.fresh();
+  for (size_t i = 0; i < w.sizes.size(); ++i) {
+    if (i + 1 == w.sizes.size()) {  // the last size may use the aged machine itself
+      t.requests.push_back(measure(aged, w, c, w.sizes[i], h, full_checks, ctx));
+    } else {
+      Allocator copy = aged;
+      t.requests.push_back(measure(copy, w, c, w.sizes[i], h, full_checks, ctx));
+    }
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------
+// The run
+
+Summary run(const Workload& w, const Options& o) {
+  const auto start = std::chrono::steady_clock::now();
+  Summary s;
+  s.workload = w;
+  s.options = o;
+  const uint32_t trials = o.trials;
+  const size_t nc = o.configs.size();
+  const uint64_t total = static_cast<uint64_t>(trials) * nc;
+  unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<uint64_t>(threads, std::max<uint64_t>(total, 1)));
+  s.threads_used = threads;
+
+  // results[task] with task = trial * nc + configuration: trials of all configurations
+  // interleave, so an interrupted or slow run has progressed evenly.
+  std::vector<Trial> results(total);
+  std::atomic<uint64_t> next{0}, done{0};
+  std::atomic<bool> stop{false};
+  std::mutex error_lock;
+  std::optional<std::string> error;
+  auto worker = [&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint64_t task = next.fetch_add(1);
+      if (task >= total) return;
+      const Config c = o.configs[task % nc];
+      const uint32_t trial = static_cast<uint32_t>(task / nc);
+      const bool full = o.full_every != 0 && trial % o.full_every == 0;
+      try {
+        results[task] = run_trial(w, c, trial_seed(o.seed, c, trial), full);
+      } catch (const SimViolation& v) {
+        std::lock_guard<std::mutex> g(error_lock);
+        if (!error) error = "trial " + std::to_string(trial) + ": " + v.message;
+        stop = true;
+        return;
+      }
+      const uint64_t d = done.fetch_add(1) + 1;
+      if (o.progress) o.progress(d, total);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) throw SimViolation{*error};
+
+  // Aggregate in a fixed order, so that the figures do not depend on the thread count.
+  for (size_t ci = 0; ci < nc; ++ci) {
+    AgingStats sum;
+    for (uint32_t t = 0; t < trials; ++t) {
+      const AgingStats& a = results[t * nc + ci].aging;
+      sum.used_pages += a.used_pages;
+      sum.alloc_failures += a.alloc_failures;
+      sum.long_pin_failures += a.long_pin_failures;
+      sum.pinned_pages += a.pinned_pages;
+      sum.polluted_pageblocks += a.polluted_pageblocks;
+      sum.polluted_movable += a.polluted_movable;
+      sum.pageblocks += a.pageblocks;
+    }
+    if (trials) {
+      auto avg = [&](uint64_t& v) { v = (v + trials / 2) / trials; };
+      avg(sum.used_pages), avg(sum.alloc_failures), avg(sum.long_pin_failures), avg(sum.pinned_pages);
+      avg(sum.polluted_pageblocks), avg(sum.polluted_movable), avg(sum.pageblocks);
+    }
+    s.aging_mean.push_back(sum);
+    for (size_t si = 0; si < w.sizes.size(); ++si) {
+      Cell cell;
+      cell.config = o.configs[ci];
+      cell.size_pages = w.sizes[si];
+      uint64_t migrated = 0, migrated_ok = 0, windows = 0;
+      for (uint32_t t = 0; t < trials; ++t) {
+        const Request& r = results[t * nc + ci].requests[si];
+        ++cell.trials;
+        cell.successes += r.ok;
+        migrated += r.migrated_pages;
+        if (r.ok) migrated_ok += r.migrated_pages;
+        windows += r.windows;
+        cell.windows_max = std::max<uint64_t>(cell.windows_max, r.windows);
+        ++cell.failures[static_cast<size_t>(r.why)];
+      }
+      double clean = 0;
+      for (uint32_t t = 0; t < trials; ++t) {
+        const AgingStats& a = results[t * nc + ci].aging;
+        clean += static_cast<double>(a.clean_windows[si]) / static_cast<double>(std::max<uint64_t>(a.windows[si], 1));
+      }
+      cell.clean_share = trials ? clean / trials : 0;
+      cell.rate = wilson(cell.successes, cell.trials);
+      if (cell.trials) {
+        cell.migrated_mean = static_cast<double>(migrated) / static_cast<double>(cell.trials);
+        cell.windows_mean = static_cast<double>(windows) / static_cast<double>(cell.trials);
+      }
+      if (cell.successes) cell.migrated_mean_ok = static_cast<double>(migrated_ok) / static_cast<double>(cell.successes);
+      s.cells.push_back(cell);
+    }
+  }
+  s.trials_run = total;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return s;
+}
+
+}  // namespace cmacheck::sim
+
