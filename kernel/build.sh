@@ -2,6 +2,8 @@
 # cmacheck kreplay: build everything the qemu runs need, into build/kernel/.
 #
 #   kernel/build.sh [-q]        (-q: print nothing when up to date)
+#   kernel/build.sh --check     exit 0 when the build is present and up to date, 1 otherwise;
+#                               builds and installs nothing (cmacheck kreplay asks this first)
 #
 # Steps, each cached by a key (sha256 of its inputs):
 #   deps     install missing Debian packages (kernel/deps.sh)
@@ -17,7 +19,9 @@
 set -euo pipefail
 
 quiet=0
+check=0
 [ "${1:-}" = "-q" ] && quiet=1
+[ "${1:-}" = "--check" ] && check=1
 
 K=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$K")
@@ -28,12 +32,13 @@ JOBS=$(( $(nproc) + 1 ))
 say() { echo "kernel: $*" >&2; }
 die() { echo "kernel: error: $*" >&2; exit 1; }
 
-"$K/deps.sh" build || die "missing packages"
-mkdir -p "$OUT/logs"
-
-# one build at a time per output directory
-exec 9>"$OUT/.lock"
-flock 9
+if [ $check = 0 ]; then
+  "$K/deps.sh" build || die "missing packages"
+  mkdir -p "$OUT/logs"
+  # one build at a time per output directory
+  exec 9>"$OUT/.lock"
+  flock 9
+fi
 
 hash_files() { cat "$@" | sha256sum | cut -c1-16; }
 hash_str() { printf '%s' "$*" | sha256sum | cut -c1-16; }
@@ -53,9 +58,10 @@ key_agents=$(hash_str "$gcc_ver $(hash_files "$K"/agents/*.c "$K"/agents/*.h)")
 key_all=$(hash_str "$key_module $key_agents $busybox_ver $(hash_files "$K/init.sh")")
 
 if stamp_ok all "$key_all" && [ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ]; then
-  [ $quiet = 1 ] || say "up to date ($OUT)"
+  [ $quiet = 1 ] || [ $check = 1 ] || say "up to date ($OUT)"
   exit 0
 fi
+[ $check = 0 ] || exit 1
 T_ALL=$(now)
 
 # ---- tree ----

@@ -1,0 +1,315 @@
+// kreplay without qemu: the translation of traces into command scripts, the refusals, the
+// result-line parser, and the comparison against canned kernel output.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include <sstream>
+
+#include "kreplay/kreplay.h"
+#include "trace/parse.h"
+
+namespace cmacheck::kreplay {
+namespace {
+
+constexpr const char* kHeader =
+    "machine pages=65536\n"
+    "area dma base=16384 pages=4096\n";
+
+Trace parse(const std::string& text) {
+  ParseResult p = parse_trace(text);
+  EXPECT_TRUE(p.ok()) << (p.error ? p.error->message : "");
+  return p.trace;
+}
+
+PlanResult plan_of(const std::string& text) { return make_plan(parse(text), text); }
+
+std::string problem_of(const std::string& text) {
+  PlanResult r = plan_of(text);
+  EXPECT_FALSE(r.plan.has_value()) << text;
+  return r.problem ? r.problem->message : "";
+}
+
+// A kernel that answers exactly as the model predicts: the result lines the driver would
+// print for the plan's script.
+std::string fake_kernel(const Plan& plan, const Predictions& pred) {
+  std::ostringstream o;
+  o << "KR 0 boot ok kernel=6.1.192 pageblock_order=9 max_order=10 mem_pages=62514 free=59979 free_cma=4096 areas=1\n";
+  o << "KR 0 area ok name=reserved base_pfn=" << raw(plan.base) << " count=" << raw(plan.pages) << " order_per_bit=0\n";
+  const Prediction* cur = &pred.start;
+  uint32_t last = 0;
+  for (const Step& st : plan.steps) {
+    if (st.statement != SIZE_MAX) cur = &pred.after[st.statement];
+    if (st.command_line) {
+      o << "KR " << st.command_line << " " << st.command.substr(0, st.command.find(' ')) << " ";
+      switch (st.kind) {
+        case StepKind::cma_alloc:
+          o << (cur->ok ? "ok pfn=" + std::to_string(raw(cur->pfn)) + " ns=0" : "fail ns=0");
+          break;
+        case StepKind::hold:
+          o << (cur->ok ? "ok mt=cma ns=0" : "fail err=-16 mt=cma ns=0");
+          break;
+        case StepKind::cma_release_pfn:
+          o << (cur->ok ? "ok" : "fail reason=notlive");
+          break;
+        case StepKind::directive:
+          o << (plan.directives[st.directive].verb == Directive::Verb::pin
+                    ? "ok pages=16 longterm=1 before_in_cma=16 after_in_cma=0 moved=16 before=16400-16415 after=2963-2978"
+                    : "ok pages=100 in_cma=10 moved=0 bad=0 absent=0");
+          break;
+        default:
+          o << (cur->ok ? "ok" : "fail");
+          break;
+      }
+      o << "\n";
+    }
+    if (st.stats_line) {
+      o << "KR " << st.stats_line << " stats ok area=reserved base_pfn=" << raw(plan.base) << " count=" << raw(plan.pages)
+        << " order_per_bit=0 used=" << cur->stats.used << " maxchunk=" << cur->stats.maxchunk
+        << " free=50000 free_cma=" << cur->free_cma << " bits=" << raw(plan.pages) << " set=" << format_runs(cur->set_bits)
+        << "\n";
+      last = st.stats_line;
+    }
+  }
+  o << "KR " << last + 2 << " end ok\n";
+  return o.str();
+}
+
+struct Checked {
+  int status;
+  std::string report;
+};
+
+Checked check_with(const std::string& text, const std::function<std::string(std::string)>& tamper,
+                   int run_status = 0, const std::string& err = "") {
+  PlanResult r = plan_of(text);
+  EXPECT_TRUE(r.plan.has_value()) << (r.problem ? r.problem->message : "");
+  if (!r.plan) return {-1, ""};
+  Predictions pred = predict(r.plan->trace);
+  EXPECT_TRUE(pred.complete) << pred.message;
+  KernelRun run;
+  run.out = tamper(fake_kernel(*r.plan, pred));
+  run.status = run_status;
+  run.err = err;
+  std::ostringstream out;
+  const int s = compare(*r.plan, pred, run, "t.trace", CompareOptions{}, out);
+  return {s, out.str()};
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t p = s.find(from);
+  EXPECT_NE(p, std::string::npos) << from << " not in\n" << s;
+  if (p != std::string::npos) s.replace(p, from.size(), to);
+  return s;
+}
+
+const std::string kSequence = std::string(kHeader) +
+                              "cma_alloc a area=dma count=1 => ok pfn=16384\n"
+                              "cma_alloc b area=dma count=16 align=4 => ok pfn=16400\n"
+                              "cma_alloc c area=dma count=3\n"
+                              "cma_release b\n"
+                              "expect dma.used=4 dma.maxchunk=4092 c.pfn=16385\n"
+                              "cma_release area=dma pfn=16384 count=2 => fail\n";
+
+TEST(KreplayPlan, AreaBecomesCmaArgumentAtTheSamePfns) {
+  PlanResult r = plan_of(kSequence);
+  ASSERT_TRUE(r.plan);
+  EXPECT_EQ(r.plan->cma_arg(), "16M@64M");
+  EXPECT_EQ(r.plan->mem_arg(), "256M");
+  EXPECT_NE(r.plan->script.find("\ncma_alloc t1 count=16 align=4\nstats\n"), std::string::npos) << r.plan->script;
+  EXPECT_NE(r.plan->script.find("\ncma_release pfn=16384 count=2\n"), std::string::npos);
+  // start + 6 statements; the expect has no command
+  ASSERT_EQ(r.plan->steps.size(), 7u);
+  EXPECT_EQ(r.plan->steps[5].kind, StepKind::expect);
+  EXPECT_EQ(r.plan->steps[5].command_line, 0u);
+}
+
+TEST(KreplayPlan, SmallMachinesGetTheSmallestBootableGuest) {
+  PlanResult r = plan_of("machine pages=4096\narea dma base=1024 pages=512\ncma_alloc a area=dma count=1\n");
+  ASSERT_TRUE(r.plan);
+  EXPECT_EQ(r.plan->mem_arg(), "64M");
+  EXPECT_EQ(r.plan->cma_arg(), "2M@4M");
+}
+
+TEST(KreplayPlan, PinnedPageAtAFrameBecomesAHoldAndItsUnpinADrop) {
+  PlanResult r = plan_of(std::string(kHeader) +
+                         "alloc h kind=movable order=1 at=16386\npin h\ncma_alloc a area=dma count=4 align=2\nunpin h\n");
+  ASSERT_TRUE(r.plan) << r.problem->message;
+  EXPECT_NE(r.plan->script.find("\nhold t0 pfn=16386 count=2\n"), std::string::npos) << r.plan->script;
+  EXPECT_NE(r.plan->script.find("\ndrop t0\n"), std::string::npos);
+  EXPECT_EQ(r.plan->steps[2].kind, StepKind::pin_of_hold);
+}
+
+TEST(KreplayPlan, StatementsWithNoKernelCounterpartAreRefusedByName) {
+  const std::string h = kHeader;
+  EXPECT_NE(problem_of(h + "alloc m kind=movable\n").find("alloc without at="), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc u kind=unmovable at=0\npin u\n").find("unmovable pages"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\n").find("pin m"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nmigrate m\n").find("migrate"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nunpin m\nfree m\n").find("free of a block"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\npin m\n").find("pins nest"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m longterm\n").find("pin m"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc_contig x count=4\n").find("zone starts at pfn 1"), std::string::npos);
+  EXPECT_NE(problem_of(h + "expect free=1\n").find("free and free_cma"), std::string::npos);
+  EXPECT_NE(problem_of("machine pages=65536\narea dma base=16896 pages=4096\nalloc m kind=movable order=10 at=16384\npin m\n").find("edge"), std::string::npos);
+  EXPECT_NE(problem_of("machine pages=65536\narea a base=16384 pages=512\narea b base=20480 pages=512\n")
+                .find("more than one area"),
+            std::string::npos);
+  EXPECT_NE(problem_of("machine pages=65536\narea a base=16384 pages=512 order_per_bit=1\n").find("order_per_bit"),
+            std::string::npos);
+  EXPECT_NE(problem_of("machine pages=256 pageblock_order=4 max_order=6\narea a base=64 pages=64\n").find("pageblock_order=9"),
+            std::string::npos);
+  EXPECT_NE(problem_of("machine pages=65536\narea a base=0 pages=512\n").find("pfn 0"), std::string::npos);
+  // the line is named
+  PlanResult r = plan_of(h + "cma_alloc a area=dma count=1\nalloc_contig x count=4\n");
+  ASSERT_TRUE(r.problem);
+  EXPECT_EQ(r.problem->line, 4u);
+}
+
+TEST(KreplayDirectives, AreCommentsToTheTraceParserAndCommandsToTheKernel) {
+  const std::string text = std::string(kHeader) +
+                           "#kernel: pressure p free=24M min_in_cma=256\n"
+                           "cma_alloc all area=dma count=16M => ok pfn=16384\n"
+                           "#kernel: pressure_check p\n"
+                           "#kernel: pressure_stop p\n"
+                           "#kernel: pin pages=16 longterm in_cma\n"
+                           "#kernel: pin_check\n"
+                           "#kernel: unpin\n";
+  PlanResult r = plan_of(text);
+  ASSERT_TRUE(r.plan) << r.problem->message;
+  ASSERT_EQ(r.plan->directives.size(), 6u);
+  EXPECT_EQ(r.plan->directives[0].free_pages, 6144u);
+  EXPECT_EQ(r.plan->directives[0].min_in_cma, 256u);
+  EXPECT_EQ(r.plan->directives[3].id, "pin");
+  EXPECT_NE(r.plan->script.find("\npressure k_p free=6144\n"), std::string::npos) << r.plan->script;
+  EXPECT_NE(r.plan->script.find("\npin k_pin pages=16 longterm in_cma\n"), std::string::npos);
+  // statements and directives keep their source order
+  EXPECT_EQ(r.plan->steps[1].kind, StepKind::directive);
+  EXPECT_EQ(r.plan->steps[2].kind, StepKind::cma_alloc);
+}
+
+TEST(KreplayDirectives, MistakesAreErrorsWithTheLine) {
+  const std::string h = kHeader;
+  PlanResult r = plan_of(h + "#kernel: pin x pages=4 in_cma\n");
+  ASSERT_TRUE(r.problem);
+  EXPECT_EQ(r.problem->line, 3u);
+  EXPECT_NE(r.problem->message.find("short-term pin"), std::string::npos);
+  EXPECT_NE(problem_of(h + "#kernel: pressure_check p\n").find("no pressure agent"), std::string::npos);
+  EXPECT_NE(problem_of(h + "#kernel: frobnicate\n").find("unknown directive"), std::string::npos);
+  EXPECT_NE(problem_of(h + "#kernel: pressure p pages=1 free=8M\n").find("exactly one"), std::string::npos);
+  // an ordinary comment that mentions the kernel is not a directive
+  EXPECT_TRUE(plan_of(h + "# kernel: pressure\n").plan);
+}
+
+TEST(KreplayResults, ParsesResultLinesAndRuns) {
+  KernelResults r = parse_results(
+      "KR 0 boot ok kernel=6.1.192 pageblock_order=9 max_order=10 areas=1\r\n"
+      "KR 0 area ok name=reserved base_pfn=16384 count=4096 order_per_bit=0\n"
+      "noise\n"
+      "KR 3 cma_alloc ok pfn=16400 ns=0 future=1\n"
+      "KR 4 cma_release err handle b is not live\n"
+      "KR 5 end ok\n");
+  ASSERT_TRUE(r.boot);
+  EXPECT_EQ(r.boot->number("pageblock_order"), 9u);
+  ASSERT_EQ(r.areas.size(), 1u);
+  EXPECT_TRUE(r.ended);
+  EXPECT_EQ(r.by_line.at(3).number("pfn"), 16400u);
+  EXPECT_EQ(r.by_line.at(4).status, "err");
+  EXPECT_EQ(r.by_line.at(4).rest, "handle b is not live");
+  EXPECT_EQ(parse_runs("0-3,7,9-10"), (std::vector<uint64_t>{0, 1, 2, 3, 7, 9, 10}));
+  EXPECT_EQ(parse_runs("2978,2977"), (std::vector<uint64_t>{2978, 2977}));
+  EXPECT_EQ(parse_runs("-"), std::vector<uint64_t>{});
+  EXPECT_FALSE(parse_runs("3-1"));
+  EXPECT_FALSE(parse_runs("x"));
+  EXPECT_EQ(format_runs({0, 1, 2, 3, 7, 9, 10}), "0-3,7,9-10");
+}
+
+TEST(KreplayCompare, AKernelThatAnswersAsTheModelAgrees) {
+  Checked c = check_with(kSequence, [](std::string s) { return s; });
+  EXPECT_EQ(c.status, kAgree) << c.report;
+  EXPECT_NE(c.report.find("agree"), std::string::npos);
+}
+
+TEST(KreplayCompare, ADifferentFrameIsADisagreement) {
+  Checked c = check_with(kSequence, [](std::string s) { return replace(s, "ok pfn=16385", "ok pfn=16386"); });
+  EXPECT_EQ(c.status, kDisagree) << c.report;
+  EXPECT_NE(c.report.find("DISAGREE frame: kernel pfn=16386 (+2), model pfn=16385 (+1)"), std::string::npos) << c.report;
+  // the expect of c.pfn names the kernel's frame too
+  EXPECT_NE(c.report.find("c.pfn: kernel 16386 (+2), model 16385 (+1)"), std::string::npos) << c.report;
+}
+
+TEST(KreplayCompare, ADifferentBitmapIsADisagreement) {
+  Checked c = check_with(kSequence, [](std::string s) { return replace(s, "set=0-3\n", "set=0-2,5\n"); });
+  EXPECT_EQ(c.status, kDisagree) << c.report;
+  EXPECT_NE(c.report.find("bitmap: kernel set=0-2,5, model set=0-3"), std::string::npos) << c.report;
+}
+
+TEST(KreplayCompare, AWrongExpectationInTheTraceIsADisagreement) {
+  std::string text = replace(kSequence, "count=1 => ok pfn=16384", "count=1 => ok pfn=16385");
+  PlanResult r = plan_of(text);
+  ASSERT_TRUE(r.plan);
+  Predictions pred = predict(r.plan->trace);
+  KernelRun run;
+  run.out = fake_kernel(*r.plan, pred);
+  std::ostringstream out;
+  EXPECT_EQ(compare(*r.plan, pred, run, "t.trace", {}, out), kDisagree);
+  EXPECT_NE(out.str().find("the trace says => ok pfn=16385, the kernel gave pfn=16384 (+0)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("fails `cmacheck replay`"), std::string::npos);
+}
+
+TEST(KreplayCompare, ACrashIsADisagreementAndTheRestIsNotReached) {
+  Checked c = check_with(
+      kSequence,
+      [](std::string s) { return s.substr(0, s.find("KR 7 ")); }, 2,
+      "kreplay: kernel: kernel BUG at include/linux/mm.h:780!\n");
+  EXPECT_EQ(c.status, kDisagree) << c.report;
+  EXPECT_NE(c.report.find("the kernel crashed at this command"), std::string::npos) << c.report;
+  EXPECT_NE(c.report.find("not reached"), std::string::npos) << c.report;
+}
+
+TEST(KreplayCompare, ATimeoutWithoutACrashIsInconclusive) {
+  Checked c = check_with(kSequence, [](std::string s) { return s.substr(0, s.find("KR 7 ")); }, 2,
+                         "kreplay: error: timeout after 120 s\n");
+  EXPECT_EQ(c.status, kInconclusive) << c.report;
+}
+
+TEST(KreplayCompare, AnAreaTheKernelDidNotPlaceIsNotCheckable) {
+  Checked c = check_with(kSequence, [](std::string s) {
+    s = replace(s, "areas=1", "areas=0");
+    return replace(s, "KR 0 area ok name=reserved base_pfn=16384 count=4096 order_per_bit=0\n", "");
+  });
+  EXPECT_EQ(c.status, kNotCheckable) << c.report;
+  EXPECT_NE(c.report.find("did not place the area at cma=16M@64M"), std::string::npos) << c.report;
+}
+
+TEST(KreplayCompare, HeldFramesMakeWindowsBusyOnBothSides) {
+  Checked c = check_with(std::string(kHeader) +
+                             "alloc h kind=movable at=16386 => ok pfn=16386\npin h\n"
+                             "cma_alloc a area=dma count=4 align=2 => ok pfn=16388\n"
+                             "unpin h\ncma_alloc b area=dma count=1 => ok pfn=16384\n",
+                         [](std::string s) { return s; });
+  EXPECT_EQ(c.status, kAgree) << c.report;
+  EXPECT_NE(c.report.find("(held since line 3)"), std::string::npos) << c.report;
+}
+
+TEST(KreplayCompare, ALongTermPinLeftInTheAreaIsADisagreement) {
+  const std::string text = std::string(kHeader) + "#kernel: pin lt pages=16 longterm in_cma\n";
+  Checked ok = check_with(text, [](std::string s) { return s; });
+  EXPECT_EQ(ok.status, kAgree) << ok.report;
+  Checked bad = check_with(text, [](std::string s) {
+    return replace(s, "after_in_cma=0 moved=16 before=16400-16415 after=2963-2978",
+                   "after_in_cma=1 moved=15 before=16400-16415 after=2963-2977,16415");
+  });
+  EXPECT_EQ(bad.status, kDisagree) << bad.report;
+  EXPECT_NE(bad.report.find("left 1 pages in the area"), std::string::npos) << bad.report;
+}
+
+TEST(KreplayCompare, PressureThatNeverReachedTheAreaIsInconclusive) {
+  Checked c = check_with(std::string(kHeader) + "#kernel: pressure p pages=100 min_in_cma=50\n",
+                         [](std::string s) { return s; });
+  EXPECT_EQ(c.status, kInconclusive) << c.report;
+  EXPECT_NE(c.report.find("fewer than min_in_cma=50"), std::string::npos) << c.report;
+}
+
+}  // namespace
+}  // namespace cmacheck::kreplay

@@ -1,0 +1,442 @@
+// From a trace to a command script for kernel/krdrive (kernel/README.md), statement by
+// statement, refusing (with the reason) every statement the kernel cannot be made to run.
+#include <algorithm>
+#include <cctype>
+#include <set>
+#include <sstream>
+
+#include "kreplay/kreplay.h"
+#include "trace/print.h"
+
+namespace cmacheck::kreplay {
+
+namespace {
+
+std::string mib_or_kib(uint64_t pages) {
+  if (pages % 256 == 0) return std::to_string(pages / 256) + "M";
+  return std::to_string(pages * 4) + "K";
+}
+
+bool is_handle_token(std::string_view s) {
+  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// Numbers as in the trace format: decimal or 0x hex; K/M/G sizes become 4 KiB pages.
+std::optional<uint64_t> parse_count(std::string_view s) {
+  uint64_t unit_kib = 0;
+  if (!s.empty() && (s.back() == 'K' || s.back() == 'M' || s.back() == 'G')) {
+    unit_kib = s.back() == 'K' ? 1 : s.back() == 'M' ? 1024 : 1024 * 1024;
+    s.remove_suffix(1);
+  }
+  int base = 10;
+  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s.remove_prefix(2);
+  }
+  if (s.empty() || s.size() > 15) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+            : base == 16 && std::isxdigit(static_cast<unsigned char>(c))
+                ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
+                : -1;
+    if (d < 0) return std::nullopt;
+    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
+  }
+  if (unit_kib) {
+    if ((v * unit_kib) % 4) return std::nullopt;
+    v = v * unit_kib / 4;
+  }
+  return v;
+}
+
+std::vector<std::string> tokens(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) ++i;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t' && s[j] != '\r') ++j;
+    if (j > i) out.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+constexpr std::string_view kPrefix = "#kernel:";
+
+}  // namespace
+
+std::string Plan::cma_arg() const { return mib_or_kib(raw(pages)) + "@" + mib_or_kib(raw(base)); }
+std::string Plan::mem_arg() const { return std::to_string(mem_mib) + "M"; }
+
+// Directive syntax (docs/kernel-crosscheck.md):
+//   #kernel: pressure [ID] pages=N|free=SIZE [min_in_cma=N]
+//   #kernel: pressure_check [ID] [min_moved=N]      #kernel: pressure_stop [ID]
+//   #kernel: pin [ID] pages=N longterm in_cma
+//   #kernel: pin_check [ID]           #kernel: unpin [ID]
+//   #kernel: drain
+// ID defaults to the verb's family name (`pressure`, `pin`).
+std::optional<Problem> parse_directives(std::string_view text, std::vector<Directive>& out) {
+  uint32_t line = 0;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view l = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line;
+    size_t first = l.find_first_not_of(" \t");
+    if (first == std::string_view::npos || l.substr(first, kPrefix.size()) != kPrefix) {
+      if (end == text.size()) break;
+      continue;
+    }
+    std::string_view body = l.substr(first + kPrefix.size());
+    std::vector<std::string> tok = tokens(body);
+    auto bad = [&](const std::string& why) { return Problem{line, "#kernel: " + why}; };
+    if (tok.empty()) return bad("empty directive");
+    Directive d;
+    d.line = line;
+    d.text = std::string(body.substr(body.find_first_not_of(" \t")));
+    while (!d.text.empty() && (d.text.back() == '\r' || d.text.back() == ' ')) d.text.pop_back();
+    const std::string& verb = tok[0];
+    using V = Directive::Verb;
+    std::string family;
+    if (verb == "pressure") d.verb = V::pressure, family = "pressure";
+    else if (verb == "pressure_check") d.verb = V::pressure_check, family = "pressure";
+    else if (verb == "pressure_stop") d.verb = V::pressure_stop, family = "pressure";
+    else if (verb == "pin") d.verb = V::pin, family = "pin";
+    else if (verb == "pin_check") d.verb = V::pin_check, family = "pin";
+    else if (verb == "unpin") d.verb = V::unpin, family = "pin";
+    else if (verb == "drain") d.verb = V::drain;
+    else return bad("unknown directive '" + verb + "' (pressure, pressure_check, pressure_stop, pin, pin_check, unpin, drain)");
+    size_t i = 1;
+    if (!family.empty()) {
+      if (i < tok.size() && tok[i].find('=') == std::string::npos && tok[i] != "longterm" && tok[i] != "in_cma") {
+        if (!is_handle_token(tok[i]) || tok[i].size() > 40) return bad("bad name '" + tok[i] + "'");
+        d.id = tok[i++];
+      } else {
+        d.id = family;
+      }
+    }
+    bool longterm = false, in_cma = false, have_pages = false, have_free = false;
+    std::set<std::string> seen;
+    for (; i < tok.size(); ++i) {
+      const std::string& t = tok[i];
+      size_t eq = t.find('=');
+      std::string key = eq == std::string::npos ? t : t.substr(0, eq);
+      if (!seen.insert(key).second) return bad("'" + key + "' given twice");
+      if (eq == std::string::npos) {
+        if (d.verb == V::pin && t == "longterm") longterm = true;
+        else if (d.verb == V::pin && t == "in_cma") in_cma = true;
+        else return bad("unexpected '" + t + "'");
+        continue;
+      }
+      auto v = parse_count(t.substr(eq + 1));
+      if (!v) return bad("bad number in '" + t + "'");
+      if ((d.verb == V::pressure || d.verb == V::pin) && key == "pages") d.pages = *v, have_pages = true;
+      else if (d.verb == V::pressure && key == "free") d.free_pages = *v, have_free = true;
+      else if (d.verb == V::pressure && key == "min_in_cma") d.min_in_cma = *v;
+      else if (d.verb == V::pressure_check && key == "min_moved") d.min_moved = *v;
+      else return bad("unknown key '" + key + "' for " + verb);
+    }
+    if (d.verb == V::pressure && have_pages == have_free) return bad("pressure needs exactly one of pages= and free=");
+    if (d.verb == V::pressure && have_free && d.free_pages < 1024) return bad("pressure free= must be at least 1024 pages (4M)");
+    if ((d.verb == V::pressure && have_pages) || d.verb == V::pin) {
+      if (!have_pages || d.pages == 0) return bad(verb + " needs pages=N with N > 0");
+    }
+    if (d.verb == V::pin && (!longterm || !in_cma))
+      return bad(
+          "pin must be `pin [ID] pages=N longterm in_cma`: a short-term pin at frames the kernel chooses has no model "
+          "counterpart (pin a page at a chosen frame with `alloc ID kind=movable at=PFN` + `pin ID`)");
+    out.push_back(std::move(d));
+    if (end == text.size()) break;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+class Planner {
+ public:
+  Planner(const Trace& t, const PlanOptions& o) : t_(t), options_(o) {}
+
+  PlanResult run(std::string_view text) {
+    PlanResult r;
+    if (auto p = check_header()) {
+      r.problem = p;
+      return r;
+    }
+    std::vector<Directive> ds;
+    if (auto p = parse_directives(text, ds)) {
+      r.problem = p;
+      return r;
+    }
+    plan_.trace = t_;
+    plan_.directives = std::move(ds);
+    plan_.base = t_.areas[0].base;
+    plan_.pages = t_.areas[0].pages;
+    const uint64_t machine_mib = (t_.machine.pages * 4 + 1023) / 1024;
+    plan_.mem_mib = options_.mem_mib ? options_.mem_mib : std::max(machine_mib, kMinGuestMiB);
+    if (plan_.mem_mib < machine_mib) {
+      r.problem = Problem{0, "--mem " + std::to_string(plan_.mem_mib) + "M is smaller than the trace's machine (" +
+                                 std::to_string(t_.machine.pages) + " pages = " + std::to_string(machine_mib) + " MiB)"};
+      return r;
+    }
+    emit("# cmacheck kreplay: command script (kernel/README.md), area " + t_.areas[0].name + " -> reserved, cma=" +
+         plan_.cma_arg() + ", qemu -m " + plan_.mem_arg());
+    Step start;
+    start.kind = StepKind::start;
+    start.stats_line = emit("stats");
+    plan_.steps.push_back(start);
+
+    // Statements and directives in source order.
+    size_t si = 0, di = 0;
+    const auto& sts = t_.statements;
+    const auto& dirs = plan_.directives;
+    while (si < sts.size() || di < dirs.size()) {
+      const bool take_directive = di < dirs.size() && (si == sts.size() || dirs[di].line < sts[si].line);
+      std::optional<Problem> p = take_directive ? directive(di++) : statement(si++, di < dirs.size() ? dirs[di].line : 0);
+      if (p) {
+        r.problem = p;
+        return r;
+      }
+    }
+    emit("# end");
+    r.plan = std::move(plan_);
+    return r;
+  }
+
+ private:
+  std::optional<Problem> check_header() const {
+    if (t_.machine.pageblock_order != kKernelPageblockOrder || t_.machine.max_order != kKernelMaxOrder)
+      return Problem{0, "machine: the kernel has pageblock_order=9 and max_order=10; this trace has pageblock_order=" +
+                            std::to_string(t_.machine.pageblock_order) + " max_order=" + std::to_string(t_.machine.max_order)};
+    if (t_.areas.size() != 1)
+      return Problem{0, t_.areas.empty() ? "the trace declares no CMA area; kreplay maps exactly one onto the kernel's cma= area"
+                                         : "the trace declares " + std::to_string(t_.areas.size()) +
+                                               " areas; the kernel's cma= argument makes exactly one (more than one area "
+                                               "is not kernel-checkable)"};
+    const AreaDecl& a = t_.areas[0];
+    if (a.order_per_bit != 0)
+      return Problem{0, "area " + a.name + ": order_per_bit=" + std::to_string(a.order_per_bit) +
+                            "; a cma= area has order_per_bit 0 (only hugetlb_cma= makes 9, at a base and size of the "
+                            "kernel's choosing)"};
+    if (raw(a.base) == 0)
+      return Problem{0, "area " + a.name +
+                            ": base=0 cannot be placed: pfn 0 is not usable RAM in the guest (the kernel refuses "
+                            "cma=...@0); choose a base of at least 2M that avoids the kernel image (16M to ~26M)"};
+    return std::nullopt;
+  }
+
+  uint32_t emit(const std::string& l) {
+    plan_.script += l;
+    plan_.script += '\n';
+    return ++script_lines_;
+  }
+
+  std::string th(HandleId h) const { return "t" + std::to_string(raw(h)); }
+  static std::string kh(const std::string& id) { return "k_" + id; }
+
+  Problem not_checkable(const Statement& st, const std::string& why) const {
+    return Problem{st.line, "not kernel-checkable: `" + print_statement(t_, st) + "`: " + why};
+  }
+
+  void op_step(StepKind kind, const Statement& st, size_t index, const std::string& cmd) {
+    Step s;
+    s.kind = kind;
+    s.line = st.line;
+    s.statement = index;
+    if (!cmd.empty()) {
+      emit("# line " + std::to_string(st.line) + ": " + print_statement(t_, st));
+      s.command = cmd;
+      s.command_line = emit(cmd);
+      s.stats_line = emit("stats");
+    }
+    plan_.steps.push_back(s);
+  }
+
+  std::optional<Problem> statement(size_t index, uint32_t next_directive_line) {
+    const Statement& st = t_.statements[index];
+    if (const auto* e = std::get_if<Expect>(&st.body)) {
+      for (const ExpectItem& it : e->items) {
+        if (it.key == ExpectKey::free || it.key == ExpectKey::free_cma)
+          return not_checkable(st,
+                               "free and free_cma count the whole machine; the kernel's own pages (image, page tables, "
+                               "initramfs, agents) and per-CPU lists make the guest's counts differ (use NAME.used, "
+                               "NAME.maxchunk, ID.pfn)");
+        if (it.key == ExpectKey::handle_pfn) {
+          auto s = state_.find(it.subject);
+          if (s != state_.end() && s->second == HState::dropped)
+            return not_checkable(st, "the kernel gave the held frame of '" + t_.handles[it.subject] +
+                                         "' back at its unpin; the model's page stays, with no kernel counterpart");
+        }
+      }
+      Step s;
+      s.kind = StepKind::expect;
+      s.line = st.line;
+      s.statement = index;
+      plan_.steps.push_back(s);
+      return std::nullopt;
+    }
+    const Op& op = std::get<Op>(st.body);
+    const uint64_t base = raw(plan_.base), end = base + raw(plan_.pages);
+    if (const auto* o = std::get_if<Alloc>(&op)) {
+      if (o->kind != Kind::movable)
+        return not_checkable(st, std::string(name(o->kind)) +
+                                     " pages: user space cannot place a kernel allocation at a chosen frame, and the "
+                                     "kernel's own choice is its free lists' (rule B6)");
+      if (!o->at)
+        return not_checkable(st,
+                             "alloc without at=: the kernel's free lists choose the frame (rule K2), which the model "
+                             "only checks; use `alloc ID kind=movable at=PFN` + `pin ID` (a held frame) or "
+                             "`#kernel: pressure`");
+      const uint64_t at = raw(*o->at), n = raw(o->order.pages());
+      if (at % n != 0 || at + n > t_.machine.pages)
+        return not_checkable(st, "at= must be a block of 2^order frames inside the machine (rule B7) to map onto a hold");
+      if (at < end && at + n > base && (at < base || at + n > end))
+        return not_checkable(st, "the block crosses the area's edge; a hold is inside the area or outside it");
+      const bool pinned_next = index + 1 < t_.statements.size() &&
+                               std::holds_alternative<Op>(t_.statements[index + 1].body) &&
+                               std::holds_alternative<Pin>(std::get<Op>(t_.statements[index + 1].body)) &&
+                               std::get<Pin>(std::get<Op>(t_.statements[index + 1].body)).id == o->id &&
+                               !std::get<Pin>(std::get<Op>(t_.statements[index + 1].body)).longterm &&
+                               (next_directive_line == 0 || next_directive_line > t_.statements[index + 1].line);
+      if (!pinned_next)
+        return not_checkable(st,
+                             "a movable page at a chosen frame maps onto the kernel only as a held frame, i.e. pinned: "
+                             "follow it at once with `pin " + t_.handle_name(o->id) +
+                                 "` (an unpinned page would be migrated away, which the kernel's hold is not)");
+      op_step(StepKind::hold, st, index,
+              "hold " + th(o->id) + " pfn=" + std::to_string(at) + (n > 1 ? " count=" + std::to_string(n) : ""));
+      state_[raw(o->id)] = HState::held;
+      hold_line_[raw(o->id)] = st.line;
+      pending_pin_ = o->id;
+      pending_ = true;
+      return std::nullopt;
+    }
+    if (const auto* o = std::get_if<Pin>(&op)) {
+      if (pending_ && pending_pin_ == o->id && !o->longterm) {
+        pending_ = false;
+        op_step(StepKind::pin_of_hold, st, index, "");
+        plan_.steps.back().hold_line = hold_line_[raw(o->id)];
+        return std::nullopt;
+      }
+      return not_checkable(st, o->longterm
+                                   ? "user space cannot put a page at a chosen frame before pinning it; pin pages the "
+                                     "kernel chooses with `#kernel: pin ID pages=N longterm in_cma`"
+                                   : "only the pin right after `alloc ID kind=movable at=PFN` maps onto the kernel (the "
+                                     "hold); pins nest in the model, a hold does not");
+    }
+    pending_ = false;
+    if (const auto* o = std::get_if<Unpin>(&op)) {
+      auto s = state_.find(raw(o->id));
+      if (s == state_.end() || s->second != HState::held)
+        return not_checkable(st, "only the unpin of a held frame (alloc at= + pin) maps onto the kernel (drop)");
+      s->second = HState::dropped;
+      op_step(StepKind::drop, st, index, "drop " + th(o->id));
+      plan_.steps.back().hold_line = hold_line_[raw(o->id)];
+      return std::nullopt;
+    }
+    if (std::holds_alternative<Free>(op))
+      return not_checkable(st,
+                           "free of a block: blocks map onto held frames, which the kernel gives back at unpin; the "
+                           "model's block stays allocated until free, with no kernel counterpart");
+    if (std::holds_alternative<Migrate>(op))
+      return not_checkable(st, "migrate: user space cannot migrate a chosen page to a target the model can follow");
+    if (std::holds_alternative<AllocContig>(op) || std::holds_alternative<FreeContig>(op))
+      return not_checkable(st,
+                           "alloc_contig: the guest's zone starts at pfn 1 (pfn 0 is not usable RAM), so "
+                           "alloc_contig_pages tries ALIGN(1, N), +N, ... (kernel/README.md) where the model tries 0, N, "
+                           "2N (rule C1), and the kernel's own pages lie outside every area: candidates differ");
+    if (const auto* o = std::get_if<CmaAlloc>(&op)) {
+      op_step(StepKind::cma_alloc, st, index,
+              "cma_alloc " + th(o->id) + " count=" + std::to_string(raw(o->count)) + " align=" +
+                  std::to_string(o->align.value));
+      state_[raw(o->id)] = HState::cma;
+      return std::nullopt;
+    }
+    if (const auto* o = std::get_if<CmaRelease>(&op)) {
+      op_step(StepKind::cma_release, st, index, "cma_release " + th(o->id));
+      state_.erase(raw(o->id));
+      return std::nullopt;
+    }
+    if (const auto* o = std::get_if<CmaReleaseRaw>(&op)) {
+      // The trace's frames are the guest's frames (the identity mapping), so P is passed as is;
+      // the driver's checked form calls the kernel only for exactly one live allocation (R2).
+      op_step(StepKind::cma_release_pfn, st, index,
+              "cma_release pfn=" + std::to_string(raw(o->pfn)) + " count=" + std::to_string(raw(o->count)));
+      return std::nullopt;
+    }
+    return not_checkable(st, "no kernel counterpart");
+  }
+
+  std::optional<Problem> directive(size_t index) {
+    const Directive& d = plan_.directives[index];
+    using V = Directive::Verb;
+    auto bad = [&](const std::string& why) { return Problem{d.line, "#kernel: " + d.text + ": " + why}; };
+    std::string cmd;
+    switch (d.verb) {
+      case V::pressure:
+      case V::pin: {
+        const std::string fam = d.verb == V::pressure ? "pressure" : "pin";
+        if (agents_.count(d.id)) return bad("'" + d.id + "' is still running");
+        agents_[d.id] = fam;
+        if (d.verb == V::pressure)
+          cmd = "pressure " + kh(d.id) + (d.pages ? " pages=" + std::to_string(d.pages) : " free=" + std::to_string(d.free_pages));
+        else
+          cmd = "pin " + kh(d.id) + " pages=" + std::to_string(d.pages) + " longterm in_cma";
+        break;
+      }
+      case V::pressure_check:
+      case V::pressure_stop:
+      case V::pin_check:
+      case V::unpin: {
+        const bool pressure = d.verb == V::pressure_check || d.verb == V::pressure_stop;
+        auto a = agents_.find(d.id);
+        if (a == agents_.end() || a->second != (pressure ? "pressure" : "pin"))
+          return bad("no " + std::string(pressure ? "pressure" : "pin") + " agent '" + d.id + "' is running");
+        const char* verb = d.verb == V::pressure_check ? "pressure_check"
+                           : d.verb == V::pressure_stop ? "pressure_stop"
+                           : d.verb == V::pin_check     ? "pin_check"
+                                                        : "unpin";
+        cmd = std::string(verb) + " " + kh(d.id);
+        if (d.verb == V::pressure_stop || d.verb == V::unpin) agents_.erase(a);
+        break;
+      }
+      case V::drain:
+        cmd = "drain";
+        break;
+    }
+    Step s;
+    s.kind = StepKind::directive;
+    s.line = d.line;
+    s.directive = index;
+    emit("# line " + std::to_string(d.line) + ": #kernel: " + d.text);
+    s.command = cmd;
+    s.command_line = emit(cmd);
+    s.stats_line = emit("stats");
+    plan_.steps.push_back(s);
+    return std::nullopt;
+  }
+
+  enum class HState { cma, held, dropped };
+  const Trace& t_;
+  PlanOptions options_;
+  Plan plan_;
+  uint32_t script_lines_ = 0;
+  std::map<uint32_t, HState> state_;       // by HandleId
+  std::map<uint32_t, uint32_t> hold_line_;  // by HandleId
+  std::map<std::string, std::string> agents_;
+  HandleId pending_pin_{};
+  bool pending_ = false;
+};
+
+}  // namespace
+
+PlanResult make_plan(const Trace& trace, std::string_view text, const PlanOptions& options) {
+  return Planner(trace, options).run(text);
+}
+
+}  // namespace cmacheck::kreplay

@@ -1,0 +1,157 @@
+// Running the plan on the kernel (kernel/run.sh) and the whole `cmacheck kreplay FILE`.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+
+#include "kreplay/kreplay.h"
+#include "trace/parse.h"
+
+#ifndef CMACHECK_SOURCE_DIR
+#define CMACHECK_SOURCE_DIR "."
+#endif
+
+namespace cmacheck::kreplay {
+
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+bool read_file(const std::string& path, std::string& out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  out = ss.str();
+  return true;
+}
+
+int shell(const std::string& cmd) {
+  const int s = std::system(cmd.c_str());
+  if (s == -1) return -1;
+  return WIFEXITED(s) ? WEXITSTATUS(s) : 128 + (WIFSIGNALED(s) ? WTERMSIG(s) : 0);
+}
+
+}  // namespace
+
+std::string default_kernel_dir() {
+  if (const char* d = std::getenv("CMACHECK_KERNEL_DIR"); d && *d) return d;
+  return std::string(CMACHECK_SOURCE_DIR) + "/kernel";
+}
+
+bool kernel_built(const std::string& kernel_dir) {
+  return shell("bash " + shell_quote(kernel_dir + "/build.sh") + " --check >/dev/null 2>&1") == 0;
+}
+
+bool run_kernel(const Plan& plan, const RunKernelOptions& o, KernelRun& run, std::string& error) {
+  namespace fs = std::filesystem;
+  std::string dir;
+  if (!o.keep_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.keep_dir, ec);
+    dir = o.keep_dir;
+  } else {
+    char tmpl[] = "/tmp/kreplay-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+      error = "cannot create a temporary directory";
+      return false;
+    }
+    dir = tmpl;
+  }
+  const std::string script = dir + "/script.kr";
+  {
+    std::ofstream f(script);
+    f << plan.script;
+    if (!f) {
+      error = "cannot write " + script;
+      return false;
+    }
+  }
+  if (o.build && shell("bash " + shell_quote(o.kernel_dir + "/build.sh") + " -q >&2") != 0) {
+    error = "kernel/build.sh failed";
+    return false;
+  }
+  const std::string cmd = "bash " + shell_quote(o.kernel_dir + "/run.sh") + " " + shell_quote(script) +
+                          " --no-build --cma " + plan.cma_arg() + " --mem " + plan.mem_arg() + " --timeout " +
+                          std::to_string(o.timeout_s) + " --console " + shell_quote(dir + "/console.log") + " > " +
+                          shell_quote(dir + "/results.txt") + " 2> " + shell_quote(dir + "/stderr.txt");
+  run.status = shell(cmd);
+  if (run.status < 0) {
+    error = "cannot run kernel/run.sh";
+    return false;
+  }
+  read_file(dir + "/results.txt", run.out);
+  read_file(dir + "/stderr.txt", run.err);
+  read_file(dir + "/console.log", run.console);
+  if (o.keep_dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  return true;
+}
+
+int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& out, std::ostream& err) {
+  std::string text;
+  if (!read_file(path, text)) {
+    err << path << ":0: error: cannot read the file\n";
+    return kNotCheckable;
+  }
+  ParseResult parsed = parse_trace(text);
+  if (!parsed.ok()) {
+    err << parsed.error->format(path) << "\n";
+    return kNotCheckable;
+  }
+  PlanResult pr = make_plan(parsed.trace, text, o.plan);
+  if (!pr.plan) {
+    err << path << ":" << pr.problem->line << ": error: " << pr.problem->message << "\n";
+    return kNotCheckable;
+  }
+  const Plan& plan = *pr.plan;
+  if (o.script_only) {
+    out << "# " << path << ": kernel/run.sh SCRIPT --cma " << plan.cma_arg() << " --mem " << plan.mem_arg() << "\n"
+        << plan.script;
+    return kAgree;
+  }
+  Predictions pred = predict(plan.trace);
+  if (!pred.complete) {
+    if (pred.malformed) {
+      err << path << ":" << pred.line << ": error: " << pred.message << "\n";
+      return kNotCheckable;
+    }
+    out << path << ": the trace fails `cmacheck replay` (impl/ and model/ disagree, or an invariant broke), so the "
+        << "model has no prediction to compare with the kernel:\n"
+        << pred.message;
+    return kDisagree;
+  }
+  KernelRun run;
+  if (!o.results_file.empty()) {
+    if (!read_file(o.results_file, run.out)) {
+      err << "kreplay: cannot read " << o.results_file << "\n";
+      return kInconclusive;
+    }
+  } else {
+    if (!o.run.build && !kernel_built(o.run.kernel_dir)) {
+      const char* req = std::getenv("CMACHECK_KERNEL_REQUIRED");
+      const bool skip = o.skip_if_unbuilt && !(req && std::string(req) == "1");
+      err << "kreplay: the kernel in " << o.run.kernel_dir << "/../build/kernel is missing or out of date: run `make kernel`"
+          << " (or pass --build)" << (skip ? "; skipped" : "") << "\n";
+      return skip ? kSkip : kInconclusive;
+    }
+    std::string error;
+    if (!run_kernel(plan, o.run, run, error)) {
+      err << "kreplay: " << error << "\n";
+      return kInconclusive;
+    }
+  }
+  return compare(plan, pred, run, path, o.compare, out);
+}
+
+}  // namespace cmacheck::kreplay
