@@ -50,7 +50,7 @@ struct Preset {
   const char* name;
   const char* description;
   Workload workload;
-  uint32_t trials;  // default trial count, budgeted for about 40 s on two cores
+  uint32_t trials;  // default trial count, budgeted for about 30 s on two idle cores
 };
 const std::vector<Preset>& presets();
 const Preset* find_preset(const std::string& name);
