@@ -40,7 +40,7 @@ std::string markdown(const Summary& s) {
   std::ostringstream o;
   o << "Workload" << (s.preset.empty() ? "" : " `" + s.preset + "`") << ": " << format_size(w.memory_pages)
     << " of memory (pageblock " << format_size(uint64_t{1} << w.pageblock_order) << ", max order "
-    << int{w.max_order} << "), reservation " << format_size(w.area_pages) << " at the top of memory; aged "
+    << int{w.max_order} << "); the reservation is " << format_size(w.area_pages) << " at the top of memory; aged "
     << fmt("%g", w.aging) << " turnovers in cycles from " << share(w.utilisation) << " to " << share(w.peak)
     << " of memory in use; measured at " << share(w.utilisation) << ". Kinds by pages: unmovable "
     << share(w.unmovable) << ", reclaimable " << share(w.reclaimable) << ", movable " << share(w.movable())

@@ -417,13 +417,16 @@ Request measure(Allocator& a, const Workload& w, Config c, uint64_t size, Handle
   r.windows = out.windows_tried;
   for (const Move& m : out.moves) r.migrated_pages += raw(a.allocation(m.handle)->count);
   if (!out.ok) {
-    // Each failed window had one obstacle; report the most hopeful one (see Failure).
+    // cma_alloc stops at the first window without a migration target (A4); otherwise every
+    // window tried had one obstacle, and the most hopeful one names the failure (Failure).
     const uint32_t no_target_windows = out.windows_tried - out.busy_pinned - out.busy_unmovable;
     if (out.windows_tried == 0)
       r.why = Failure::no_window;
+    else if (c == Config::reservation && out.reason == FailReason::no_memory)
+      r.why = Failure::no_target;
     else if (out.busy_pinned > 0)
       r.why = Failure::pinned;
-    else if (no_target_windows > 0 || out.reason == FailReason::no_memory)
+    else if (no_target_windows > 0)
       r.why = Failure::no_target;
     else
       r.why = Failure::unmovable;

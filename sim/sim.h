@@ -35,7 +35,7 @@ struct Workload {
   std::array<double, kMaxOrders> orders{0.60, 0.15, 0.15, 0.10};
   double pin_short = 0.001;  // share of movable blocks pinned (get_user_pages, I/O in flight) at the request
   double pin_long = 0.001;   // share of movable blocks pinned long-term (FOLL_LONGTERM) for their life
-  double aging = 2.0;       // churn after the first fill, in turnovers of the in-use memory
+  double aging = 1.0;       // churn after the first fill, in turnovers of the in-use memory
   std::vector<uint64_t> sizes{256, 512, 1024, 2048};  // request sizes in pages
   uint8_t cma_align_cap = 8;  // CONFIG_CMA_ALIGNMENT: dma_alloc_contiguous caps align at order 8
   impl::FaultSet faults;      // run on a faulty allocator, to show that violations are caught
@@ -60,9 +60,11 @@ enum class Config : uint8_t { reservation, no_reservation };
 inline constexpr std::array<Config, 2> kConfigs{Config::reservation, Config::no_reservation};
 const char* name(Config c);
 
-// Why a measured request failed, with the most hopeful obstacle first: a window stopped only
-// by a pin would have succeeded once the pin was dropped (L2); one that found no migration
-// target might succeed after reclaim; one holding an unmovable page never will (X1, X3).
+// Why a measured request failed. cma_alloc gives up at the first window whose blocks find no
+// migration target (A4): no_target. Otherwise every window tried had its own obstacle and
+// the most hopeful one names the failure: a window stopped only by a pin would have
+// succeeded once the pin was dropped (L2); one that found no migration target might after
+// reclaim; one holding an unmovable page never will (X1, X3). no_window: nothing to try.
 enum class Failure : uint8_t { none, pinned, no_target, unmovable, no_window };
 const char* name(Failure f);
 
@@ -114,7 +116,7 @@ struct SimViolation {
 Trial run_trial(const Workload& w, Config c, uint64_t seed, bool full_checks);
 
 struct Options {
-  uint32_t trials = 0;     // per configuration; 0 = the preset's default
+  uint32_t trials = 0;     // per configuration
   uint64_t seed = 1;
   unsigned threads = 0;    // 0 = all cores
   uint32_t full_every = 16;  // full invariant tier on trial 0 and every N-th

@@ -57,7 +57,7 @@ const char* const kSimUsage =
     "  --orders MIX           share of pages by block order, ORDER:SHARE,... (0:60,1:15,2:15,3:10)\n"
     "  --pin-short PCT        movable blocks under a short-term pin (I/O in flight) at the request (0.1)\n"
     "  --pin-long PCT         movable blocks pinned long-term (FOLL_LONGTERM) for life (0.1)\n"
-    "  --aging TURNOVERS      churn after the first fill, in multiples of the memory in use (2)\n"
+    "  --aging TURNOVERS      churn after the first fill, in multiples of the memory in use (1)\n"
     "  --sizes LIST           request sizes, e.g. 1M,2M,4M,8M (a bare number is MiB)\n"
     "run:\n"
     "  --preset NAME          see above\n"
