@@ -282,8 +282,8 @@ class Comparer {
       return s;
     };
     if (!kstate.empty() || !ktext.empty()) {
-      out_ << "       kernel  " << pad(ktext) << (kstate.empty() ? "" : "  " + kstate) << "\n";
-      out_ << "       model   " << pad(mtext) << (mstate.empty() ? "" : "  " + mstate) << "\n";
+      out_ << "       kernel  " << (kstate.empty() ? ktext : pad(ktext) + "  " + kstate) << "\n";
+      out_ << "       model   " << (mstate.empty() ? mtext : pad(mtext) + "  " + mstate) << "\n";
     }
     for (const auto& d : diffs) out_ << "       DISAGREE " << d << "\n";
     for (const auto& d : ediffs_) out_ << "       DISAGREE (trace) " << d << "\n";
