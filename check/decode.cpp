@@ -3,6 +3,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <utility>
 
 namespace cmacheck {
 
@@ -46,7 +47,7 @@ RunResult run_bytes(std::span<const uint8_t> bytes, const RunOptions& options, T
   r.malformed = s->malformed_message();
   r.malformed_line = s->malformed_line();
   r.ops = s->ops_run();
-  if (trace_out) *trace_out = s->trace();
+  if (trace_out) *trace_out = std::move(s->mutable_trace());  // the session ends here
   return r;
 }
 

@@ -38,14 +38,42 @@ std::vector<HandleId> HandleTable::live_of(Family f) const {
   return v;
 }
 
-Session::Session(const Trace& trace, const RunOptions& options)
-    : trace_(trace),
-      options_(options),
-      impl_(std::make_unique<impl::Allocator>(trace.machine, trace.areas, options.faults)) {
-  if (options_.lockstep) model_ = std::make_unique<model::Model>(trace.machine, trace.areas);
+namespace {
+
+// The allocator and model of the last session that ended on this thread, kept so that the
+// next session reuses their tables' memory (reset() rebuilds them for its world): a fuzz
+// target runs thousands of short sessions a second. Only small worlds are kept.
+struct Spare {
+  std::unique_ptr<impl::Allocator> impl;
+  std::unique_ptr<model::Model> model;
+};
+thread_local Spare spare;
+constexpr uint64_t kSpareMaxPages = uint64_t{1} << 16;
+
+}  // namespace
+
+Session::Session(const Trace& trace, const RunOptions& options) : trace_(trace), options_(options) {
+  if (spare.impl) {
+    impl_ = std::move(spare.impl);
+    impl_->reset(trace.machine, trace.areas, options.faults);
+  } else {
+    impl_ = std::make_unique<impl::Allocator>(trace.machine, trace.areas, options.faults);
+  }
+  if (options_.lockstep) {
+    if (spare.model) {
+      model_ = std::move(spare.model);
+      model_->reset(trace.machine, trace.areas);
+    } else {
+      model_ = std::make_unique<model::Model>(trace.machine, trace.areas);
+    }
+  }
 }
 
-Session::~Session() = default;
+Session::~Session() {
+  if (trace_.machine.pages > kSpareMaxPages) return;
+  spare.impl = std::move(impl_);
+  if (model_) spare.model = std::move(model_);
+}
 
 bool Session::step_op(const Op& op) {
   Statement st;

@@ -1,6 +1,7 @@
 #include "impl/allocator.h"
 
 #include "impl/bitmap.h"
+#include "impl/refill.h"
 
 #include <algorithm>
 #include <cassert>
@@ -24,16 +25,34 @@ constexpr std::array<MigrateType, 2> fallbacks(MigrateType t) {
 }  // namespace
 
 Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults)
+    : Allocator(machine, areas, faults, nullptr) {}
+
+void Allocator::reset(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults) {
+  *this = Allocator(machine, areas, faults, this);
+}
+
+// `recycled`: an allocator whose tables' capacity this one takes over; none of its state.
+Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults,
+                     Allocator* recycled)
     : machine_(machine), faults_(faults) {
+  if (recycled) {
+    labels_ = std::move(recycled->labels_);
+    saved_labels_ = std::move(recycled->saved_labels_);
+    owner_ = std::move(recycled->owner_);
+    free_order_ = std::move(recycled->free_order_);
+    next_ = std::move(recycled->next_);
+    prev_ = std::move(recycled->prev_);
+    content_ = std::move(recycled->content_);
+  }
   const uint64_t n = machine_.pages;
   const uint64_t pageblocks = n >> machine_.pageblock_order;
-  labels_.assign(pageblocks, MigrateType::movable);  // memmap_init leaves pageblocks MOVABLE (M2)
-  saved_labels_.assign(pageblocks, MigrateType::movable);
-  owner_.assign(n, 0);
-  free_order_.assign(n, kNotHead);
-  next_.assign(n, kNil);
-  prev_.assign(n, kNil);
-  content_.assign(n, 0);
+  refill(labels_, pageblocks, MigrateType::movable);  // memmap_init leaves pageblocks MOVABLE (M2)
+  refill(saved_labels_, pageblocks, MigrateType::movable);
+  refill(owner_, n, uint32_t{0});
+  refill(free_order_, n, kNotHead);
+  refill(next_, n, kNil);
+  refill(prev_, n, kNil);
+  refill(content_, n, uint64_t{0});
   for (auto& per_type : heads_) per_type.fill(kNil);
   for (auto& per_type : tails_) per_type.fill(kNil);
   for (const auto& decl : areas) {

@@ -41,6 +41,8 @@ enum class FrameRole : uint8_t { free, movable, unmovable, reclaimable, pinned, 
 class Allocator {
  public:
   Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults = {});
+  // The same as assigning a new Allocator, but reusing this one's memory for the tables.
+  void reset(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults = {});
 
   // Runs one operation; `out` is overwritten. The caller has checked the trace is well
   // formed (handles live and of the right family).
@@ -97,6 +99,8 @@ class Allocator {
   static constexpr uint32_t kNil = UINT32_MAX;
   static constexpr uint8_t kNotHead = 0xff;
   static constexpr int kTypes = 5;
+
+  Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults, Allocator* recycled);
 
   struct Area {
     AreaDecl decl;

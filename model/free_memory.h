@@ -39,8 +39,11 @@ struct FreeBlock {
 
 class FreeMemory {
  public:
-  // All frames free, every pageblock MOVABLE (memmap_init, rule M2).
-  FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order);
+  // All frames free; pageblock pb labelled labels[pb] (rule M2: memmap_init leaves every
+  // pageblock MOVABLE, cma_activate_area makes an area's pageblocks CMA).
+  // `recycled`, when given, lends its tables' capacity (none of its state).
+  FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, std::vector<MigrateType> labels,
+             FreeMemory* recycled = nullptr);
 
   uint64_t pages() const { return pages_; }
   uint8_t pageblock_order() const { return pageblock_order_; }
@@ -85,11 +88,16 @@ class FreeMemory {
   bool all_free_and_whole(uint8_t k, uint64_t i) const;
   bool free_block_at(uint8_t k, uint64_t i) const;
   MigrateType head_label(uint8_t k, uint64_t i) const { return labels_[(i << k) >> pageblock_order_]; }
+  bool whole(uint8_t k, uint64_t i) const { return k <= pageblock_order_ ? inside(k, i) : bool(whole_[k][i]); }
   bool derive_whole(uint8_t k, uint64_t i) const;
-  template <class Fn>
-  void for_each_affected(uint64_t lo, uint64_t hi, Fn&& fn) const;
+  void count_affected(uint64_t lo, uint64_t hi, uint8_t from, int sign);
   template <class Change>
-  void change(uint64_t lo, uint64_t hi, Change&& change);
+  void change(uint64_t lo, uint64_t hi, uint8_t from, Change&& change);
+  template <class Fn>
+  void for_each_free_block_inside(uint64_t pb, Fn&& fn) const;
+  void derive_free_frames();
+  void derive_whole_and_counts();
+  void count_blocks(const std::vector<FreeBlock>& blocks);
   void derive_all();
 
   uint64_t pages_;
@@ -97,7 +105,7 @@ class FreeMemory {
   uint8_t max_order_;
   std::vector<MigrateType> labels_;                           // per pageblock
   std::vector<std::vector<uint32_t>> free_frames_in_;         // [k][i]: free frames of block (k, i)
-  std::vector<std::vector<uint8_t>> whole_;                   // [k][i]: block (k, i) is whole (B2)
+  std::vector<std::vector<uint8_t>> whole_;                   // [k][i]: block (k, i) is whole (B2), k > B only
   std::array<std::array<uint64_t, 64>, kTypes> blocks_of_{};  // [type][k]: number of free blocks
   std::array<uint64_t, kTypes> free_by_label_{};              // free frames per pageblock label
   uint64_t free_total_ = 0;

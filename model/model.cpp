@@ -6,6 +6,8 @@
 #include <utility>
 #include <variant>
 
+#include "model/refill.h"
+
 namespace cmacheck::model {
 
 namespace {
@@ -39,19 +41,39 @@ std::string handle(HandleId h) { return "handle #" + std::to_string(raw(h)); }
 
 }  // namespace
 
-// Rule M2 (memmap_init, cma_activate_area -> init_cma_reserved_pageblock): all frames free;
-// the pageblocks of every CMA area are CMA, every other pageblock is MOVABLE.
-Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas)
-    : machine_(machine), memory_(machine.pages, machine.pageblock_order, machine.max_order) {
-  owner_.assign(machine.pages, kNoOwner);
-  content_.assign(machine.pages, 0);
+// Rule M2 (memmap_init, cma_activate_area -> init_cma_reserved_pageblock): the pageblocks
+// of every CMA area are CMA, every other pageblock is MOVABLE.
+static std::vector<MigrateType> initial_labels(const MachineDecl& machine, const std::vector<AreaDecl>& areas) {
+  std::vector<MigrateType> labels(machine.pages >> machine.pageblock_order, MigrateType::movable);
+  for (const AreaDecl& decl : areas)
+    for (uint64_t pb = raw(decl.base) >> machine.pageblock_order; pb < raw(decl.range().end()) >> machine.pageblock_order;
+         ++pb)
+      labels[pb] = MigrateType::cma;
+  return labels;
+}
+
+// Rule M2: all frames free, pageblocks labelled as above; every bitmap clear (M6).
+Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas) : Model(machine, areas, nullptr) {}
+
+void Model::reset(const MachineDecl& machine, const std::vector<AreaDecl>& areas) {
+  *this = Model(machine, areas, this);
+}
+
+// `recycled`: a model whose tables' capacity this one takes over; none of its state.
+Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas, Model* recycled)
+    : machine_(machine),
+      memory_(machine.pages, machine.pageblock_order, machine.max_order, initial_labels(machine, areas),
+              recycled ? &recycled->memory_ : nullptr) {
+  if (recycled) {
+    owner_ = std::move(recycled->owner_);
+    content_ = std::move(recycled->content_);
+  }
+  refill(owner_, machine.pages, kNoOwner);
+  refill(content_, machine.pages, uint64_t{0});
   for (const AreaDecl& decl : areas) {
     Area a;
     a.decl = decl;
     a.bits.assign(raw(decl.pages) >> decl.order_per_bit, 0);  // M6
-    const uint64_t first = memory_.pageblock_of(decl.base);
-    const uint64_t last = memory_.pageblock_of(decl.range().end());
-    for (uint64_t pb = first; pb < last; ++pb) memory_.relabel(pb, MigrateType::cma);
     areas_.push_back(std::move(a));
   }
 }

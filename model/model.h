@@ -28,6 +28,8 @@ class Model {
  public:
   // Rule M2: every frame free, pageblocks of CMA areas CMA and all others MOVABLE.
   Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas);
+  // The same as assigning a new Model, but reusing this one's memory for the tables.
+  void reset(const MachineDecl& machine, const std::vector<AreaDecl>& areas);
 
   // Applies one operation in lockstep with the reference allocator. `impl` is impl's outcome
   // for the same operation; its pfn (alloc) and moves (migrate, pin longterm, cma_alloc,
@@ -97,6 +99,8 @@ class Model {
   enum class Mode { cma, normal };
   enum class RangeResult { ok, busy_pinned, busy_unmovable, no_memory };
   static constexpr uint32_t kNoOwner = UINT32_MAX;
+
+  Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas, Model* recycled);
 
   std::optional<Violation> run(const Op& op, const Outcome* impl, Outcome& mine);
 
