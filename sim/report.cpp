@@ -41,7 +41,7 @@ std::string markdown(const Summary& s) {
   o << "Workload" << (s.preset.empty() ? "" : " `" + s.preset + "`") << ": " << format_size(w.memory_pages)
     << " of memory (pageblock " << format_size(uint64_t{1} << w.pageblock_order) << ", max order "
     << int{w.max_order} << "); the reservation is " << format_size(w.area_pages) << " at the top of memory; aged "
-    << fmt("%g", w.aging) << " turnovers in cycles from " << share(w.utilisation) << " to " << share(w.peak)
+    << fmt("%g", w.aging) << (w.aging == 1 ? " turnover" : " turnovers") << " in cycles from " << share(w.utilisation) << " to " << share(w.peak)
     << " of memory in use; measured at " << share(w.utilisation) << ". Kinds by pages: unmovable "
     << share(w.unmovable) << ", reclaimable " << share(w.reclaimable) << ", movable " << share(w.movable())
     << "; orders by pages " << format_orders(w.orders) << ". Pins: " << share(w.pin_short)
@@ -96,7 +96,7 @@ std::string csv(const Summary& s) {
 
 std::string svg(const Summary& s) {
   const Workload& w = s.workload;
-  const double W = 720, H = 440, left = 70, right = 200, top = 50, bottom = 60;
+  const double W = 760, H = 440, left = 70, right = 230, top = 50, bottom = 60;
   const double pw = W - left - right, ph = H - top - bottom;
   // x: log2 of the size, the smallest and largest sizes at the ends (a little margin).
   double lo = 1e300, hi = -1e300;
@@ -142,12 +142,13 @@ std::string svg(const Summary& s) {
     const char* label;
     const char* colour;
     Config config;
-    bool clean;  // the clean-window share instead of the success rate
+    bool clean;    // the clean-window share instead of the success rate
+    double dodge;  // pixels left or right, so that equal rates do not hide each other
   };
   const Series series[] = {
-      {"reservation (cma_alloc)", "#1f77b4", Config::reservation, false},
-      {"no reservation (alloc_contig)", "#d62728", Config::no_reservation, false},
-      {"no reservation, one window", "#d62728", Config::no_reservation, true},
+      {"reservation: cma_alloc", "#1f77b4", Config::reservation, false, -5},
+      {"no reservation: alloc_contig", "#d62728", Config::no_reservation, false, 5},
+      {"no reservation: one window", "#d62728", Config::no_reservation, true, 5},
   };
   double legend_y = top + 10;
   for (const Series& se : series) {
@@ -158,7 +159,7 @@ std::string svg(const Summary& s) {
     for (uint64_t size : w.sizes) {
       const Cell* c = find(s, se.config, size);
       if (!c) continue;
-      const double x = X(size), y = Y(se.clean ? c->clean_share : c->rate.estimate);
+      const double x = X(size) + se.dodge, y = Y(se.clean ? c->clean_share : c->rate.estimate);
       path << (path.tellp() == 0 ? "M" : " L") << fmt("%.1f", x) << " " << fmt("%.1f", y);
       if (se.clean) {
         o << "<rect x=\"" << x - 3.5 << "\" y=\"" << y - 3.5 << "\" width=\"7\" height=\"7\" fill=\"white\" stroke=\""
