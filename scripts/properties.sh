@@ -15,10 +15,13 @@ for bin in properties_test properties_bite_test; do
 done
 
 params="${RC_PARAMS:-}"
-[[ " $params" == *" max_success="* ]] || params="$params max_success=${PROPERTIES_MAX_SUCCESS:-1500}"
+[[ " $params" == *" max_success="* ]] || params="$params max_success=${PROPERTIES_MAX_SUCCESS:-5000}"
 # Debian's RapidCheck snapshot trips UBSan above max_size 100.
 [[ " $params" == *" max_size="* ]] || params="$params max_size=100"
 export RC_PARAMS="${params# }"
+# ASan keeps every distinct allocation stack, and RapidCheck's nested generators make many:
+# short stacks and a small quarantine keep a long run under 200 MB.
+export ASAN_OPTIONS="malloc_context_size=4:quarantine_size_mb=32${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 echo "== properties (RC_PARAMS=\"$RC_PARAMS\")"
 start=$SECONDS
 status=0
