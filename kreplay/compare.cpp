@@ -89,11 +89,12 @@ class Comparer {
               "base.\n";
       std::istringstream in(run_.console);
       for (std::string l; std::getline(in, l);)
-        if (l.find("cma:") != std::string::npos || l.find("CMA") != std::string::npos) out_ << "    console: " << l << "\n";
+        if (l.find("cma:") != std::string::npos || l.find("CMA") != std::string::npos)
+          out_ << "    console: " << l << "\n";
       return kNotCheckable;
     }
-    out_ << ", area " << (a->fields.count("name") ? a->fields.at("name") : "?") << " base_pfn=" << raw(plan_.base) << " count=" << raw(plan_.pages)
-         << " order_per_bit=0\n";
+    out_ << ", area " << (a->fields.count("name") ? a->fields.at("name") : "?") << " base_pfn=" << raw(plan_.base)
+         << " count=" << raw(plan_.pages) << " order_per_bit=0\n";
     return -1;
   }
 
@@ -137,8 +138,13 @@ class Comparer {
       // An expect or a pin with no command of its own, after the guest stopped.
       ++steps_;
       ++inconclusive_;
-      if (!opt_.quiet) out_ << std::string(st.line < 10 ? 3 : st.line < 100 ? 2 : st.line < 1000 ? 1 : 0, ' ') << st.line << "  "
-                            << print_statement(t_, *stmt) << "\n       not reached\n";
+      if (!opt_.quiet)
+        out_ << std::string(st.line < 10     ? 3
+                            : st.line < 100  ? 2
+                            : st.line < 1000 ? 1
+                                             : 0,
+                            ' ')
+             << st.line << "  " << print_statement(t_, *stmt) << "\n       not reached\n";
       return;
     }
     const ResultLine* r = st.command_line ? result(st.command_line) : nullptr;
@@ -188,7 +194,9 @@ class Comparer {
             diffs.push_back("the driver refused the command: " + r->rest);
           } else {
             const bool kok = r->status == "ok";
-            if (kok != p.ok) diffs.push_back(std::string("result: kernel ") + (kok ? "ok" : "fail") + ", model " + (p.ok ? "ok" : "fail"));
+            if (kok != p.ok)
+              diffs.push_back(std::string("result: kernel ") + (kok ? "ok" : "fail") + ", model " +
+                              (p.ok ? "ok" : "fail"));
             check_expectation(stmt, kok, 0, p, diffs);
             if (kok) forget_released(st, *stmt);
           }
@@ -198,7 +206,8 @@ class Comparer {
       case StepKind::hold: {
         const auto& o = std::get<Alloc>(std::get<Op>(stmt->body));
         const uint64_t at = raw(*o.at);
-        mtext = p.ok ? "ok " + off(raw(p.pfn)) + " (a movable page, pinned next)" : std::string("fail (") + name(p.reason) + ")";
+        mtext = p.ok ? "ok " + off(raw(p.pfn)) + " (a movable page, pinned next)"
+                     : std::string("fail (") + name(p.reason) + ")";
         if (have) {
           ktext = "hold " + r->status + (r->rest.empty() ? "" : " " + r->rest);
           // ns= is informational
@@ -208,8 +217,11 @@ class Comparer {
           } else {
             const bool kok = r->status == "ok";
             if (kok) kpfn_[raw(o.id)] = at;
-            if (kok != p.ok) diffs.push_back(std::string("result: kernel hold ") + (kok ? "ok" : "fail") + ", model alloc " + (p.ok ? "ok" : "fail"));
-            else if (kok && raw(p.pfn) != at) diffs.push_back("frame: the model's page is at " + off(raw(p.pfn)));
+            if (kok != p.ok)
+              diffs.push_back(std::string("result: kernel hold ") + (kok ? "ok" : "fail") + ", model alloc " +
+                              (p.ok ? "ok" : "fail"));
+            else if (kok && raw(p.pfn) != at)
+              diffs.push_back("frame: the model's page is at " + off(raw(p.pfn)));
             check_expectation(stmt, kok, at, p, diffs);
           }
         }
@@ -258,7 +270,8 @@ class Comparer {
         if (k.used != p.stats.used)
           diffs.push_back("used: kernel " + std::to_string(k.used) + ", model " + std::to_string(p.stats.used));
         if (k.maxchunk != p.stats.maxchunk)
-          diffs.push_back("maxchunk: kernel " + std::to_string(k.maxchunk) + ", model " + std::to_string(p.stats.maxchunk));
+          diffs.push_back("maxchunk: kernel " + std::to_string(k.maxchunk) + ", model " +
+                          std::to_string(p.stats.maxchunk));
         if (set && k.set != p.set_bits)
           diffs.push_back("bitmap: kernel set=" + format_runs(k.set) + ", model set=" + format_runs(p.set_bits));
       }
@@ -275,7 +288,12 @@ class Comparer {
       head = print_statement(t_, *stmt);
     else
       head = "#kernel: " + plan_.directives[st.directive].text;
-    out_ << std::string(st.line < 10 ? 3 : st.line < 100 ? 2 : st.line < 1000 ? 1 : 0, ' ') << st.line << "  " << head << "\n";
+    out_ << std::string(st.line < 10     ? 3
+                        : st.line < 100  ? 2
+                        : st.line < 1000 ? 1
+                                         : 0,
+                        ' ')
+         << st.line << "  " << head << "\n";
     const size_t w = std::max<size_t>({ktext.size(), mtext.size(), 24});
     auto pad = [&](std::string s) {
       s.resize(w, ' ');
@@ -292,7 +310,8 @@ class Comparer {
 
   // `=> ok [pfn=P]` / `=> fail` written in the trace, against the kernel (and the model:
   // a model that differs from it means the trace fails `cmacheck replay` as well).
-  void check_expectation(const Statement* stmt, bool kok, uint64_t kpfn, const Prediction& p, std::vector<std::string>& diffs) {
+  void check_expectation(const Statement* stmt, bool kok, uint64_t kpfn, const Prediction& p,
+                         std::vector<std::string>& diffs) {
     if (!stmt || !stmt->expectation) return;
     const Expectation& e = *stmt->expectation;
     std::string want = e.ok ? "ok" : "fail";
@@ -301,7 +320,8 @@ class Comparer {
     const std::string also = model_differs ? " (the model differs from it too: the trace fails `cmacheck replay`)" : "";
     (void)diffs;
     if (kok != e.ok)
-      ediffs_.push_back("expectation: the trace says => " + want + ", the kernel " + (kok ? "succeeded" : "failed") + also);
+      ediffs_.push_back("expectation: the trace says => " + want + ", the kernel " + (kok ? "succeeded" : "failed") +
+                        also);
     else if (kok && e.pfn && kpfn && kpfn - raw(plan_.base) != raw(*e.pfn) - raw(t_.areas[0].base))
       ediffs_.push_back("expectation: the trace says => " + want + ", the kernel gave " + off(kpfn) + also);
   }
@@ -359,15 +379,16 @@ class Comparer {
       else if (rel(*kv) != (frame ? mv - raw(t_.areas[0].base) : mv))
         diffs.push_back(key + ": kernel " + kstr + ", model " + mstr);
       if (!kv || rel(*kv) != (frame ? it.value - raw(t_.areas[0].base) : it.value))
-        ediffs_.push_back(key + ": the trace expects " + (frame ? fr(it.value) : std::to_string(it.value)) + ", the kernel has " +
-                        kstr + (mv != it.value ? " (the model differs from it too: the trace fails `cmacheck replay`)" : ""));
+        ediffs_.push_back(
+            key + ": the trace expects " + (frame ? fr(it.value) : std::to_string(it.value)) + ", the kernel has " +
+            kstr + (mv != it.value ? " (the model differs from it too: the trace fails `cmacheck replay`)" : ""));
     }
   }
 
   // Directives: no model counterpart for the pages themselves (the kernel places them);
   // what the rules say about them is checked.
-  void directive_step(const Directive& d, const ResultLine* r, const Prediction& p, std::string& ktext, std::string& mtext,
-                      std::vector<std::string>& diffs, std::vector<std::string>& inconcl) {
+  void directive_step(const Directive& d, const ResultLine* r, const Prediction& p, std::string& ktext,
+                      std::string& mtext, std::vector<std::string>& diffs, std::vector<std::string>& inconcl) {
     using V = Directive::Verb;
     const uint64_t base = raw(plan_.base), end = base + raw(plan_.pages);
     const uint64_t clear_frames = raw(plan_.pages) - p.stats.used;  // frames not under set bits
@@ -417,28 +438,30 @@ class Comparer {
     switch (d.verb) {
       case V::pressure:
         if (d.min_in_cma && num("in_cma").value_or(0) < d.min_in_cma)
-          inconcl.push_back("only " + std::to_string(num("in_cma").value_or(0)) + " pressure pages landed in the area, " +
-                            "fewer than min_in_cma=" + std::to_string(d.min_in_cma) + ": the trace does not test what it says");
+          inconcl.push_back(
+              "only " + std::to_string(num("in_cma").value_or(0)) + " pressure pages landed in the area, " +
+              "fewer than min_in_cma=" + std::to_string(d.min_in_cma) + ": the trace does not test what it says");
         if (num("in_cma").value_or(0) > clear_frames)
           diffs.push_back("more pressure pages in the area than frames free of cma allocations");
         break;
       case V::pressure_check:
         if (d.min_moved && num("moved").value_or(0) < d.min_moved)
-          inconcl.push_back("only " + field("moved") + " pressure pages moved, fewer than min_moved=" + std::to_string(d.min_moved) +
-                            ": the trace does not test what it says");
+          inconcl.push_back("only " + field("moved") + " pressure pages moved, fewer than min_moved=" +
+                            std::to_string(d.min_moved) + ": the trace does not test what it says");
         if (num("bad") != 0u) diffs.push_back("M5: bad=" + field("bad") + ": pressure pages changed content");
         if (num("absent") != 0u) diffs.push_back("absent=" + field("absent") + ": pressure pages are gone");
         if (num("in_cma").value_or(0) > clear_frames)
-          diffs.push_back("pressure pages in frames the model says cma_alloc took: in_cma=" + field("in_cma") +
-                          " > " + std::to_string(clear_frames));
+          diffs.push_back("pressure pages in frames the model says cma_alloc took: in_cma=" + field("in_cma") + " > " +
+                          std::to_string(clear_frames));
         break;
       case V::pin: {
         uint64_t inside = 0;
         if (num("before_in_cma") != d.pages)
-          inconcl.push_back("only " + std::to_string(num("before_in_cma").value_or(0)) + " of the pages were in the area before pinning");
+          inconcl.push_back("only " + std::to_string(num("before_in_cma").value_or(0)) +
+                            " of the pages were in the area before pinning");
         if (num("after_in_cma") != 0u || !outside("after", inside) || inside)
-          diffs.push_back("P2/I6: a long-term pin left " + std::to_string(std::max(inside, num("after_in_cma").value_or(0))) +
-                          " pages in the area");
+          diffs.push_back("P2/I6: a long-term pin left " +
+                          std::to_string(std::max(inside, num("after_in_cma").value_or(0))) + " pages in the area");
         if (r->fields.count("after")) ktext += " after=" + r->fields.at("after");
         break;
       }
@@ -458,7 +481,8 @@ class Comparer {
     if (run_.status == 2 || run_.status == 3) {
       crash = has_crash_lines(run_.err);
       oom = run_.err.find("Out of memory") != std::string::npos;
-      if (crash || oom || run_.status == 2) out_ << "   run.sh (status " << run_.status << "):\n" << indent_lines(run_.err, "    ");
+      if (crash || oom || run_.status == 2)
+        out_ << "   run.sh (status " << run_.status << "):\n" << indent_lines(run_.err, "    ");
       if (crash && !stopped_) ++disagreements_;  // a BUG/WARNING where the model predicts a clean run
       if (!crash && oom) ++inconclusive_;        // an agent OOM-killed: pressure too deep for the guest
     } else if (run_.status != 0) {
@@ -471,9 +495,11 @@ class Comparer {
     out_ << "kreplay " << name_ << ": ";
     int status = kAgree;
     if (disagreements_ || expectation_diffs_) {
-      if (disagreements_) out_ << "the kernel DISAGREES with the model at " << disagreements_ << " of " << steps_ << " steps";
+      if (disagreements_)
+        out_ << "the kernel DISAGREES with the model at " << disagreements_ << " of " << steps_ << " steps";
       if (disagreements_ && expectation_diffs_) out_ << "; ";
-      if (expectation_diffs_) out_ << "the kernel DISAGREES with the trace's own expectations at " << expectation_diffs_ << " steps";
+      if (expectation_diffs_)
+        out_ << "the kernel DISAGREES with the trace's own expectations at " << expectation_diffs_ << " steps";
       out_ << took;
       if (crash) out_ << " (the kernel logged a BUG/WARNING)";
       status = kDisagree;
@@ -481,7 +507,8 @@ class Comparer {
       out_ << "INCONCLUSIVE: " << inconclusive_ << " steps could not be checked on the kernel";
       status = kInconclusive;
     } else {
-      out_ << "agree (" << steps_ - 1 << " steps: every result, used, maxchunk and bitmap as the model predicts" << took << ")";
+      out_ << "agree (" << steps_ - 1 << " steps: every result, used, maxchunk and bitmap as the model predicts" << took
+           << ")";
     }
     out_ << "\n";
     return status;

@@ -71,7 +71,7 @@ enum class StepKind {
 
 struct Step {
   StepKind kind = StepKind::start;
-  uint32_t line = 0;           // source line (0 for the start)
+  uint32_t line = 0;            // source line (0 for the start)
   size_t statement = SIZE_MAX;  // index into Trace::statements
   size_t directive = SIZE_MAX;  // index into Plan::directives
   std::string command;          // the kernel command ("" when none)
@@ -87,7 +87,7 @@ struct Plan {
   std::string script;       // the command script for kernel/krdrive
   Pfn base{};               // the area's first frame, in the trace and in the guest (the same)
   PageCount pages{};
-  uint64_t mem_mib = 0;     // guest memory
+  uint64_t mem_mib = 0;         // guest memory
   std::string cma_arg() const;  // SIZE@BASE for run.sh --cma
   std::string mem_arg() const;  // for run.sh --mem
 };
@@ -164,8 +164,8 @@ struct KernelRun {
 struct RunKernelOptions {
   std::string kernel_dir;  // the repository's kernel/ (run.sh, build.sh)
   unsigned timeout_s = 120;
-  bool build = false;      // run kernel/build.sh first (builds the kernel when missing)
-  std::string keep_dir;    // keep script, results, console, stderr here
+  bool build = false;    // run kernel/build.sh first (builds the kernel when missing)
+  std::string keep_dir;  // keep script, results, console, stderr here
 };
 
 // Whether the cached kernel build is present and up to date (kernel/build.sh --check).
@@ -188,8 +188,8 @@ struct FileOptions {
   PlanOptions plan;
   RunKernelOptions run;
   CompareOptions compare;
-  bool script_only = false;      // print the script and run.sh arguments, run nothing
-  std::string results_file;      // use these result lines instead of running qemu
+  bool script_only = false;  // print the script and run.sh arguments, run nothing
+  std::string results_file;  // use these result lines instead of running qemu
   // Exit kSkip instead of kInconclusive when the kernel is not built, unless the
   // environment says CMACHECK_KERNEL_REQUIRED=1 (`make kernel-check` does).
   bool skip_if_unbuilt = false;

@@ -1,12 +1,12 @@
 // kreplay without qemu: the translation of traces into command scripts, the refusals, the
 // result-line parser, and the comparison against canned kernel output.
+#include "kreplay/kreplay.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
-
 #include <sstream>
 
-#include "kreplay/kreplay.h"
 #include "trace/parse.h"
 
 namespace cmacheck::kreplay {
@@ -54,7 +54,8 @@ std::string fake_kernel(const Plan& plan, const Predictions& pred) {
           break;
         case StepKind::directive:
           o << (plan.directives[st.directive].verb == Directive::Verb::pin
-                    ? "ok pages=16 longterm=1 before_in_cma=16 after_in_cma=0 moved=16 before=16400-16415 after=2963-2978"
+                    ? "ok pages=16 longterm=1 before_in_cma=16 after_in_cma=0 moved=16 before=16400-16415 "
+                      "after=2963-2978"
                     : "ok pages=100 in_cma=10 moved=0 bad=0 absent=0");
           break;
         default:
@@ -64,10 +65,10 @@ std::string fake_kernel(const Plan& plan, const Predictions& pred) {
       o << "\n";
     }
     if (st.stats_line) {
-      o << "KR " << st.stats_line << " stats ok area=reserved base_pfn=" << raw(plan.base) << " count=" << raw(plan.pages)
-        << " order_per_bit=0 used=" << cur->stats.used << " maxchunk=" << cur->stats.maxchunk
-        << " free=50000 free_cma=" << cur->free_cma << " bits=" << raw(plan.pages) << " set=" << format_runs(cur->set_bits)
-        << "\n";
+      o << "KR " << st.stats_line << " stats ok area=reserved base_pfn=" << raw(plan.base)
+        << " count=" << raw(plan.pages) << " order_per_bit=0 used=" << cur->stats.used
+        << " maxchunk=" << cur->stats.maxchunk << " free=50000 free_cma=" << cur->free_cma
+        << " bits=" << raw(plan.pages) << " set=" << format_runs(cur->set_bits) << "\n";
       last = st.stats_line;
     }
   }
@@ -80,8 +81,8 @@ struct Checked {
   std::string report;
 };
 
-Checked check_with(const std::string& text, const std::function<std::string(std::string)>& tamper,
-                   int run_status = 0, const std::string& err = "") {
+Checked check_with(const std::string& text, const std::function<std::string(std::string)>& tamper, int run_status = 0,
+                   const std::string& err = "") {
   PlanResult r = plan_of(text);
   EXPECT_TRUE(r.plan.has_value()) << (r.problem ? r.problem->message : "");
   if (!r.plan) return {-1, ""};
@@ -132,8 +133,9 @@ TEST(KreplayPlan, SmallMachinesGetTheSmallestBootableGuest) {
 }
 
 TEST(KreplayPlan, PinnedPageAtAFrameBecomesAHoldAndItsUnpinADrop) {
-  PlanResult r = plan_of(std::string(kHeader) +
-                         "alloc h kind=movable order=1 at=16386\npin h\ncma_alloc a area=dma count=4 align=2\nunpin h\n");
+  PlanResult r =
+      plan_of(std::string(kHeader) +
+              "alloc h kind=movable order=1 at=16386\npin h\ncma_alloc a area=dma count=4 align=2\nunpin h\n");
   ASSERT_TRUE(r.plan) << r.problem->message;
   EXPECT_NE(r.plan->script.find("\nhold t0 pfn=16386 count=2\n"), std::string::npos) << r.plan->script;
   EXPECT_NE(r.plan->script.find("\ndrop t0\n"), std::string::npos);
@@ -146,18 +148,23 @@ TEST(KreplayPlan, StatementsWithNoKernelCounterpartAreRefusedByName) {
   EXPECT_NE(problem_of(h + "alloc u kind=unmovable at=0\npin u\n").find("unmovable pages"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\n").find("pin m"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nmigrate m\n").find("migrate"), std::string::npos);
-  EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nunpin m\nfree m\n").find("free of a block"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nunpin m\nfree m\n").find("free of a block"),
+            std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\npin m\n").find("pins nest"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m longterm\n").find("pin m"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc_contig x count=4\n").find("zone starts at pfn 1"), std::string::npos);
   EXPECT_NE(problem_of(h + "expect free=1\n").find("free and free_cma"), std::string::npos);
-  EXPECT_NE(problem_of("machine pages=65536\narea dma base=16896 pages=4096\nalloc m kind=movable order=10 at=16384\npin m\n").find("edge"), std::string::npos);
+  EXPECT_NE(
+      problem_of("machine pages=65536\narea dma base=16896 pages=4096\nalloc m kind=movable order=10 at=16384\npin m\n")
+          .find("edge"),
+      std::string::npos);
   EXPECT_NE(problem_of("machine pages=65536\narea a base=16384 pages=512\narea b base=20480 pages=512\n")
                 .find("more than one area"),
             std::string::npos);
   EXPECT_NE(problem_of("machine pages=65536\narea a base=16384 pages=512 order_per_bit=1\n").find("order_per_bit"),
             std::string::npos);
-  EXPECT_NE(problem_of("machine pages=256 pageblock_order=4 max_order=6\narea a base=64 pages=64\n").find("pageblock_order=9"),
+  EXPECT_NE(problem_of("machine pages=256 pageblock_order=4 max_order=6\narea a base=64 pages=64\n")
+                .find("pageblock_order=9"),
             std::string::npos);
   EXPECT_NE(problem_of("machine pages=65536\narea a base=0 pages=512\n").find("pfn 0"), std::string::npos);
   // the line is named
@@ -233,7 +240,8 @@ TEST(KreplayCompare, AKernelThatAnswersAsTheModelAgrees) {
 TEST(KreplayCompare, ADifferentFrameIsADisagreement) {
   Checked c = check_with(kSequence, [](std::string s) { return replace(s, "ok pfn=16385", "ok pfn=16386"); });
   EXPECT_EQ(c.status, kDisagree) << c.report;
-  EXPECT_NE(c.report.find("DISAGREE frame: kernel pfn=16386 (+2), model pfn=16385 (+1)"), std::string::npos) << c.report;
+  EXPECT_NE(c.report.find("DISAGREE frame: kernel pfn=16386 (+2), model pfn=16385 (+1)"), std::string::npos)
+      << c.report;
   // the expect of c.pfn names the kernel's frame too
   EXPECT_NE(c.report.find("c.pfn: kernel 16386 (+2), model 16385 (+1)"), std::string::npos) << c.report;
 }
@@ -253,14 +261,14 @@ TEST(KreplayCompare, AWrongExpectationInTheTraceIsADisagreement) {
   run.out = fake_kernel(*r.plan, pred);
   std::ostringstream out;
   EXPECT_EQ(compare(*r.plan, pred, run, "t.trace", {}, out), kDisagree);
-  EXPECT_NE(out.str().find("the trace says => ok pfn=16385, the kernel gave pfn=16384 (+0)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("the trace says => ok pfn=16385, the kernel gave pfn=16384 (+0)"), std::string::npos)
+      << out.str();
   EXPECT_NE(out.str().find("fails `cmacheck replay`"), std::string::npos);
 }
 
 TEST(KreplayCompare, ACrashIsADisagreementAndTheRestIsNotReached) {
   Checked c = check_with(
-      kSequence,
-      [](std::string s) { return s.substr(0, s.find("KR 7 ")); }, 2,
+      kSequence, [](std::string s) { return s.substr(0, s.find("KR 7 ")); }, 2,
       "kreplay: kernel: kernel BUG at include/linux/mm.h:780!\n");
   EXPECT_EQ(c.status, kDisagree) << c.report;
   EXPECT_NE(c.report.find("the kernel crashed at this command"), std::string::npos) << c.report;
@@ -268,8 +276,9 @@ TEST(KreplayCompare, ACrashIsADisagreementAndTheRestIsNotReached) {
 }
 
 TEST(KreplayCompare, ATimeoutWithoutACrashIsInconclusive) {
-  Checked c = check_with(kSequence, [](std::string s) { return s.substr(0, s.find("KR 7 ")); }, 2,
-                         "kreplay: error: timeout after 120 s\n");
+  Checked c = check_with(
+      kSequence, [](std::string s) { return s.substr(0, s.find("KR 7 ")); }, 2,
+      "kreplay: error: timeout after 120 s\n");
   EXPECT_EQ(c.status, kInconclusive) << c.report;
 }
 

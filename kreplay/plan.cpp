@@ -19,7 +19,8 @@ std::string mib_or_kib(uint64_t pages) {
 
 bool is_handle_token(std::string_view s) {
   if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
 // Numbers as in the trace format: decimal or 0x hex; K/M/G sizes become 4 KiB pages.
@@ -103,14 +104,23 @@ std::optional<Problem> parse_directives(std::string_view text, std::vector<Direc
     const std::string& verb = tok[0];
     using V = Directive::Verb;
     std::string family;
-    if (verb == "pressure") d.verb = V::pressure, family = "pressure";
-    else if (verb == "pressure_check") d.verb = V::pressure_check, family = "pressure";
-    else if (verb == "pressure_stop") d.verb = V::pressure_stop, family = "pressure";
-    else if (verb == "pin") d.verb = V::pin, family = "pin";
-    else if (verb == "pin_check") d.verb = V::pin_check, family = "pin";
-    else if (verb == "unpin") d.verb = V::unpin, family = "pin";
-    else if (verb == "drain") d.verb = V::drain;
-    else return bad("unknown directive '" + verb + "' (pressure, pressure_check, pressure_stop, pin, pin_check, unpin, drain)");
+    if (verb == "pressure")
+      d.verb = V::pressure, family = "pressure";
+    else if (verb == "pressure_check")
+      d.verb = V::pressure_check, family = "pressure";
+    else if (verb == "pressure_stop")
+      d.verb = V::pressure_stop, family = "pressure";
+    else if (verb == "pin")
+      d.verb = V::pin, family = "pin";
+    else if (verb == "pin_check")
+      d.verb = V::pin_check, family = "pin";
+    else if (verb == "unpin")
+      d.verb = V::unpin, family = "pin";
+    else if (verb == "drain")
+      d.verb = V::drain;
+    else
+      return bad("unknown directive '" + verb +
+                 "' (pressure, pressure_check, pressure_stop, pin, pin_check, unpin, drain)");
     size_t i = 1;
     if (!family.empty()) {
       if (i < tok.size() && tok[i].find('=') == std::string::npos && tok[i] != "longterm" && tok[i] != "in_cma") {
@@ -128,21 +138,30 @@ std::optional<Problem> parse_directives(std::string_view text, std::vector<Direc
       std::string key = eq == std::string::npos ? t : t.substr(0, eq);
       if (!seen.insert(key).second) return bad("'" + key + "' given twice");
       if (eq == std::string::npos) {
-        if (d.verb == V::pin && t == "longterm") longterm = true;
-        else if (d.verb == V::pin && t == "in_cma") in_cma = true;
-        else return bad("unexpected '" + t + "'");
+        if (d.verb == V::pin && t == "longterm")
+          longterm = true;
+        else if (d.verb == V::pin && t == "in_cma")
+          in_cma = true;
+        else
+          return bad("unexpected '" + t + "'");
         continue;
       }
       auto v = parse_count(t.substr(eq + 1));
       if (!v) return bad("bad number in '" + t + "'");
-      if ((d.verb == V::pressure || d.verb == V::pin) && key == "pages") d.pages = *v, have_pages = true;
-      else if (d.verb == V::pressure && key == "free") d.free_pages = *v, have_free = true;
-      else if (d.verb == V::pressure && key == "min_in_cma") d.min_in_cma = *v;
-      else if (d.verb == V::pressure_check && key == "min_moved") d.min_moved = *v;
-      else return bad("unknown key '" + key + "' for " + verb);
+      if ((d.verb == V::pressure || d.verb == V::pin) && key == "pages")
+        d.pages = *v, have_pages = true;
+      else if (d.verb == V::pressure && key == "free")
+        d.free_pages = *v, have_free = true;
+      else if (d.verb == V::pressure && key == "min_in_cma")
+        d.min_in_cma = *v;
+      else if (d.verb == V::pressure_check && key == "min_moved")
+        d.min_moved = *v;
+      else
+        return bad("unknown key '" + key + "' for " + verb);
     }
     if (d.verb == V::pressure && have_pages == have_free) return bad("pressure needs exactly one of pages= and free=");
-    if (d.verb == V::pressure && have_free && d.free_pages < 1024) return bad("pressure free= must be at least 1024 pages (4M)");
+    if (d.verb == V::pressure && have_free && d.free_pages < 1024)
+      return bad("pressure free= must be at least 1024 pages (4M)");
     if ((d.verb == V::pressure && have_pages) || d.verb == V::pin) {
       if (!have_pages || d.pages == 0) return bad(verb + " needs pages=N with N > 0");
     }
@@ -180,12 +199,13 @@ class Planner {
     const uint64_t machine_mib = (t_.machine.pages * 4 + 1023) / 1024;
     plan_.mem_mib = options_.mem_mib ? options_.mem_mib : std::max(machine_mib, kMinGuestMiB);
     if (plan_.mem_mib < machine_mib) {
-      r.problem = Problem{0, "--mem " + std::to_string(plan_.mem_mib) + "M is smaller than the trace's machine (" +
-                                 std::to_string(t_.machine.pages) + " pages = " + std::to_string(machine_mib) + " MiB)"};
+      r.problem =
+          Problem{0, "--mem " + std::to_string(plan_.mem_mib) + "M is smaller than the trace's machine (" +
+                         std::to_string(t_.machine.pages) + " pages = " + std::to_string(machine_mib) + " MiB)"};
       return r;
     }
-    emit("# cmacheck kreplay: command script (kernel/README.md), area " + t_.areas[0].name + " -> reserved, cma=" +
-         plan_.cma_arg() + ", qemu -m " + plan_.mem_arg());
+    emit("# cmacheck kreplay: command script (kernel/README.md), area " + t_.areas[0].name +
+         " -> reserved, cma=" + plan_.cma_arg() + ", qemu -m " + plan_.mem_arg());
     Step start;
     start.kind = StepKind::start;
     start.stats_line = emit("stats");
@@ -197,7 +217,8 @@ class Planner {
     const auto& dirs = plan_.directives;
     while (si < sts.size() || di < dirs.size()) {
       const bool take_directive = di < dirs.size() && (si == sts.size() || dirs[di].line < sts[si].line);
-      std::optional<Problem> p = take_directive ? directive(di++) : statement(si++, di < dirs.size() ? dirs[di].line : 0);
+      std::optional<Problem> p =
+          take_directive ? directive(di++) : statement(si++, di < dirs.size() ? dirs[di].line : 0);
       if (p) {
         r.problem = p;
         return r;
@@ -212,12 +233,14 @@ class Planner {
   std::optional<Problem> check_header() const {
     if (t_.machine.pageblock_order != kKernelPageblockOrder || t_.machine.max_order != kKernelMaxOrder)
       return Problem{0, "machine: the kernel has pageblock_order=9 and max_order=10; this trace has pageblock_order=" +
-                            std::to_string(t_.machine.pageblock_order) + " max_order=" + std::to_string(t_.machine.max_order)};
+                            std::to_string(t_.machine.pageblock_order) +
+                            " max_order=" + std::to_string(t_.machine.max_order)};
     if (t_.areas.size() != 1)
-      return Problem{0, t_.areas.empty() ? "the trace declares no CMA area; kreplay maps exactly one onto the kernel's cma= area"
-                                         : "the trace declares " + std::to_string(t_.areas.size()) +
-                                               " areas; the kernel's cma= argument makes exactly one (more than one area "
-                                               "is not kernel-checkable)"};
+      return Problem{0, t_.areas.empty()
+                            ? "the trace declares no CMA area; kreplay maps exactly one onto the kernel's cma= area"
+                            : "the trace declares " + std::to_string(t_.areas.size()) +
+                                  " areas; the kernel's cma= argument makes exactly one (more than one area "
+                                  "is not kernel-checkable)"};
     const AreaDecl& a = t_.areas[0];
     if (a.order_per_bit != 0)
       return Problem{0, "area " + a.name + ": order_per_bit=" + std::to_string(a.order_per_bit) +
@@ -294,7 +317,8 @@ class Planner {
                              "`#kernel: pressure`");
       const uint64_t at = raw(*o->at), n = raw(o->order.pages());
       if (at % n != 0 || at + n > t_.machine.pages)
-        return not_checkable(st, "at= must be a block of 2^order frames inside the machine (rule B7) to map onto a hold");
+        return not_checkable(st,
+                             "at= must be a block of 2^order frames inside the machine (rule B7) to map onto a hold");
       if (at < end && at + n > base && (at < base || at + n > end))
         return not_checkable(st, "the block crosses the area's edge; a hold is inside the area or outside it");
       const bool pinned_next = index + 1 < t_.statements.size() &&
@@ -306,7 +330,8 @@ class Planner {
       if (!pinned_next)
         return not_checkable(st,
                              "a movable page at a chosen frame maps onto the kernel only as a held frame, i.e. pinned: "
-                             "follow it at once with `pin " + t_.handle_name(o->id) +
+                             "follow it at once with `pin " +
+                                 t_.handle_name(o->id) +
                                  "` (an unpinned page would be migrated away, which the kernel's hold is not)");
       op_step(StepKind::hold, st, index,
               "hold " + th(o->id) + " pfn=" + std::to_string(at) + (n > 1 ? " count=" + std::to_string(n) : ""));
@@ -323,11 +348,11 @@ class Planner {
         plan_.steps.back().hold_line = hold_line_[raw(o->id)];
         return std::nullopt;
       }
-      return not_checkable(st, o->longterm
-                                   ? "user space cannot put a page at a chosen frame before pinning it; pin pages the "
-                                     "kernel chooses with `#kernel: pin ID pages=N longterm in_cma`"
-                                   : "only the pin right after `alloc ID kind=movable at=PFN` maps onto the kernel (the "
-                                     "hold); pins nest in the model, a hold does not");
+      return not_checkable(
+          st, o->longterm ? "user space cannot put a page at a chosen frame before pinning it; pin pages the "
+                            "kernel chooses with `#kernel: pin ID pages=N longterm in_cma`"
+                          : "only the pin right after `alloc ID kind=movable at=PFN` maps onto the kernel (the "
+                            "hold); pins nest in the model, a hold does not");
     }
     pending_ = false;
     if (const auto* o = std::get_if<Unpin>(&op)) {
@@ -346,14 +371,15 @@ class Planner {
     if (std::holds_alternative<Migrate>(op))
       return not_checkable(st, "migrate: user space cannot migrate a chosen page to a target the model can follow");
     if (std::holds_alternative<AllocContig>(op) || std::holds_alternative<FreeContig>(op))
-      return not_checkable(st,
-                           "alloc_contig: the guest's zone starts at pfn 1 (pfn 0 is not usable RAM), so "
-                           "alloc_contig_pages tries ALIGN(1, N), +N, ... (kernel/README.md) where the model tries 0, N, "
-                           "2N (rule C1), and the kernel's own pages lie outside every area: candidates differ");
+      return not_checkable(
+          st,
+          "alloc_contig: the guest's zone starts at pfn 1 (pfn 0 is not usable RAM), so "
+          "alloc_contig_pages tries ALIGN(1, N), +N, ... (kernel/README.md) where the model tries 0, N, "
+          "2N (rule C1), and the kernel's own pages lie outside every area: candidates differ");
     if (const auto* o = std::get_if<CmaAlloc>(&op)) {
       op_step(StepKind::cma_alloc, st, index,
-              "cma_alloc " + th(o->id) + " count=" + std::to_string(raw(o->count)) + " align=" +
-                  std::to_string(o->align.value));
+              "cma_alloc " + th(o->id) + " count=" + std::to_string(raw(o->count)) +
+                  " align=" + std::to_string(o->align.value));
       state_[raw(o->id)] = HState::cma;
       return std::nullopt;
     }
@@ -384,7 +410,8 @@ class Planner {
         if (agents_.count(d.id)) return bad("'" + d.id + "' is still running");
         agents_[d.id] = fam;
         if (d.verb == V::pressure)
-          cmd = "pressure " + kh(d.id) + (d.pages ? " pages=" + std::to_string(d.pages) : " free=" + std::to_string(d.free_pages));
+          cmd = "pressure " + kh(d.id) +
+                (d.pages ? " pages=" + std::to_string(d.pages) : " free=" + std::to_string(d.free_pages));
         else
           cmd = "pin " + kh(d.id) + " pages=" + std::to_string(d.pages) + " longterm in_cma";
         break;
@@ -397,7 +424,7 @@ class Planner {
         auto a = agents_.find(d.id);
         if (a == agents_.end() || a->second != (pressure ? "pressure" : "pin"))
           return bad("no " + std::string(pressure ? "pressure" : "pin") + " agent '" + d.id + "' is running");
-        const char* verb = d.verb == V::pressure_check ? "pressure_check"
+        const char* verb = d.verb == V::pressure_check  ? "pressure_check"
                            : d.verb == V::pressure_stop ? "pressure_stop"
                            : d.verb == V::pin_check     ? "pin_check"
                                                         : "unpin";
@@ -426,7 +453,7 @@ class Planner {
   PlanOptions options_;
   Plan plan_;
   uint32_t script_lines_ = 0;
-  std::map<uint32_t, HState> state_;       // by HandleId
+  std::map<uint32_t, HState> state_;        // by HandleId
   std::map<uint32_t, uint32_t> hold_line_;  // by HandleId
   std::map<std::string, std::string> agents_;
   HandleId pending_pin_{};

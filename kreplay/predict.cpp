@@ -66,11 +66,21 @@ Predictions predict(const Trace& trace) {
       for (const ExpectItem& it : std::get<Expect>(st.body).items) {
         uint64_t v = 0;
         switch (it.key) {
-          case ExpectKey::free: v = s.impl().free_pages(); break;
-          case ExpectKey::free_cma: v = s.impl().free_cma_pages(); break;
-          case ExpectKey::area_used: v = p.stats.used; break;
-          case ExpectKey::area_maxchunk: v = p.stats.maxchunk; break;
-          case ExpectKey::handle_pfn: v = raw(s.impl().allocation(HandleId{it.subject})->pfn); break;
+          case ExpectKey::free:
+            v = s.impl().free_pages();
+            break;
+          case ExpectKey::free_cma:
+            v = s.impl().free_cma_pages();
+            break;
+          case ExpectKey::area_used:
+            v = p.stats.used;
+            break;
+          case ExpectKey::area_maxchunk:
+            v = p.stats.maxchunk;
+            break;
+          case ExpectKey::handle_pfn:
+            v = raw(s.impl().allocation(HandleId{it.subject})->pfn);
+            break;
         }
         p.expect_values.push_back(v);
       }

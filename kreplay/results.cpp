@@ -105,10 +105,14 @@ KernelResults parse_results(std::string_view text) {
         p = q + 1;
       }
     }
-    if (rl.line == 0 && rl.verb == "boot") r.boot = rl;
-    else if (rl.line == 0 && rl.verb == "area") r.areas.push_back(rl);
-    else if (rl.verb == "end") r.ended = true;
-    else r.by_line[rl.line] = rl;
+    if (rl.line == 0 && rl.verb == "boot")
+      r.boot = rl;
+    else if (rl.line == 0 && rl.verb == "area")
+      r.areas.push_back(rl);
+    else if (rl.verb == "end")
+      r.ended = true;
+    else
+      r.by_line[rl.line] = rl;
   }
   return r;
 }
