@@ -85,7 +85,7 @@ class Comparer {
       else
         out_ << " (no area: " << b.rest << ")";
       out_ << ". A base must be a multiple of 2M, not 0, and the range must be free memory: it must avoid the kernel "
-              "image (16M to ~26M), the initramfs at the top of memory and firmware memory below 1M. Choose another "
+              "image (16M to about 27M), the initramfs at the top of memory and firmware memory below 1M. Choose another "
               "base.\n";
       std::istringstream in(run_.console);
       for (std::string l; std::getline(in, l);)

@@ -249,7 +249,7 @@ class Planner {
     if (raw(a.base) == 0)
       return Problem{0, "area " + a.name +
                             ": base=0 cannot be placed: pfn 0 is not usable RAM in the guest (the kernel refuses "
-                            "cma=...@0); choose a base of at least 2M that avoids the kernel image (16M to ~26M)"};
+                            "cma=...@0); choose a base of at least 2M that avoids the kernel image (16M to about 27M)"};
     return std::nullopt;
   }
 

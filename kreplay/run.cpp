@@ -141,9 +141,8 @@ int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& ou
     if (!o.run.build && !kernel_built(o.run.kernel_dir)) {
       const char* req = std::getenv("CMACHECK_KERNEL_REQUIRED");
       const bool skip = o.skip_if_unbuilt && !(req && std::string(req) == "1");
-      err << "kreplay: the kernel in " << o.run.kernel_dir
-          << "/../build/kernel is missing or out of date: run `make kernel`"
-          << " (or pass --build)" << (skip ? "; skipped" : "") << "\n";
+      err << "kreplay: the kernel build is missing or out of date (" << o.run.kernel_dir
+          << "/build.sh --check): run `make kernel` (or pass --build)" << (skip ? "; skipped" : "") << "\n";
       return skip ? kSkip : kInconclusive;
     }
     std::string error;
