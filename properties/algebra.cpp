@@ -51,7 +51,7 @@ std::vector<ClaimAllowance> move_claims(const Trace& t, const std::vector<Move>&
 // ---------------------------------------------------------------------------------------
 
 void alloc_then_free() {
-  Generated g = generate(pick_side(), world_limits(), kPrefixOps);
+  Generated g = generate(pick_side(), kPrefixOps);
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const MachineDecl& m = run.trace().machine;
@@ -79,7 +79,7 @@ void alloc_then_free() {
 }
 
 void cma_alloc_then_release() {
-  Generated g = generate(pick_side(), world_limits(), kPrefixOps);
+  Generated g = generate(pick_side(), kPrefixOps);
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   RC_PRE(!run.trace().areas.empty());
@@ -111,7 +111,7 @@ void cma_alloc_then_release() {
 }
 
 void failed_operation_changes_nothing() {
-  Generated g = start(pick_side(), world_limits());
+  Generated g = start(pick_side());
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const Trace& t = run.trace();
@@ -151,7 +151,7 @@ void failed_operation_changes_nothing() {
 }
 
 void release_not_handed_out_changes_nothing() {
-  Generated g = generate(pick_side(), world_limits(), kPrefixOps);
+  Generated g = generate(pick_side(), kPrefixOps);
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const Trace& t = run.trace();
@@ -229,14 +229,13 @@ void release_not_handed_out_changes_nothing() {
 }
 
 void results_aligned_and_contiguous() {
-  Generated g = start(pick_side(), world_limits());
+  Generated g = start(pick_side());
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const Trace& t = run.trace();
   const size_t n = pick_length(kPrefixOps);
   auto check = [&](const Op& op, const Outcome& out) {
     if (!out.ok) return;
-    const auto use = handle_use(op);
     auto where = [&](HandleId h) { return run.sys().where(h); };
     auto frames_are = [&](FrameRange r, char c) {
       for (uint64_t p = raw(r.first); p < raw(r.end()); ++p)
@@ -294,7 +293,6 @@ void results_aligned_and_contiguous() {
       PROP_ASSERT(run, w && w->first == to,
                   t.handles[h] + " was last moved to pfn " + num(raw(to)) + " but is not there (G1)");
     }
-    (void)use;
   };
   for (size_t i = 0; i < n; ++i) {
     const Op op = g.next();
@@ -319,7 +317,7 @@ void results_aligned_and_contiguous() {
 }
 
 void no_two_live_allocations_overlap() {
-  Generated g = start(pick_side(), world_limits());
+  Generated g = start(pick_side());
   Run& run = *g.run;
   const Trace& t = run.trace();
   const size_t n = pick_length(kPrefixOps);
@@ -358,7 +356,7 @@ void no_two_live_allocations_overlap() {
 }
 
 void parse_print_round_trip() {
-  Generated g = generate(Side::impl, world_limits(), kPrefixOps);
+  Generated g = generate(Side::impl, kPrefixOps);
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   Trace t = run.trace();
@@ -463,7 +461,7 @@ std::optional<std::string> first_difference(const std::vector<Outcome>& a, const
 
 void replay_is_deterministic() {
   const Side side = pick_side();
-  Generated g = generate(side, world_limits(), kPrefixOps);
+  Generated g = generate(side, kPrefixOps);
   Run& run = *g.run;
   const Trace& t = run.trace();
   std::vector<Outcome> first;

@@ -67,7 +67,7 @@ Room room_for(const Run& run, FrameRange window, const std::vector<bool>& exclud
 }  // namespace
 
 void retry_after_unpin_succeeds() {
-  Generated g = generate(pick_side(), world_limits(), kPrefixOps);
+  Generated g = generate(pick_side(), kPrefixOps);
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const Trace& t = run.trace();
@@ -125,7 +125,7 @@ void retry_after_unpin_succeeds() {
 }
 
 void longterm_pin_never_in_cma() {
-  Generated g = start(pick_side(), world_limits());
+  Generated g = start(pick_side());
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const Trace& t = run.trace();
@@ -166,7 +166,7 @@ void longterm_pin_never_in_cma() {
 }
 
 void free_window_is_granted() {
-  Generated g = generate(pick_side(), world_limits(), kPrefixOps);
+  Generated g = generate(pick_side(), kPrefixOps);
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const Trace& t = run.trace();
@@ -224,7 +224,7 @@ void free_window_is_granted() {
 }
 
 void cma_alloc_up_to_maxchunk_succeeds() {
-  Generated g = generate(pick_side(), world_limits(), kPrefixOps);
+  Generated g = generate(pick_side(), kPrefixOps);
   Run& run = *g.run;
   RcChoices& rc = *g.rc;
   const Trace& t = run.trace();

@@ -296,12 +296,6 @@ std::shared_ptr<const Command> make_command(const ShadowState& s) {
 
 }  // namespace
 
-GeneratorLimits world_limits() {
-  GeneratorLimits l;
-  l.max_pages = 256;
-  return l;
-}
-
 void lockstep() {
   stats().add("cases");
   RcChoices rc;

@@ -9,9 +9,6 @@
 
 namespace cmacheck::props {
 
-// The worlds every property runs in: the shared generator's small worlds (64..4096 pages,
-// pageblock_order 2..5, up to 3 areas, order_per_bit up to 2).
-GeneratorLimits world_limits();
 // Longest generated prefix (RapidCheck's size scales it).
 inline constexpr size_t kPrefixOps = 80;
 

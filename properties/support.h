@@ -180,12 +180,17 @@ std::optional<Op> steer_op(Run& run, ChoiceSource& rc, HandleId (*fresh)(Run&));
 // Up to `n` movable blocks of order 0..2 placed with `alloc at=` at free frames of area `a`.
 void crowd_area(Run& run, ChoiceSource& rc, AreaId a, uint64_t n);
 
-// The world only (header and swarm).
-Generated start(Side side, const GeneratorLimits& limits);
+// The worlds every property runs in (a pick): the shared generator's small worlds, three
+// in four with 64..256 pages, the rest 64..4096; pageblock_order 2..5, up to 3 areas,
+// order_per_bit up to 2.
+GeneratorLimits world_limits();
+
+// The world only (header and swarm), drawn with world_limits().
+Generated start(Side side);
 // A length in [0, max_ops], scaled by RapidCheck's size.
 size_t pick_length(size_t max_ops);
 // The world and pick_length(max_ops) operations.
-Generated generate(Side side, const GeneratorLimits& limits, size_t max_ops);
+Generated generate(Side side, size_t max_ops);
 
 // The side a case runs on: impl when a fault is injected, else a pick (shrinking to impl).
 Side pick_side();

@@ -19,9 +19,6 @@ params="${RC_PARAMS:-}"
 # Debian's RapidCheck snapshot trips UBSan above max_size 100.
 [[ " $params" == *" max_size="* ]] || params="$params max_size=100"
 export RC_PARAMS="${params# }"
-# ASan keeps every distinct allocation stack, and RapidCheck's nested generators make many:
-# short stacks and a small quarantine keep a long run under 200 MB.
-export ASAN_OPTIONS="malloc_context_size=4:quarantine_size_mb=32${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 echo "== properties (RC_PARAMS=\"$RC_PARAMS\")"
 start=$SECONDS
 status=0
