@@ -29,7 +29,7 @@ for u in 50 65 90 95; do run "util-$u" --utilisation "$u"; done
 run util-80 --utilisation 80
 for m in 2 5 20 30; do run "unmovable-$m" --unmovable "$m"; done
 for p in 0 0.5 1 5; do run "pins-$p" --pin-short "$p" --pin-long "$p"; done
-for a in 0.5 1 4 8; do run "aging-$a" --aging "$a" --config no-reservation; done
+for a in 0.5 2 4 8; do run "aging-$a" --aging "$a" --config no-reservation; done
 run peak-99.7 --peak 99.7
 run phone-2012 --preset phone-2012 --trials 200
 
