@@ -40,7 +40,7 @@ const char* const kSimUsage =
     "  phone-2012   512 MiB arm32 phone (4 MiB pageblocks, no THP), 64 MiB camera area, 90 % in\n"
     "               use, 15 % unmovable, 0.2 % of movable blocks under DMA, no long-term pins; 200 trials\n"
     "  server       16 GiB x86-64, 1 GiB area, 90 % in use (page cache), 5 % unmovable, pins\n"
-    "               0.1 % short / 0.5 % long (RDMA, VFIO); 8 trials (about 6 s each)\n"
+    "               0.1 % short / 0.5 % long (RDMA, VFIO); 8 trials (about 5 s of CPU each)\n"
     "\n"
     "machine:\n"
     "  --memory SIZE          memory, e.g. 4G, 512M (default 4G)\n"
