@@ -79,11 +79,7 @@ const std::vector<Preset>& presets() {
   static const std::vector<Preset> all = [] {
     std::vector<Preset> v;
     Workload d;
-    v.push_back({"default",
-                 "4 GiB x86-64 machine (2 MiB pageblocks), 256 MiB CMA area, aged in cycles between 80 % "
-                 "and 100 % in use, 10 % unmovable, 10 % reclaimable, orders 0-3, 0.1 % short-term and 0.1 % "
-                 "long-term pins",
-                 d, 24});
+    v.push_back({"default", d, 24});
 
     Workload phone;
     phone.memory_pages = 131'072;  // 512 MiB
@@ -96,13 +92,9 @@ const std::vector<Preset>& presets() {
     phone.reclaimable = 0.10;
     phone.orders = {0.80, 0.10, 0.05, 0.05};
     phone.pin_short = 0.002;  // buffers under DMA (camera, codec, MMC)
-    phone.pin_long = 0.0;    // FOLL_LONGTERM did not exist in 2012
+    phone.pin_long = 0.0;     // FOLL_LONGTERM did not exist in 2012
     phone.sizes = {256, 512, 1024, 2048};
-    v.push_back({"phone-2012",
-                 "512 MiB arm32 phone of 2012 (4 MiB pageblocks, no THP), 64 MiB camera area, 90 % in use, 15 % "
-                 "unmovable, 10 % reclaimable, 0.2 % of movable blocks under DMA, no long-term pins, camera-like "
-                 "requests up to 8 MiB",
-                 phone, 200});
+    v.push_back({"phone-2012", phone, 200});
 
     Workload server;
     server.memory_pages = 4'194'304;  // 16 GiB
@@ -113,10 +105,7 @@ const std::vector<Preset>& presets() {
     server.orders = {0.70, 0.10, 0.10, 0.10};
     server.pin_short = 0.001;  // direct I/O
     server.pin_long = 0.005;   // RDMA, VFIO, io_uring fixed buffers
-    v.push_back({"server",
-                 "16 GiB x86-64 server, 1 GiB CMA area, 90 % in use (page cache), 5 % unmovable, 10 % reclaimable, "
-                 "0.1 % short-term and 0.5 % long-term (RDMA, VFIO) pins",
-                 server, 8});
+    v.push_back({"server", server, 8});
     return v;
   }();
   return all;

@@ -47,10 +47,9 @@ struct Workload {
 
 // A named workload a kernel developer recognises (`--preset`).
 struct Preset {
-  const char* name;
-  const char* description;
+  const char* name;  // the usage text of `cmacheck sim` describes each
   Workload workload;
-  uint32_t trials;  // default trial count, budgeted for about 30 s on two idle cores
+  uint32_t trials;  // default trial count, budgeted for well under a minute on two idle cores
 };
 const std::vector<Preset>& presets();
 const Preset* find_preset(const std::string& name);
