@@ -391,6 +391,9 @@ uint8_t ceil_log2(uint64_t n) { return static_cast<uint8_t>(n <= 1 ? 0 : 64 - st
 Request measure(Allocator& a, const Workload& w, Config c, uint64_t size, HandleId h, bool full_checks,
                 Context ctx) {
   Outcome out;
+  // I10 on the sampled trials: a failed request changes nothing but the moves X2 allows.
+  std::optional<Allocator::Snapshot> before;
+  if (full_checks) before = a.snapshot();
   if (c == Config::reservation) {
     // dma_alloc_contiguous(): align = min(get_order(size), CONFIG_CMA_ALIGNMENT).
     const uint8_t align = std::min(ceil_log2(size), w.cma_align_cap);
@@ -400,7 +403,11 @@ Request measure(Allocator& a, const Workload& w, Config c, uint64_t size, Handle
   }
   ctx.phase = "measured request";
   check(a, CheckTier::cheap, ctx);
-  if (full_checks) check(a, CheckTier::full, ctx);
+  if (full_checks) {
+    check(a, CheckTier::full, ctx);
+    if (!out.ok)
+      if (auto v = a.check_unchanged(*before, out)) violation(*v, ctx, "I10");
+  }
   Request r;
   r.ok = out.ok;
   r.windows = out.windows_tried;
