@@ -26,7 +26,7 @@ const bool kLockstepFloors = register_floors(
         {"pin_longterm.migrated", "pin_longterm.calls", 0.02, "long-term pins migrate out of CMA (P2)"},
         {"cma_release_raw.fail", "cma_release_raw.calls", 0.2, "raw releases are refused (R2)"},
         {"cma_release_raw.ok", "cma_release_raw.calls", 0.2, "raw releases are accepted (R2)"},
-        {"free.fail.pinned", "free.calls", 0.01, "pinned blocks are freed (F1)"},
+        {"free.fail.pinned", "free.calls", 0.01, "frees of pinned blocks are refused (F1)"},
         {"expect.calls", "ops", 0.05, "expect statements are checked"},
     },
     true);
