@@ -158,9 +158,8 @@ class Run final : public LiveHandles {
   uint32_t names_ = 0;
 };
 
-// A world and `n` generated operations, run on `side`: the header and every operation come
-// from RapidCheck picks through the shared generator; n is a pick in [0, max_ops], scaled
-// by RapidCheck's size so that early cases and shrunk cases are short.
+// A run being generated: the header and every operation come from RapidCheck picks through
+// the shared generator (and steer_op).
 struct Generated {
   std::unique_ptr<RcChoices> rc;
   std::unique_ptr<Generator> gen;
@@ -187,7 +186,8 @@ GeneratorLimits world_limits();
 
 // The world only (header and swarm), drawn with world_limits().
 Generated start(Side side);
-// A length in [0, max_ops], scaled by RapidCheck's size.
+// A length in [0, max_ops], scaled by RapidCheck's size, so that early cases and shrunk
+// cases are short.
 size_t pick_length(size_t max_ops);
 // The world and pick_length(max_ops) operations.
 Generated generate(Side side, size_t max_ops);
