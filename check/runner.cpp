@@ -40,39 +40,30 @@ std::vector<HandleId> HandleTable::live_of(Family f) const {
 
 namespace {
 
-// The allocator and model of the last session that ended on this thread, kept so that the
-// next session reuses their tables' memory (reset() rebuilds them for its world): a fuzz
-// target runs thousands of short sessions a second. Only small worlds are kept.
-struct Spare {
-  std::unique_ptr<impl::Allocator> impl;
-  std::unique_ptr<model::Model> model;
+// The tables of the last session that ended on this thread, kept so that the next session
+// reuses their memory: a fuzz target runs thousands of short sessions a second. Only the
+// tables are kept (so every session frees what else it allocates), and only small ones.
+struct SpareTables {
+  impl::Allocator::Tables impl;
+  model::Model::Tables model;
 };
-thread_local Spare spare;
+thread_local SpareTables spare;
 constexpr uint64_t kSpareMaxPages = uint64_t{1} << 16;
 
 }  // namespace
 
-Session::Session(const Trace& trace, const RunOptions& options) : trace_(trace), options_(options) {
-  if (spare.impl) {
-    impl_ = std::move(spare.impl);
-    impl_->reset(trace.machine, trace.areas, options.faults);
-  } else {
-    impl_ = std::make_unique<impl::Allocator>(trace.machine, trace.areas, options.faults);
-  }
-  if (options_.lockstep) {
-    if (spare.model) {
-      model_ = std::move(spare.model);
-      model_->reset(trace.machine, trace.areas);
-    } else {
-      model_ = std::make_unique<model::Model>(trace.machine, trace.areas);
-    }
-  }
+Session::Session(const Trace& trace, const RunOptions& options)
+    : trace_(trace),
+      options_(options),
+      impl_(std::make_unique<impl::Allocator>(trace.machine, trace.areas, options.faults, std::move(spare.impl))) {
+  if (options_.lockstep)
+    model_ = std::make_unique<model::Model>(trace.machine, trace.areas, std::move(spare.model));
 }
 
 Session::~Session() {
   if (trace_.machine.pages > kSpareMaxPages) return;
-  spare.impl = std::move(impl_);
-  if (model_) spare.model = std::move(model_);
+  spare.impl = std::move(*impl_).release_tables();
+  if (model_) spare.model = std::move(*model_).release_tables();
 }
 
 bool Session::step_op(const Op& op) {

@@ -25,25 +25,19 @@ constexpr std::array<MigrateType, 2> fallbacks(MigrateType t) {
 }  // namespace
 
 Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults)
-    : Allocator(machine, areas, faults, nullptr) {}
+    : Allocator(machine, areas, faults, Tables{}) {}
 
-void Allocator::reset(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults) {
-  *this = Allocator(machine, areas, faults, this);
-}
-
-// `recycled`: an allocator whose tables' capacity this one takes over; none of its state.
 Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& areas, FaultSet faults,
-                     Allocator* recycled)
-    : machine_(machine), faults_(faults) {
-  if (recycled) {
-    labels_ = std::move(recycled->labels_);
-    saved_labels_ = std::move(recycled->saved_labels_);
-    owner_ = std::move(recycled->owner_);
-    free_order_ = std::move(recycled->free_order_);
-    next_ = std::move(recycled->next_);
-    prev_ = std::move(recycled->prev_);
-    content_ = std::move(recycled->content_);
-  }
+                     Tables recycled)
+    : machine_(machine),
+      faults_(faults),
+      labels_(std::move(recycled.labels)),
+      saved_labels_(std::move(recycled.saved_labels)),
+      owner_(std::move(recycled.owner)),
+      free_order_(std::move(recycled.free_order)),
+      next_(std::move(recycled.next)),
+      prev_(std::move(recycled.prev)),
+      content_(std::move(recycled.content)) {
   const uint64_t n = machine_.pages;
   const uint64_t pageblocks = n >> machine_.pageblock_order;
   refill(labels_, pageblocks, MigrateType::movable);  // memmap_init leaves pageblocks MOVABLE (M2)
@@ -69,6 +63,11 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
   // tail of the lists (__free_pages_core, FPI_TO_TAIL, v5.10), so the lowest block is
   // handed out first on a fresh machine.
   free_range(0, n, true);
+}
+
+Allocator::Tables Allocator::release_tables() && {
+  return Tables{std::move(labels_), std::move(saved_labels_), std::move(owner_), std::move(free_order_),
+                std::move(next_),   std::move(prev_),         std::move(content_)};
 }
 
 // ---------------------------------------------------------------------------------------

@@ -20,29 +20,41 @@ bool mergeable(MigrateType a, MigrateType b) {
 }  // namespace
 
 FreeMemory::FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, std::vector<MigrateType> labels,
-                       FreeMemory* recycled)
-    : pages_(pages), pageblock_order_(pageblock_order), max_order_(max_order), labels_(std::move(labels)) {
+                       Tables recycled)
+    : pages_(pages),
+      pageblock_order_(pageblock_order),
+      max_order_(max_order),
+      labels_(std::move(labels)),
+      allocated_(std::move(recycled.allocated)),
+      whole_(std::move(recycled.whole)) {
   assert(max_order < 64 && pageblock_order <= max_order);
   assert(labels_.size() == pages >> pageblock_order && pages % (uint64_t{1} << pageblock_order) == 0);
-  if (recycled) {
-    free_frames_in_ = std::move(recycled->free_frames_in_);
-    whole_ = std::move(recycled->whole_);
+  for (uint8_t k = 0; k <= max_order; ++k)
+    order_start_[k + 1] = order_start_[k] + (k >= 63 ? 1 : (pages + (uint64_t{1} << k) - 1) >> k);
+  // Every frame is free, and every pageblock MOVABLE or CMA, kinds that merge only with
+  // themselves (B2). So a block is whole iff it lies inside the machine and all its
+  // pageblocks carry one label: up to pageblock_order every block (the machine is a whole
+  // number of pageblocks); above it all but those that leave the machine or hold a pageblock
+  // boundary where the label changes. self_check() derives wholeness by the definition.
+  refill(allocated_, order_start_[max_order + 1], uint32_t{0});
+  refill(whole_, order_start_[max_order + 1], uint8_t{1});
+  for (uint8_t k = pageblock_order + 1; k <= max_order; ++k)
+    if (!inside(k, blocks_at(k) - 1)) whole_[order_start_[k + 1] - 1] = 0;
+  for (uint64_t pb = 0; pb < pageblocks(); ++pb) {
+    assert(labels_[pb] == MigrateType::movable || labels_[pb] == MigrateType::cma);
+    free_by_label_[index(labels_[pb])] += uint64_t{1} << pageblock_order;
+    if (pb > 0 && labels_[pb] != labels_[pb - 1])
+      for (uint8_t k = pageblock_order + 1; k <= max_order; ++k)
+        if (pb % (uint64_t{1} << (k - pageblock_order)) != 0) whole_[order_start_[k] + (pb >> (k - pageblock_order))] = 0;
   }
-  free_frames_in_.resize(max_order + 1);
-  whole_.resize(max_order + 1);
-  for (uint8_t k = 0; k <= max_order; ++k) {
-    const uint64_t n = k >= 63 ? 1 : (pages + (uint64_t{1} << k) - 1) >> k;
-    // Every frame is free: block (k, i) holds as many free frames as it has inside the machine.
-    refill(free_frames_in_[k], n, static_cast<uint32_t>(uint64_t{1} << k));
-    free_frames_in_[k].back() = static_cast<uint32_t>(pages - ((n - 1) << k));
-    refill(whole_[k], k > pageblock_order ? n : 0, uint8_t{0});
-  }
-  derive_whole_and_counts();
+  free_total_ = pages;
   // The free blocks of a machine with every frame free are few (pageblocks / 2^(max_order -
   // pageblock_order), plus splits at CMA boundaries): count them by walking the
   // decomposition. self_check() counts by the definition, block by block.
-  count_blocks(free_blocks());
+  for_each_free_block(0, pages, [&](const FreeBlock& b) { ++blocks_of_[index(type_of(b))][b.order.value]; });
 }
+
+FreeMemory::Tables FreeMemory::release_tables() && { return Tables{std::move(allocated_), std::move(whole_)}; }
 
 FrameRange FreeMemory::pageblock_range(uint64_t pb) const {
   return {Pfn{pb << pageblock_order_}, PageCount{uint64_t{1} << pageblock_order_}};
@@ -51,24 +63,21 @@ FrameRange FreeMemory::pageblock_range(uint64_t pb) const {
 // ---------------------------------------------------------------------------------------
 // The definition of a free block (B1, B2)
 
-// Block (k, i) is frames [i << k, (i + 1) << k): every frame free (so inside the machine: a
-// block that leaves it has fewer than 2^k frames), and whole.
-bool FreeMemory::all_free_and_whole(uint8_t k, uint64_t i) const {
-  const std::vector<uint32_t>& free = free_frames_in_[k];
-  return i < free.size() && free[i] == (uint64_t{1} << k) && (k <= pageblock_order_ || whole_[k][i]);
-}
+// Block (k, i) is frames [i << k, (i + 1) << k): no frame allocated, and whole (which
+// includes lying inside the machine).
+bool FreeMemory::all_free_and_whole(uint8_t k, uint64_t i) const { return level(k).all_free_and_whole(i); }
 
 // ... and not merged further: its parent is not all free and whole, or it is max_order.
 bool FreeMemory::free_block_at(uint8_t k, uint64_t i) const {
   return all_free_and_whole(k, i) && (k == max_order_ || !all_free_and_whole(k + 1, i >> 1));
 }
 
-// Wholeness (B2) of block (k, i), k > pageblock_order, from its halves' wholeness and head
-// labels. (Up to pageblock_order a block inside the machine is whole: it lies inside one
-// pageblock, where labels never matter.)
+// Wholeness (B2) of block (k, i) from its halves' wholeness and head labels. Up to
+// pageblock_order a block inside the machine is whole: it lies inside one pageblock, where
+// labels never matter.
 bool FreeMemory::derive_whole(uint8_t k, uint64_t i) const {
-  assert(k > pageblock_order_);
   if (!inside(k, i)) return false;
+  if (k <= pageblock_order_) return true;
   const uint64_t lo = 2 * i, hi = 2 * i + 1;
   return whole(k - 1, lo) && whole(k - 1, hi) && mergeable(head_label(k - 1, lo), head_label(k - 1, hi));
 }
@@ -80,12 +89,11 @@ bool FreeMemory::is_free_block(Pfn head, Order order) const {
 }
 
 // All free and whole is inherited by both halves, so the free block holding a free frame
-// is the largest all-free-and-whole block around it: grow while the parent is one too.
+// is the largest all-free-and-whole block around it.
 std::optional<FreeBlock> FreeMemory::containing_free_block(Pfn p) const {
   if (raw(p) >= pages_ || !is_free(p)) return std::nullopt;
-  uint8_t k = 0;
-  while (k < max_order_ && all_free_and_whole(k + 1, raw(p) >> (k + 1))) ++k;
-  assert(free_block_at(k, raw(p) >> k));
+  uint8_t k = max_order_;
+  while (!all_free_and_whole(k, raw(p) >> k)) --k;  // stops at 0: a free frame is a free block of order 0
   return FreeBlock{Pfn{(raw(p) >> k) << k}, Order{k}};
 }
 
@@ -97,16 +105,27 @@ std::optional<FreeBlock> FreeMemory::lowest_free_block(MigrateType t, Order orde
   return std::nullopt;
 }
 
+// The free blocks that intersect [lo, hi), ascending: the decomposition walked frame by
+// frame, each free block at once, allocated frames by the largest wholly allocated aligned
+// block starting at the frame.
+template <class Fn>
+void FreeMemory::for_each_free_block(uint64_t lo, uint64_t hi, Fn&& fn) const {
+  for (uint64_t p = lo; p < hi;) {
+    if (const auto b = containing_free_block(Pfn{p})) {
+      fn(*b);
+      p = raw(b->head) + raw(b->order.pages());
+      continue;
+    }
+    uint8_t k = 0;
+    while (k < max_order_ && p % (uint64_t{2} << k) == 0 && allocated_in(k + 1, p >> (k + 1)) == (uint64_t{2} << k))
+      ++k;
+    p += uint64_t{1} << k;
+  }
+}
+
 std::vector<FreeBlock> FreeMemory::free_blocks() const {
   std::vector<FreeBlock> out;
-  for (uint64_t p = 0; p < pages_;) {
-    if (auto b = containing_free_block(Pfn{p})) {
-      out.push_back(*b);
-      p = raw(b->head) + raw(b->order.pages());
-    } else {
-      ++p;
-    }
-  }
+  for_each_free_block(0, pages_, [&](const FreeBlock& b) { out.push_back(b); });
   return out;
 }
 
@@ -116,27 +135,31 @@ std::vector<FreeBlock> FreeMemory::free_blocks() const {
 // Whether block (k, i) is a free block depends on block (k, i) itself and on its parent.
 // A change to frames or labels of [lo, hi) can therefore alter the status of the blocks
 // that intersect [lo, hi) and of their buddies (whose parent intersects it), and no other.
-// count_affected adds `sign` for each of those that is a free block, from order `from` up.
-// Buddies share their parent: when it is all free and whole neither of them is a free block.
-void FreeMemory::count_affected(uint64_t lo, uint64_t hi, uint8_t from, int sign) {
-  for (uint8_t k = from; k <= max_order_; ++k) {
-    const uint64_t n = blocks_at(k);
-    for (uint64_t parent = lo >> (k + 1); parent <= (hi - 1) >> (k + 1); ++parent) {
-      if (k < max_order_ && all_free_and_whole(k + 1, parent)) continue;
-      for (uint64_t i = 2 * parent; i <= 2 * parent + 1 && i < n; ++i)
-        if (all_free_and_whole(k, i)) {
-          uint64_t& count = blocks_of_[index(head_label(k, i))][k];
-          count = sign > 0 ? count + 1 : count - 1;
-        }
-    }
+// A buddy that does not intersect [lo, hi) itself is the buddy of the block around lo or
+// around hi - 1. So the free blocks among them are those of the decomposition that
+// intersect [lo, hi), and, at each order, the free ones among those two buddies (none at
+// max_order, where a block has no parent). count_affected adds `sign` for each.
+void FreeMemory::count_affected(uint64_t lo, uint64_t hi, int sign) {
+  auto count = [&](uint8_t k, uint64_t i) {
+    uint64_t& n = blocks_of_[index(head_label(k, i))][k];
+    n = sign > 0 ? n + 1 : n - 1;
+  };
+  for_each_free_block(lo, hi, [&](const FreeBlock& b) { count(b.order.value, raw(b.head) >> b.order.value); });
+  Level blocks = level(0);
+  for (uint8_t k = 0; k < max_order_; ++k, blocks = blocks.up()) {
+    const Level parents = blocks.up();
+    auto free_block = [&](uint64_t i) { return blocks.all_free_and_whole(i) && !parents.all_free_and_whole(i / 2); };
+    const uint64_t first = lo >> k, last = (hi - 1) >> k;
+    if (first % 2 == 1 && free_block(first - 1)) count(k, first - 1);
+    if (last % 2 == 0 && free_block(last + 1)) count(k, last + 1);
   }
 }
 
 template <class Change>
-void FreeMemory::change(uint64_t lo, uint64_t hi, uint8_t from, Change&& change) {
-  count_affected(lo, hi, from, -1);
+void FreeMemory::change(uint64_t lo, uint64_t hi, Change&& change) {
+  count_affected(lo, hi, -1);
   change();
-  count_affected(lo, hi, from, +1);
+  count_affected(lo, hi, +1);
 }
 
 void FreeMemory::set_free(FrameRange r, bool free) {
@@ -144,12 +167,14 @@ void FreeMemory::set_free(FrameRange r, bool free) {
   const uint64_t lo = raw(r.first), hi = raw(r.end());
   assert(hi <= pages_);
   auto add = [free](auto& n, uint64_t v) { free ? n += v : n -= v; };
-  change(lo, hi, 0, [&] {
+  auto take = [free](auto& n, uint64_t v) { free ? n -= v : n += v; };
+  change(lo, hi, [&] {
     for (uint64_t p = lo; p < hi; ++p) assert(is_free(Pfn{p}) != free && "a frame freed or allocated twice");
-    // Block (k, i) gains or loses the frames of [lo, hi) it holds.
-    for (uint8_t k = 0; k <= max_order_; ++k)
+    // Block (k, i) has the frames of [lo, hi) it holds allocated, or no longer.
+    uint32_t* allocated = allocated_.data();  // the blocks of order k, in turn
+    for (uint8_t k = 0; k <= max_order_; allocated += blocks_at(k), ++k)
       for (uint64_t i = lo >> k; i <= (hi - 1) >> k; ++i)
-        add(free_frames_in_[k][i], std::min(hi, (i + 1) << k) - std::max(lo, i << k));
+        take(allocated[i], std::min(hi, (i + 1) << k) - std::max(lo, i << k));
     for (uint64_t pb = lo >> pageblock_order_; pb <= (hi - 1) >> pageblock_order_; ++pb) {
       const FrameRange in_pb = pageblock_range(pb);
       add(free_by_label_[index(labels_[pb])], std::min(hi, raw(in_pb.end())) - std::max(lo, raw(in_pb.first)));
@@ -158,78 +183,50 @@ void FreeMemory::set_free(FrameRange r, bool free) {
   });
 }
 
-// The free blocks of order below pageblock_order inside pageblock pb: the maximal all-free
-// aligned blocks inside it (up to pageblock_order every block is whole), unless the whole
-// pageblock is free and so part of a free block of order pageblock_order or more.
-template <class Fn>
-void FreeMemory::for_each_free_block_inside(uint64_t pb, Fn&& fn) const {
-  auto visit = [&](auto&& self, uint8_t k, uint64_t i) -> void {
-    const uint64_t free = free_frames_in_[k][i];
-    if (free == 0) return;
-    if (free == (uint64_t{1} << k)) return fn(k, i);
-    self(self, k - 1, 2 * i);
-    self(self, k - 1, 2 * i + 1);
-  };
-  const uint8_t B = pageblock_order_;
-  if (B > 0 && free_frames_in_[B][pb] != (uint64_t{1} << B)) {
-    visit(visit, B - 1, 2 * pb);
-    visit(visit, B - 1, 2 * pb + 1);
-  }
-}
-
-// A label decides only blocks of pageblock_order and above (wholeness and merging, B2);
-// the free blocks below it inside the pageblock stay as they are, on the new label's lists.
 void FreeMemory::relabel(uint64_t pb, MigrateType t) {
   const MigrateType old = labels_[pb];
   if (old == t) return;
-  for_each_free_block_inside(pb, [&](uint8_t k, uint64_t) {
-    --blocks_of_[index(old)][k];
-    ++blocks_of_[index(t)][k];
-  });
   const FrameRange r = pageblock_range(pb);
-  change(raw(r.first), raw(r.end()), pageblock_order_, [&] {
+  change(raw(r.first), raw(r.end()), [&] {
     const uint64_t free = free_frames_in_pageblock(pb);
     free_by_label_[index(old)] -= free;
     free_by_label_[index(t)] += free;
     labels_[pb] = t;
     for (uint8_t k = pageblock_order_ + 1; k <= max_order_; ++k) {
       const uint64_t i = pb >> (k - pageblock_order_);
-      if (i < blocks_at(k)) whole_[k][i] = derive_whole(k, i);
+      if (i < blocks_at(k)) whole_[order_start_[k] + i] = derive_whole(k, i);
     }
   });
 }
 
-// Free frames per block, bottom up from the free frames (free_frames_in_[0]).
-void FreeMemory::derive_free_frames() {
+// Allocated frames per block, bottom up from the frames (the blocks of order 0).
+void FreeMemory::derive_allocated() {
   for (uint8_t k = 1; k <= max_order_; ++k)
     for (uint64_t i = 0; i < blocks_at(k); ++i) {
       const uint64_t lo = 2 * i, hi = 2 * i + 1;
-      free_frames_in_[k][i] = free_frames_in_[k - 1][lo] + (hi < blocks_at(k - 1) ? free_frames_in_[k - 1][hi] : 0);
+      allocated_in(k, i) = allocated_in(k - 1, lo) + (hi < blocks_at(k - 1) ? allocated_in(k - 1, hi) : 0);
     }
 }
 
-// Wholeness and the free counts, from the free frames per block and the labels.
-void FreeMemory::derive_whole_and_counts() {
-  for (uint8_t k = pageblock_order_ + 1; k <= max_order_; ++k)
-    for (uint64_t i = 0; i < blocks_at(k); ++i) whole_[k][i] = derive_whole(k, i);
+// Wholeness from order `from` up, and the free counts, from the free frames per block and
+// the labels.
+void FreeMemory::derive_whole_and_counts(uint8_t from) {
+  for (uint8_t k = from; k <= max_order_; ++k)
+    for (uint64_t i = 0; i < blocks_at(k); ++i) whole_[order_start_[k] + i] = derive_whole(k, i);
   free_by_label_.fill(0);
   free_total_ = 0;
   for (uint64_t pb = 0; pb < pageblocks(); ++pb) {
-    free_by_label_[index(labels_[pb])] += free_frames_in_pageblock(pb);
-    free_total_ += free_frames_in_pageblock(pb);
+    const uint64_t free = free_frames_in_pageblock(pb);
+    free_by_label_[index(labels_[pb])] += free;
+    free_total_ += free;
   }
-}
-
-void FreeMemory::count_blocks(const std::vector<FreeBlock>& blocks) {
-  for (auto& per_type : blocks_of_) per_type.fill(0);
-  for (const FreeBlock& b : blocks) ++blocks_of_[index(type_of(b))][b.order.value];
 }
 
 // Everything derived, from the free frames and the labels alone, by the definitions: every
 // aligned block is asked whether it is a free block.
 void FreeMemory::derive_all() {
-  derive_free_frames();
-  derive_whole_and_counts();
+  derive_allocated();
+  derive_whole_and_counts(0);
   for (auto& per_type : blocks_of_) per_type.fill(0);
   for (uint8_t k = 0; k <= max_order_; ++k)
     for (uint64_t i = 0; i < blocks_at(k); ++i)
@@ -239,7 +236,7 @@ void FreeMemory::derive_all() {
 std::optional<std::string> FreeMemory::self_check() const {
   FreeMemory fresh = *this;
   fresh.derive_all();
-  if (fresh.free_frames_in_ != free_frames_in_) return "free-frame counts per block drifted";
+  if (fresh.allocated_ != allocated_) return "allocated-frame counts per block drifted";
   if (fresh.whole_ != whole_) return "wholeness (B2) drifted";
   if (fresh.free_by_label_ != free_by_label_ || fresh.free_total_ != free_total_) return "free counts drifted";
   for (int t = 0; t < kTypes; ++t)

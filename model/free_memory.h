@@ -17,7 +17,7 @@
 // Nothing here chooses a block; the model asks "is there a free block of type T and order
 // k?" (rule B4) and "is this frame the head of such a block?" (rule K2). To answer quickly
 // after every operation, the class keeps two derived tables, re-derived locally on each
-// change: per aligned block its number of free frames and its wholeness, and per
+// change: per aligned block its number of allocated frames and its wholeness, and per
 // (type, order) the number of free blocks. self_check() re-derives everything from scratch.
 #pragma once
 
@@ -39,11 +39,20 @@ struct FreeBlock {
 
 class FreeMemory {
  public:
+  // The tables whose size is the machine's, handed from one FreeMemory to the next so that
+  // their memory is reused (the fuzz targets build thousands of small worlds a second).
+  struct Tables {
+    std::vector<uint32_t> allocated;
+    std::vector<uint8_t> whole;
+  };
+
   // All frames free; pageblock pb labelled labels[pb] (rule M2: memmap_init leaves every
-  // pageblock MOVABLE, cma_activate_area makes an area's pageblocks CMA).
-  // `recycled`, when given, lends its tables' capacity (none of its state).
+  // pageblock MOVABLE, cma_activate_area makes an area's pageblocks CMA). `recycled` lends
+  // its memory only.
   FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, std::vector<MigrateType> labels,
-             FreeMemory* recycled = nullptr);
+             Tables recycled = {});
+  // Gives the tables away; this object is left empty, to be destroyed or assigned to.
+  Tables release_tables() &&;
 
   uint64_t pages() const { return pages_; }
   uint8_t pageblock_order() const { return pageblock_order_; }
@@ -53,7 +62,7 @@ class FreeMemory {
   FrameRange pageblock_range(uint64_t pb) const;
 
   // Frames (M1).
-  bool is_free(Pfn p) const { return free_frames_in_[0][raw(p)] != 0; }
+  bool is_free(Pfn p) const { return allocated_in(0, raw(p)) == 0; }
   // Flips every frame of `r` to free (or to allocated). Each frame must change state.
   void set_free(FrameRange r, bool free);
 
@@ -73,7 +82,9 @@ class FreeMemory {
   // Counts (M7).
   uint64_t free_frames() const { return free_total_; }
   uint64_t free_frames_labelled(MigrateType t) const { return free_by_label_[index(t)]; }
-  uint64_t free_frames_in_pageblock(uint64_t pb) const { return free_frames_in_[pageblock_order_][pb]; }
+  uint64_t free_frames_in_pageblock(uint64_t pb) const {
+    return (uint64_t{1} << pageblock_order_) - allocated_in(pageblock_order_, pb);
+  }
 
   // Re-derives the tables from the free frames and the labels alone; a description of the
   // first difference, or nothing when the incremental tables are right.
@@ -83,29 +94,43 @@ class FreeMemory {
   static constexpr int kTypes = 5;
   static constexpr size_t index(MigrateType t) { return static_cast<size_t>(t); }
 
-  uint64_t blocks_at(uint8_t k) const { return free_frames_in_[k].size(); }
+  // Block (k, i) is the entry order_start_[k] + i of the tables.
+  uint64_t blocks_at(uint8_t k) const { return order_start_[k + 1] - order_start_[k]; }
+  // The blocks of one order, for loops over many of them: block i is entry i, i < n. The
+  // tables hold the orders one after another, so the next order's blocks start where this
+  // order's end (and there are half as many, rounded up).
+  struct Level {
+    const uint32_t* allocated;
+    const uint8_t* whole;
+    uint64_t n;
+    bool all_free_and_whole(uint64_t i) const { return i < n && allocated[i] == 0 && whole[i]; }
+    Level up() const { return {allocated + n, whole + n, (n + 1) / 2}; }
+  };
+  Level level(uint8_t k) const { return {&allocated_[order_start_[k]], &whole_[order_start_[k]], blocks_at(k)}; }
+  uint32_t allocated_in(uint8_t k, uint64_t i) const { return allocated_[order_start_[k] + i]; }
+  uint32_t& allocated_in(uint8_t k, uint64_t i) { return allocated_[order_start_[k] + i]; }
+  bool whole(uint8_t k, uint64_t i) const { return whole_[order_start_[k] + i]; }
   bool inside(uint8_t k, uint64_t i) const { return ((i + 1) << k) <= pages_; }
   bool all_free_and_whole(uint8_t k, uint64_t i) const;
   bool free_block_at(uint8_t k, uint64_t i) const;
   MigrateType head_label(uint8_t k, uint64_t i) const { return labels_[(i << k) >> pageblock_order_]; }
-  bool whole(uint8_t k, uint64_t i) const { return k <= pageblock_order_ ? inside(k, i) : bool(whole_[k][i]); }
   bool derive_whole(uint8_t k, uint64_t i) const;
-  void count_affected(uint64_t lo, uint64_t hi, uint8_t from, int sign);
+  void count_affected(uint64_t lo, uint64_t hi, int sign);
   template <class Change>
-  void change(uint64_t lo, uint64_t hi, uint8_t from, Change&& change);
+  void change(uint64_t lo, uint64_t hi, Change&& change);
+  void derive_allocated();
+  void derive_whole_and_counts(uint8_t from);
   template <class Fn>
-  void for_each_free_block_inside(uint64_t pb, Fn&& fn) const;
-  void derive_free_frames();
-  void derive_whole_and_counts();
-  void count_blocks(const std::vector<FreeBlock>& blocks);
+  void for_each_free_block(uint64_t lo, uint64_t hi, Fn&& fn) const;
   void derive_all();
 
   uint64_t pages_;
   uint8_t pageblock_order_;
   uint8_t max_order_;
   std::vector<MigrateType> labels_;                           // per pageblock
-  std::vector<std::vector<uint32_t>> free_frames_in_;         // [k][i]: free frames of block (k, i)
-  std::vector<std::vector<uint8_t>> whole_;                   // [k][i]: block (k, i) is whole (B2), k > B only
+  std::array<uint64_t, 65> order_start_{};                    // [k]: entry of block (k, 0); [max_order + 1]: end
+  std::vector<uint32_t> allocated_;                           // per block: its allocated frames
+  std::vector<uint8_t> whole_;                                // per block: it is whole (B2)
   std::array<std::array<uint64_t, 64>, kTypes> blocks_of_{};  // [type][k]: number of free blocks
   std::array<uint64_t, kTypes> free_by_label_{};              // free frames per pageblock label
   uint64_t free_total_ = 0;

@@ -53,21 +53,14 @@ static std::vector<MigrateType> initial_labels(const MachineDecl& machine, const
 }
 
 // Rule M2: all frames free, pageblocks labelled as above; every bitmap clear (M6).
-Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas) : Model(machine, areas, nullptr) {}
+Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas) : Model(machine, areas, Tables{}) {}
 
-void Model::reset(const MachineDecl& machine, const std::vector<AreaDecl>& areas) {
-  *this = Model(machine, areas, this);
-}
-
-// `recycled`: a model whose tables' capacity this one takes over; none of its state.
-Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas, Model* recycled)
+Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas, Tables recycled)
     : machine_(machine),
       memory_(machine.pages, machine.pageblock_order, machine.max_order, initial_labels(machine, areas),
-              recycled ? &recycled->memory_ : nullptr) {
-  if (recycled) {
-    owner_ = std::move(recycled->owner_);
-    content_ = std::move(recycled->content_);
-  }
+              std::move(recycled.memory)),
+      owner_(std::move(recycled.owner)),
+      content_(std::move(recycled.content)) {
   refill(owner_, machine.pages, kNoOwner);
   refill(content_, machine.pages, uint64_t{0});
   for (const AreaDecl& decl : areas) {
@@ -76,6 +69,10 @@ Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas, Mod
     a.bits.assign(raw(decl.pages) >> decl.order_per_bit, 0);  // M6
     areas_.push_back(std::move(a));
   }
+}
+
+Model::Tables Model::release_tables() && {
+  return Tables{std::move(memory_).release_tables(), std::move(owner_), std::move(content_)};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -555,12 +552,6 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
       if (a.family != Family::block || a.kind != Kind::movable) return RangeResult::busy_unmovable;
     }
   }
-  const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{e - 1});
-  std::vector<MigrateType> saved;
-  for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
-    saved.push_back(memory_.pageblock_label(pb));
-    memory_.relabel(pb, MigrateType::isolate);
-  }
   std::vector<HandleId> intersecting;  // ascending by first frame
   for (uint64_t f = s; f < e;) {
     if (owner_[f] == kNoOwner) {
@@ -570,6 +561,18 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
     const HandleId h{owner_[f]};
     intersecting.push_back(h);
     f = raw(live(h)->range().end());
+  }
+  // Isolation matters only to the moves of X2, whose targets must lie outside the isolated
+  // pageblocks (B3). With no movable block in the range, isolating and restoring the labels
+  // would change nothing (the free frames merge back by themselves), so the model skips both.
+  const bool moves = std::any_of(intersecting.begin(), intersecting.end(), [&](HandleId h) {
+    return live(h)->family == Family::block && live(h)->kind == Kind::movable;
+  });
+  const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{e - 1});
+  std::vector<MigrateType> saved;
+  for (uint64_t pb = first_pb; moves && pb <= last_pb; ++pb) {
+    saved.push_back(memory_.pageblock_label(pb));
+    memory_.relabel(pb, MigrateType::isolate);
   }
   RangeResult result = RangeResult::ok;
   for (HandleId h : intersecting) {
@@ -590,7 +593,7 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
         result = RangeResult::busy_unmovable;
         break;
       }
-  for (uint64_t pb = first_pb; pb <= last_pb; ++pb) memory_.relabel(pb, saved[pb - first_pb]);
+  for (uint64_t pb = first_pb; moves && pb <= last_pb; ++pb) memory_.relabel(pb, saved[pb - first_pb]);
   return result;
 }
 
