@@ -282,7 +282,8 @@ void Allocator::relabel(uint64_t pb, MigrateType t) {
   const uint64_t last = first + raw(machine_.pageblock_pages());
   // Free blocks headed in this pageblock move to the new type's lists
   // (move_freepages_block).
-  std::vector<std::pair<uint64_t, uint8_t>> heads;
+  std::vector<std::pair<uint64_t, uint8_t>>& heads = scratch_heads_;
+  heads.clear();
   for (uint64_t f = first; f < last;) {
     if (free_order_[f] != kNotHead) {
       heads.emplace_back(f, free_order_[f]);
@@ -604,7 +605,8 @@ void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb) {
     --isolated_pageblocks_;
   }
   // X5: the free frames of the isolated pageblocks merge again (B2).
-  std::vector<std::pair<uint64_t, uint8_t>> heads;
+  std::vector<std::pair<uint64_t, uint8_t>>& heads = scratch_heads_;
+  heads.clear();
   for (uint64_t f = first_pb << B; f < (last_pb + 1) << B;) {
     if (free_order_[f] != kNotHead) {
       heads.emplace_back(f, free_order_[f]);

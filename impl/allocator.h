@@ -183,6 +183,7 @@ class Allocator {
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> slot_of_handle_;
   std::vector<HandleId> touched_;
+  std::vector<std::pair<uint64_t, uint8_t>> scratch_heads_;  // relabel, unisolate: spares an allocation each
   uint64_t free_pages_ = 0, free_cma_pages_ = 0, free_isolated_pages_ = 0;
   uint64_t isolated_pageblocks_ = 0;
   uint64_t allocated_pages_ = 0;

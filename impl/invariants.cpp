@@ -88,33 +88,34 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
   auto check_alloc = [&](uint32_t slot) -> std::optional<Violation> {
     const Allocation& r = rec(slot);
     const uint64_t first = raw(r.pfn), cnt = raw(r.count);
-    const std::string who = "allocation #" + s(raw(r.handle)) + " at " + s(first);
-    CMA_INVARIANT(cnt > 0 && first < n && cnt <= n - first, "I4", r.pfn, who + " leaves the machine");
+    // Named only in a violation's message: no string work while every check passes.
+    auto who = [&] { return "allocation #" + s(raw(r.handle)) + " at " + s(first); };
+    CMA_INVARIANT(cnt > 0 && first < n && cnt <= n - first, "I4", r.pfn, who() + " leaves the machine");
     if (r.family == Family::block)
       CMA_INVARIANT(first % raw(r.order.pages()) == 0 && cnt == raw(r.order.pages()), "I4", r.pfn,
-                    who + " is not an aligned block of order " + s(r.order.value));
+                    who() + " is not an aligned block of order " + s(r.order.value));
     if (r.family == Family::cma) {
       const Area& a = areas_[raw(r.area)];
       CMA_INVARIANT(a.decl.range().contains(r.pfn) && first + cnt <= raw(a.decl.base) + raw(a.decl.pages), "I4",
-                    r.pfn, who + " lies outside area " + a.decl.name);
+                    r.pfn, who() + " lies outside area " + a.decl.name);
       CMA_INVARIANT(first % raw(r.align.pages()) == 0, "I4", r.pfn,
-                    who + " is not a multiple of 2^" + s(r.align.value));
+                    who() + " is not a multiple of 2^" + s(r.align.value));
       const uint8_t o = a.decl.order_per_bit;
       const uint64_t b0 = (first - raw(a.decl.base)) >> o, b1 = (first + cnt - 1 - raw(a.decl.base)) >> o;
       for (uint64_t b = b0; b <= b1; ++b)
         CMA_INVARIANT((a.bits[b >> 6] >> (b & 63)) & 1, "I5", r.pfn,
-                      "bit " + s(b) + " of area " + a.decl.name + " is clear under live " + who);
+                      "bit " + s(b) + " of area " + a.decl.name + " is clear under live " + who());
     }
     for (uint64_t i = 0; i < cnt; ++i) {
       CMA_INVARIANT(owner_[first + i] == slot, "I3", Pfn{first + i},
-                    "frame " + s(first + i) + " of " + who + " is owned by another allocation or free");
+                    "frame " + s(first + i) + " of " + who() + " is owned by another allocation or free");
       CMA_INVARIANT(content_[first + i] == content_value(r.serial, i), "I8", Pfn{first + i},
-                    "frame " + s(first + i) + " of " + who + " lost its content");
+                    "frame " + s(first + i) + " of " + who() + " lost its content");
     }
     if (r.family == Family::block && (r.kind != Kind::movable || r.longterm))
       for (uint64_t pb = first >> B; pb <= (first + cnt - 1) >> B; ++pb)
         CMA_INVARIANT(labels_[pb] != MigrateType::cma, "I6", r.pfn,
-                      who + (r.longterm ? " (long-term pinned)" : std::string(" (") + name(r.kind) + ")") +
+                      who() + (r.longterm ? " (long-term pinned)" : std::string(" (") + name(r.kind) + ")") +
                           " lies in a CMA pageblock");
     return std::nullopt;
   };

@@ -137,21 +137,28 @@ std::vector<FreeBlock> FreeMemory::free_blocks() const {
 // that intersect [lo, hi) and of their buddies (whose parent intersects it), and no other.
 // A buddy that does not intersect [lo, hi) itself is the buddy of the block around lo or
 // around hi - 1. So the free blocks among them are those of the decomposition that
-// intersect [lo, hi), and, at each order, the free ones among those two buddies (none at
-// max_order, where a block has no parent). count_affected adds `sign` for each.
+// intersect [lo, hi), and, at each order below max_order, the free ones among those two
+// buddies. Such a buddy is a free block when it is all free and whole and its parent, the
+// block around lo (or hi - 1) one order up, is not: the blocks around a frame are all free
+// and whole exactly up to the order of the free block holding it, if it is free.
+// count_affected adds `sign` for each.
 void FreeMemory::count_affected(uint64_t lo, uint64_t hi, int sign) {
   auto count = [&](uint8_t k, uint64_t i) {
     uint64_t& n = blocks_of_[index(head_label(k, i))][k];
     n = sign > 0 ? n + 1 : n - 1;
   };
-  for_each_free_block(lo, hi, [&](const FreeBlock& b) { count(b.order.value, raw(b.head) >> b.order.value); });
+  int order_at_lo = -1, order_at_hi = -1;  // of the free blocks holding lo and hi - 1; -1: none
+  for_each_free_block(lo, hi, [&](const FreeBlock& b) {
+    const uint8_t k = b.order.value;
+    count(k, raw(b.head) >> k);
+    if (raw(b.head) <= lo) order_at_lo = k;
+    if (raw(b.head) + (uint64_t{1} << k) >= hi) order_at_hi = k;
+  });
   Level blocks = level(0);
   for (uint8_t k = 0; k < max_order_; ++k, blocks = blocks.up()) {
-    const Level parents = blocks.up();
-    auto free_block = [&](uint64_t i) { return blocks.all_free_and_whole(i) && !parents.all_free_and_whole(i / 2); };
     const uint64_t first = lo >> k, last = (hi - 1) >> k;
-    if (first % 2 == 1 && free_block(first - 1)) count(k, first - 1);
-    if (last % 2 == 0 && free_block(last + 1)) count(k, last + 1);
+    if (k >= order_at_lo && first % 2 == 1 && blocks.all_free_and_whole(first - 1)) count(k, first - 1);
+    if (k >= order_at_hi && last % 2 == 0 && blocks.all_free_and_whole(last + 1)) count(k, last + 1);
   }
 }
 
