@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "properties/support.h"
 
 #include <algorithm>
@@ -507,8 +508,21 @@ std::vector<bool> pageblocks_of(const Trace& t, FrameRange r) {
 // ---------------------------------------------------------------------------------------
 // Context and counterexamples
 
+// The environment can inject an impl fault and redirect counterexamples, so that
+// `cmacheck zoo` runs the stateful property against each fault:
+// CMACHECK_FAULT=NAME CMACHECK_COUNTEREXAMPLE_DIR=DIR properties_test --gtest_filter=...
 Context& context() {
-  static Context c;
+  static Context c = [] {
+    Context init;
+    if (const char* f = std::getenv("CMACHECK_FAULT"); f && *f) {
+      if (auto fault = impl::fault_by_name(f)) {
+        init.faults = impl::FaultSet(*fault);
+        init.fault_names = f;
+      }
+    }
+    if (const char* d = std::getenv("CMACHECK_COUNTEREXAMPLE_DIR"); d && *d) init.out_dir = d;
+    return init;
+  }();
   return c;
 }
 

@@ -20,7 +20,7 @@ const char* const kUsage =
     "  --fault NAME       only this fault (repeatable)\n"
     "  --engines LIST     comma-separated: fuzz-empty, fuzz-seeds, properties, random (default all)\n"
     "  --fuzzer PATH      the fuzz_lockstep binary (default build/fuzz/fuzz/fuzz_lockstep)\n"
-    "  --properties PATH  the property-test binary (default build/dev/properties/properties_tests)\n"
+    "  --properties PATH  the property-test binary (default build/dev/properties/properties_test)\n"
     "  --seed N           engine seed (default 1)\n"
     "  --csv FILE         also write the table as CSV\n"
     "  --reproducers DIR  write each fault's smallest shrunk counterexample as DIR/FAULT.trace\n"

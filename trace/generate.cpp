@@ -32,7 +32,7 @@ const char* name(OpKind k) {
   static const char* const names[] = {"alloc_movable", "alloc_unmovable", "alloc_reclaimable", "alloc_at",
                                       "free",          "pin",             "pin_longterm",      "unpin",
                                       "migrate",       "cma_alloc",       "cma_release",       "cma_release_raw",
-                                      "alloc_contig",  "free_contig"};
+                                      "alloc_contig",  "free_contig",     "alloc_in_cma"};
   return names[static_cast<size_t>(k)];
 }
 
@@ -90,7 +90,7 @@ Trace Generator::header() {
     swarm_.weight[k] = w < 8 ? 0 : static_cast<uint8_t>(1 + (w & 7));
   }
   if (t.areas.empty())
-    for (OpKind k : {OpKind::cma_alloc, OpKind::cma_release, OpKind::cma_release_raw})
+    for (OpKind k : {OpKind::cma_alloc, OpKind::cma_release, OpKind::cma_release_raw, OpKind::alloc_in_cma})
       swarm_.weight[static_cast<size_t>(k)] = 0;
   if (!swarm_.enabled(OpKind::alloc_movable) && !swarm_.enabled(OpKind::cma_alloc) &&
       !swarm_.enabled(OpKind::alloc_contig))
@@ -152,6 +152,18 @@ Op Generator::next(Trace& t, const LiveHandles& live) {
       a.kind = static_cast<Kind>(in_.below(3));
       a.order = Order{static_cast<uint8_t>(in_.below(std::min<uint64_t>(m.max_order, 4) + 1))};
       a.at = Pfn{(in_.below(m.pages) >> a.order.value) << a.order.value};
+      a.id = fresh(t, 'm');
+      return a;
+    }
+    case OpKind::alloc_in_cma: {
+      // A movable block placed inside an area (B7), so that cma_alloc windows hold movable
+      // pages to migrate and, once pinned, busy windows (A4, X2). Without it movable pages
+      // rarely land in CMA unless CMA is most of the free memory.
+      Alloc a;
+      const AreaDecl& area = t.areas[in_.below(t.areas.size())];
+      a.kind = Kind::movable;
+      a.order = Order{static_cast<uint8_t>(in_.below(3))};
+      a.at = Pfn{((raw(area.base) + in_.below(raw(area.pages))) >> a.order.value) << a.order.value};
       a.id = fresh(t, 'm');
       return a;
     }

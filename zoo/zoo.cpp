@@ -137,7 +137,7 @@ ZooResult run_properties(impl::Fault fault, const ZooOptions& options, const std
   std::string cmd = "CMACHECK_FAULT=" + std::string(info.name) + " CMACHECK_COUNTEREXAMPLE_DIR=" + work.string() +
                     " RC_PARAMS='seed=" + std::to_string(options.seed) + " max_success=1000000 max_size=100'" +
                     " timeout " + std::to_string(static_cast<int>(options.seconds)) + " " + binary +
-                    " --gtest_filter='*Stateful*' > " + (work / "log").string() + " 2>&1";
+                    " --gtest_filter='Lockstep.*' > " + (work / "log").string() + " 2>&1";
   const auto t0 = Clock::now();
   const int rc = std::system(cmd.c_str());
   r.seconds = since(t0);
@@ -191,7 +191,7 @@ ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* co
 
 std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<void(const std::string&)>& progress) {
   static const char* const fuzzers[] = {"build/fuzz/fuzz/fuzz_lockstep", "build/dev/fuzz/fuzz_lockstep", nullptr};
-  static const char* const props[] = {"build/dev/properties/properties_tests", "build/release/properties/properties_tests",
+  static const char* const props[] = {"build/dev/properties/properties_test", "build/release/properties/properties_test",
                                       nullptr};
   const std::string fuzzer = locate(options.fuzzer, fuzzers);
   const std::string properties = locate(options.properties, props);
