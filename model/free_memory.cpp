@@ -176,10 +176,15 @@ void FreeMemory::set_free(FrameRange r, bool free) {
   auto add = [free](auto& n, uint64_t v) { free ? n += v : n -= v; };
   auto take = [free](auto& n, uint64_t v) { free ? n -= v : n += v; };
   change(lo, hi, [&] {
-    for (uint64_t p = lo; p < hi; ++p) assert(is_free(Pfn{p}) != free && "a frame freed or allocated twice");
-    // Block (k, i) has the frames of [lo, hi) it holds allocated, or no longer.
+    // Block (k, i) has the frames of [lo, hi) it holds allocated, or no longer. Order 0 is
+    // the frames, each of which must change state.
     uint32_t* allocated = allocated_.data();  // the blocks of order k, in turn
-    for (uint8_t k = 0; k <= max_order_; allocated += blocks_at(k), ++k)
+    for (uint64_t p = lo; p < hi; ++p) {
+      assert(allocated[p] == (free ? 1u : 0u) && "a frame freed or allocated twice");
+      allocated[p] = free ? 0 : 1;
+    }
+    allocated += blocks_at(0);
+    for (uint8_t k = 1; k <= max_order_; allocated += blocks_at(k), ++k)
       for (uint64_t i = lo >> k; i <= (hi - 1) >> k; ++i)
         take(allocated[i], std::min(hi, (i + 1) << k) - std::max(lo, i << k));
     for (uint64_t pb = lo >> pageblock_order_; pb <= (hi - 1) >> pageblock_order_; ++pb) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <cstring>
 #include <utility>
 #include <variant>
 
@@ -114,8 +115,8 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   // failure of impl where the model succeeds is a false failure: the window or candidate
   // the model took had no obstacle. Moves that departed from the model's on the way usually
   // mean impl took another window or candidate (K1); say so rather than name the move.
-  const bool contiguous = std::holds_alternative<CmaAlloc>(op) || std::holds_alternative<AllocContig>(op);
-  if (impl_ && contiguous && (impl_->ok != mine.ok || impl_->pfn != mine.pfn || impl_->reason != mine.reason)) {
+  auto contiguous = [&] { return std::holds_alternative<CmaAlloc>(op) || std::holds_alternative<AllocContig>(op); };
+  if (impl_ && (impl_->ok != mine.ok || impl_->pfn != mine.pfn || impl_->reason != mine.reason) && contiguous()) {
     auto result = [](const Outcome& o) {
       return o.ok ? "ok pfn=" + num(o.pfn) : std::string("fail (") + name(o.reason) + ")";
     };
@@ -637,13 +638,21 @@ void Model::set_bits(Area& a, uint64_t first, uint64_t n, bool value) {
 
 // Rule M7 (debugfs `used` and `maxchunk`: cma_used_get, cma_maxchunk_get): pages, not bits;
 // each bit stands for 2^order_per_bit pages (D5 and D6 were this unit mix-up).
+// The bitmap is taken run by run: a run of clear bits, then a run of set bits, and so on
+// (memchr finds where each ends).
 AreaStats Model::area_stats(AreaId id) const {
   const Area& a = areas_[raw(id)];
-  uint64_t set = 0, run = 0, longest = 0;
-  for (uint8_t bit : a.bits) {
-    set += bit;
-    run = bit ? 0 : run + 1;
-    longest = std::max(longest, run);
+  const uint8_t* const end = a.bits.data() + a.bits.size();
+  auto find = [&](const uint8_t* from, uint8_t bit) {
+    const void* at = std::memchr(from, bit, static_cast<size_t>(end - from));
+    return at ? static_cast<const uint8_t*>(at) : end;
+  };
+  uint64_t set = 0, longest = 0;
+  for (const uint8_t* p = a.bits.data(); p != end;) {
+    const uint8_t* clear_end = find(p, 1);
+    longest = std::max<uint64_t>(longest, static_cast<uint64_t>(clear_end - p));
+    p = clear_end == end ? end : find(clear_end, 0);
+    set += static_cast<uint64_t>(p - clear_end);
   }
   return AreaStats{set << a.decl.order_per_bit, longest << a.decl.order_per_bit};
 }
