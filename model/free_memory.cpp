@@ -196,18 +196,24 @@ void FreeMemory::set_free(FrameRange r, bool free) {
 }
 
 void FreeMemory::relabel(uint64_t pb, MigrateType t) {
-  const MigrateType old = labels_[pb];
-  if (old == t) return;
-  const FrameRange r = pageblock_range(pb);
-  change(raw(r.first), raw(r.end()), [&] {
-    const uint64_t free = free_frames_in_pageblock(pb);
-    free_by_label_[index(old)] -= free;
-    free_by_label_[index(t)] += free;
-    labels_[pb] = t;
-    for (uint8_t k = pageblock_order_ + 1; k <= max_order_; ++k) {
-      const uint64_t i = pb >> (k - pageblock_order_);
-      if (i < blocks_at(k)) whole_[order_start_[k] + i] = derive_whole(k, i);
+  if (labels_[pb] != t) relabel(pb, std::span<const MigrateType>(&t, 1));
+}
+
+void FreeMemory::relabel(uint64_t first_pb, std::span<const MigrateType> labels) {
+  if (labels.empty()) return;
+  const uint64_t last_pb = first_pb + labels.size() - 1;
+  const uint8_t B = pageblock_order_;
+  change(first_pb << B, (last_pb + 1) << B, [&] {
+    for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
+      const uint64_t free = free_frames_in_pageblock(pb);
+      free_by_label_[index(labels_[pb])] -= free;
+      free_by_label_[index(labels[pb - first_pb])] += free;
+      labels_[pb] = labels[pb - first_pb];
     }
+    // Wholeness of the blocks above pageblock_order that hold these pageblocks, bottom up.
+    for (uint8_t k = B + 1; k <= max_order_; ++k)
+      for (uint64_t i = first_pb >> (k - B); i <= last_pb >> (k - B) && i < blocks_at(k); ++i)
+        whole_[order_start_[k] + i] = derive_whole(k, i);
   });
 }
 

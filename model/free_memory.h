@@ -24,6 +24,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,9 @@ class FreeMemory {
   MigrateType label(Pfn p) const { return labels_[pageblock_of(p)]; }
   MigrateType pageblock_label(uint64_t pb) const { return labels_[pb]; }
   void relabel(uint64_t pb, MigrateType t);
+  // Pageblocks first_pb, first_pb + 1, ... get labels[0], labels[1], ...: the same as one
+  // relabel each, in one change.
+  void relabel(uint64_t first_pb, std::span<const MigrateType> labels);
 
   // The derived free blocks (B1, B2).
   bool is_free_block(Pfn head, Order order) const;

@@ -571,9 +571,9 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
   });
   const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{e - 1});
   std::vector<MigrateType> saved;
-  for (uint64_t pb = first_pb; moves && pb <= last_pb; ++pb) {
-    saved.push_back(memory_.pageblock_label(pb));
-    memory_.relabel(pb, MigrateType::isolate);
+  if (moves) {
+    for (uint64_t pb = first_pb; pb <= last_pb; ++pb) saved.push_back(memory_.pageblock_label(pb));
+    memory_.relabel(first_pb, std::vector<MigrateType>(saved.size(), MigrateType::isolate));
   }
   RangeResult result = RangeResult::ok;
   for (HandleId h : intersecting) {
@@ -594,7 +594,7 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
         result = RangeResult::busy_unmovable;
         break;
       }
-  for (uint64_t pb = first_pb; moves && pb <= last_pb; ++pb) memory_.relabel(pb, saved[pb - first_pb]);
+  if (moves) memory_.relabel(first_pb, saved);
   return result;
 }
 
