@@ -4,7 +4,9 @@
 #include "impl/refill.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
+#include <cstring>
 
 namespace cmacheck::impl {
 
@@ -162,10 +164,9 @@ void Allocator::free_block(uint64_t pfn, uint8_t order, bool to_tail) {
 void Allocator::free_range(uint64_t pfn, uint64_t count, bool to_tail) {
   const uint64_t end = pfn + count;
   while (pfn < end) {
-    uint8_t order = 0;
-    while (order < machine_.max_order && (pfn & ((uint64_t{2} << order) - 1)) == 0 &&
-           pfn + (uint64_t{2} << order) <= end)
-      ++order;
+    // The largest order up to max_order that pfn is aligned to and that fits before end.
+    const int aligned = std::countr_zero(pfn), fits = std::bit_width(end - pfn) - 1;  // countr_zero(0) = 64
+    const uint8_t order = static_cast<uint8_t>(std::min(std::min(aligned, fits), int{machine_.max_order}));
     add_free_split(pfn, order, to_tail);
     pfn += uint64_t{1} << order;
   }
@@ -180,7 +181,11 @@ void Allocator::add_free_split(uint64_t pfn, uint8_t order, bool to_tail) {
       const uint64_t h = uint64_t{1} << (o - 1);
       return self(self, p, o - 1) && self(self, p + h, o - 1) && mergeable(p, p + h);
     };
-    if (!homogeneous(homogeneous, pfn, order)) {
+    // Pageblocks that all carry one label are mergeable pair by pair (equal labels always
+    // are): then the walk above would find the block homogeneous, and is skipped.
+    const uint64_t first_pb = pageblock_of(pfn), pageblocks = uint64_t{1} << (order - machine_.pageblock_order);
+    const bool one_label = std::memcmp(&labels_[first_pb], &labels_[first_pb + 1], pageblocks - 1) == 0;
+    if (!one_label && !homogeneous(homogeneous, pfn, order)) {
       add_free_split(pfn, order - 1, to_tail);
       add_free_split(pfn + half, order - 1, to_tail);
       return;

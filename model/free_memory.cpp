@@ -1,7 +1,9 @@
 #include "model/free_memory.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
+#include <cstring>
 #include <utility>
 
 #include "model/refill.h"
@@ -19,42 +21,60 @@ bool mergeable(MigrateType a, MigrateType b) {
 
 }  // namespace
 
-FreeMemory::FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, std::vector<MigrateType> labels,
+FreeMemory::FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, const std::vector<FrameRange>& cma,
                        Tables recycled)
     : pages_(pages),
       pageblock_order_(pageblock_order),
       max_order_(max_order),
-      labels_(std::move(labels)),
+      labels_(std::move(recycled.labels)),
       allocated_(std::move(recycled.allocated)),
       whole_(std::move(recycled.whole)) {
-  assert(max_order < 64 && pageblock_order <= max_order);
-  assert(labels_.size() == pages >> pageblock_order && pages % (uint64_t{1} << pageblock_order) == 0);
+  const uint8_t B = pageblock_order;
+  assert(max_order < 64 && B <= max_order && pages % (uint64_t{1} << B) == 0);
   for (uint8_t k = 0; k <= max_order; ++k)
     order_start_[k + 1] = order_start_[k] + (k >= 63 ? 1 : (pages + (uint64_t{1} << k) - 1) >> k);
+  refill(labels_, pages >> B, MigrateType::movable);
+  free_by_label_[index(MigrateType::movable)] = free_total_ = pages;
+  for (const FrameRange& r : cma) {
+    assert(raw(r.first) % (uint64_t{1} << B) == 0 && raw(r.count) % (uint64_t{1} << B) == 0 && raw(r.end()) <= pages);
+    static_assert(sizeof(MigrateType) == 1);
+    std::memset(&labels_[raw(r.first) >> B], static_cast<int>(MigrateType::cma), raw(r.count) >> B);
+    free_by_label_[index(MigrateType::movable)] -= raw(r.count);
+    free_by_label_[index(MigrateType::cma)] += raw(r.count);
+  }
   // Every frame is free, and every pageblock MOVABLE or CMA, kinds that merge only with
   // themselves (B2). So a block is whole iff it lies inside the machine and all its
   // pageblocks carry one label: up to pageblock_order every block (the machine is a whole
   // number of pageblocks); above it all but those that leave the machine or hold a pageblock
-  // boundary where the label changes. self_check() derives wholeness by the definition.
+  // boundary where the label changes, which can only be at the ends of the CMA ranges.
+  // self_check() derives wholeness by the definition.
   refill(allocated_, order_start_[max_order + 1], uint32_t{0});
   refill(whole_, order_start_[max_order + 1], uint8_t{1});
-  for (uint8_t k = pageblock_order + 1; k <= max_order; ++k)
+  for (uint8_t k = B + 1; k <= max_order; ++k)
     if (!inside(k, blocks_at(k) - 1)) whole_[order_start_[k + 1] - 1] = 0;
-  for (uint64_t pb = 0; pb < pageblocks(); ++pb) {
-    assert(labels_[pb] == MigrateType::movable || labels_[pb] == MigrateType::cma);
-    free_by_label_[index(labels_[pb])] += uint64_t{1} << pageblock_order;
-    if (pb > 0 && labels_[pb] != labels_[pb - 1])
-      for (uint8_t k = pageblock_order + 1; k <= max_order; ++k)
-        if (pb % (uint64_t{1} << (k - pageblock_order)) != 0) whole_[order_start_[k] + (pb >> (k - pageblock_order))] = 0;
+  auto boundary = [&](uint64_t pb) {  // between pageblocks pb - 1 and pb
+    if (pb == 0 || pb >= pageblocks() || labels_[pb - 1] == labels_[pb]) return;
+    for (uint8_t k = B + 1; k <= max_order; ++k)
+      if (pb % (uint64_t{1} << (k - B)) != 0) whole_[order_start_[k] + (pb >> (k - B))] = 0;
+  };
+  for (const FrameRange& r : cma) {
+    boundary(raw(r.first) >> B);
+    boundary(raw(r.end()) >> B);
   }
-  free_total_ = pages;
-  // The free blocks of a machine with every frame free are few (pageblocks / 2^(max_order -
-  // pageblock_order), plus splits at CMA boundaries): count them by walking the
-  // decomposition. self_check() counts by the definition, block by block.
-  for_each_free_block(0, pages, [&](const FreeBlock& b) { ++blocks_of_[index(type_of(b))][b.order.value]; });
+  // With every frame free, the free block at a frame p is the largest whole aligned block
+  // that starts there; the next one starts where it ends. self_check() counts the free
+  // blocks by the definition, block by block.
+  for (uint64_t p = 0; p < pages;) {
+    uint8_t k = static_cast<uint8_t>(std::min<int>(std::countr_zero(p), max_order));
+    while (!whole(k, p >> k)) --k;
+    ++blocks_of_[index(labels_[p >> B])][k];
+    p += uint64_t{1} << k;
+  }
 }
 
-FreeMemory::Tables FreeMemory::release_tables() && { return Tables{std::move(allocated_), std::move(whole_)}; }
+FreeMemory::Tables FreeMemory::release_tables() && {
+  return Tables{std::move(labels_), std::move(allocated_), std::move(whole_)};
+}
 
 FrameRange FreeMemory::pageblock_range(uint64_t pb) const {
   return {Pfn{pb << pageblock_order_}, PageCount{uint64_t{1} << pageblock_order_}};
@@ -226,10 +246,10 @@ void FreeMemory::derive_allocated() {
     }
 }
 
-// Wholeness from order `from` up, and the free counts, from the free frames per block and
-// the labels.
-void FreeMemory::derive_whole_and_counts(uint8_t from) {
-  for (uint8_t k = from; k <= max_order_; ++k)
+// Wholeness, bottom up, and the free counts, from the allocated frames per block and the
+// labels.
+void FreeMemory::derive_whole_and_counts() {
+  for (uint8_t k = 0; k <= max_order_; ++k)
     for (uint64_t i = 0; i < blocks_at(k); ++i) whole_[order_start_[k] + i] = derive_whole(k, i);
   free_by_label_.fill(0);
   free_total_ = 0;
@@ -244,7 +264,7 @@ void FreeMemory::derive_whole_and_counts(uint8_t from) {
 // aligned block is asked whether it is a free block.
 void FreeMemory::derive_all() {
   derive_allocated();
-  derive_whole_and_counts(0);
+  derive_whole_and_counts();
   for (auto& per_type : blocks_of_) per_type.fill(0);
   for (uint8_t k = 0; k <= max_order_; ++k)
     for (uint64_t i = 0; i < blocks_at(k); ++i)

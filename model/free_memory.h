@@ -43,14 +43,15 @@ class FreeMemory {
   // The tables whose size is the machine's, handed from one FreeMemory to the next so that
   // their memory is reused (the fuzz targets build thousands of small worlds a second).
   struct Tables {
+    std::vector<MigrateType> labels;
     std::vector<uint32_t> allocated;
     std::vector<uint8_t> whole;
   };
 
-  // All frames free; pageblock pb labelled labels[pb] (rule M2: memmap_init leaves every
-  // pageblock MOVABLE, cma_activate_area makes an area's pageblocks CMA). `recycled` lends
-  // its memory only.
-  FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, std::vector<MigrateType> labels,
+  // All frames free; the pageblocks of the frame ranges `cma` (whole pageblocks, disjoint)
+  // are CMA, all others MOVABLE (rule M2: memmap_init, then cma_activate_area for each
+  // area). `recycled` lends its memory only.
+  FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, const std::vector<FrameRange>& cma,
              Tables recycled = {});
   // Gives the tables away; this object is left empty, to be destroyed or assigned to.
   Tables release_tables() &&;
@@ -123,7 +124,7 @@ class FreeMemory {
   template <class Change>
   void change(uint64_t lo, uint64_t hi, Change&& change);
   void derive_allocated();
-  void derive_whole_and_counts(uint8_t from);
+  void derive_whole_and_counts();
   template <class Fn>
   void for_each_free_block(uint64_t lo, uint64_t hi, Fn&& fn) const;
   void derive_all();

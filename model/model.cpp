@@ -44,13 +44,10 @@ std::string handle(HandleId h) { return "handle #" + std::to_string(raw(h)); }
 
 // Rule M2 (memmap_init, cma_activate_area -> init_cma_reserved_pageblock): the pageblocks
 // of every CMA area are CMA, every other pageblock is MOVABLE.
-static std::vector<MigrateType> initial_labels(const MachineDecl& machine, const std::vector<AreaDecl>& areas) {
-  std::vector<MigrateType> labels(machine.pages >> machine.pageblock_order, MigrateType::movable);
-  for (const AreaDecl& decl : areas)
-    for (uint64_t pb = raw(decl.base) >> machine.pageblock_order; pb < raw(decl.range().end()) >> machine.pageblock_order;
-         ++pb)
-      labels[pb] = MigrateType::cma;
-  return labels;
+static std::vector<FrameRange> cma_ranges(const std::vector<AreaDecl>& areas) {
+  std::vector<FrameRange> ranges;
+  for (const AreaDecl& decl : areas) ranges.push_back(decl.range());
+  return ranges;
 }
 
 // Rule M2: all frames free, pageblocks labelled as above; every bitmap clear (M6).
@@ -58,8 +55,7 @@ Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas) : M
 
 Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas, Tables recycled)
     : machine_(machine),
-      memory_(machine.pages, machine.pageblock_order, machine.max_order, initial_labels(machine, areas),
-              std::move(recycled.memory)),
+      memory_(machine.pages, machine.pageblock_order, machine.max_order, cma_ranges(areas), std::move(recycled.memory)),
       owner_(std::move(recycled.owner)),
       content_(std::move(recycled.content)) {
   refill(owner_, machine.pages, kNoOwner);
