@@ -61,7 +61,7 @@ Session::Session(const Trace& trace, const RunOptions& options)
 }
 
 Session::~Session() {
-  if (trace_.machine.pages > kSpareMaxPages) return;
+  if (impl_->machine().pages > kSpareMaxPages) return;  // (trace_ may have been moved out)
   spare.impl = std::move(*impl_).release_tables();
   if (model_) spare.model = std::move(*model_).release_tables();
 }
