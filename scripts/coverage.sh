@@ -23,7 +23,7 @@ run() {  # $1: name, rest: ctest arguments
   done
 }
 echo "coverage (llvm-cov, lines / branches / functions):"
-run corpus -L corpus
+run corpus -L "corpus|faults|zoo"
 run all -E "fuzz_smoke|fuzz_canary|ossfuzz|properties"
 llvm-cov-14 show "${objects[@]:1}" "${objects[0]#-object=}" -instr-profile="$b/corpus.profdata" \
   -format=html -output-dir="$b/html" "$root/impl" "$root/model" "$root/trace" "$root/check" >/dev/null
