@@ -256,7 +256,7 @@ std::string markdown_table(const std::vector<ZooResult>& results) {
     o << "| " << info.name << " | " << origin << " | " << name(r.engine) << " | "
       << (r.skipped ? "skipped" : r.detected ? "yes" : "no") << " | " << (r.skipped ? "-" : fmt_seconds(r)) << " | "
       << r.executions << " | " << (r.rule.empty() ? "-" : r.rule) << " | "
-      << (r.shrunk_statements ? std::to_string(r.shrunk_statements) : "-") << " |"
+      << (r.detected && r.note.empty() ? std::to_string(r.shrunk_statements) : "-") << " |"
       << (r.note.empty() ? "" : " " + r.note) << "\n";
   }
   return o.str();
