@@ -45,6 +45,8 @@ std::string picture(const char* who, uint64_t pages, uint8_t pb_order, Pfn cente
   return out;
 }
 
+}  // namespace
+
 char role_char(impl::FrameRole r) {
   switch (r) {
     case impl::FrameRole::free: return '.';
@@ -58,8 +60,6 @@ char role_char(impl::FrameRole r) {
   }
   return '?';
 }
-
-}  // namespace
 
 std::string picture_legend() {
   return ". free  m movable  u unmovable  r reclaimable  P pinned  C cma_alloc  X alloc_contig  i isolated; "

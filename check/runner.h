@@ -127,5 +127,7 @@ std::string frame_picture_impl(const impl::Allocator& a, Pfn center, uint64_t ra
 std::string frame_picture_model(const model::Model& m, uint64_t machine_pages, uint8_t pageblock_order, Pfn center,
                                 uint64_t radius = 64);
 std::string picture_legend();
+// The picture's character for a frame of impl/ (the model has its own frame_char).
+char role_char(impl::FrameRole r);
 
 }  // namespace cmacheck

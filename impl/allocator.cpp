@@ -1,7 +1,7 @@
 #include "impl/allocator.h"
 
 #include "impl/bitmap.h"
-#include "impl/refill.h"
+#include "trace/refill.h"
 
 #include <algorithm>
 #include <bit>

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <utility>
 
-#include "model/refill.h"
+#include "trace/refill.h"
 
 namespace cmacheck::model {
 

@@ -7,7 +7,7 @@
 #include <utility>
 #include <variant>
 
-#include "model/refill.h"
+#include "trace/refill.h"
 
 namespace cmacheck::model {
 

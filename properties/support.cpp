@@ -1,13 +1,14 @@
-#include <cstdlib>
 #include "properties/support.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "check/runner.h"
 #include "impl/allocator.h"
 #include "model/model.h"
 #include "trace/print.h"
@@ -58,19 +59,7 @@ class ImplSystem final : public System {
   uint64_t free_cma_pages() const override { return a_.free_cma_pages(); }
   AreaStats area_stats(AreaId a) const override { return a_.area_stats(a); }
   MigrateType label(Pfn p) const override { return a_.label(p); }
-  char frame(Pfn p) const override {
-    switch (a_.role(p)) {
-      case impl::FrameRole::free: return '.';
-      case impl::FrameRole::movable: return 'm';
-      case impl::FrameRole::unmovable: return 'u';
-      case impl::FrameRole::reclaimable: return 'r';
-      case impl::FrameRole::pinned: return 'P';
-      case impl::FrameRole::cma_allocated: return 'C';
-      case impl::FrameRole::contig_allocated: return 'X';
-      case impl::FrameRole::isolated: return 'i';
-    }
-    return '?';
-  }
+  char frame(Pfn p) const override { return role_char(a_.role(p)); }
   uint64_t content(Pfn p) const override { return a_.content(p); }
   std::optional<FrameRange> where(HandleId h) const override {
     const impl::Allocation* r = a_.allocation(h);
