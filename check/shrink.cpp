@@ -34,6 +34,64 @@ struct Shrinker {
     return violated_rule(t, options) == rule;
   }
 
+  // Expectations pin results that any deletion may move (a pfn, a count): with them in
+  // place ddmin could not delete anything before them. Unless the finding is about an
+  // expectation, drop them all first.
+  bool drop_expectations(Trace& t) {
+    if (rule == "expect") return false;
+    Trace cand = t;
+    std::erase_if(cand.statements, [](const Statement& st) { return std::holds_alternative<Expect>(st.body); });
+    for (auto& st : cand.statements) st.expectation.reset();
+    if (cand == t || !still_fails(cand)) return false;
+    t = std::move(cand);
+    return true;
+  }
+
+  // A handle's whole life at once (alloc, pin, unpin, migrate, free and the `expect`s that
+  // read its pfn): statement-wise ddmin cannot remove a binding while a later statement
+  // names the handle, and removing the later ones first rarely keeps the failure.
+  bool drop_handles(Trace& t) {
+    bool any = false;
+    for (size_t h = t.handles.size(); h-- > 0;) {
+      const HandleId id{static_cast<uint32_t>(h)};
+      Trace cand = t;
+      std::erase_if(cand.statements, [&](Statement& st) {
+        if (const auto* op = std::get_if<Op>(&st.body)) {
+          const auto use = handle_use(*op);
+          return use && use->id == id;
+        }
+        auto& items = std::get<Expect>(st.body).items;
+        std::erase_if(items, [&](const ExpectItem& it) { return it.key == ExpectKey::handle_pfn && it.subject == raw(id); });
+        return items.empty();
+      });
+      if (cand.statements.size() == t.statements.size() || !still_fails(cand)) continue;
+      t = std::move(cand);
+      any = true;
+    }
+    return any;
+  }
+
+  // Placements depend on everything allocated before: deleting one allocation moves the
+  // next ones, and the failure goes with them. Writing each allocation's frame into the
+  // trace (`at=`, where the failing run put it) makes the statements independent, so ddmin
+  // can remove the ones that only shaped the free lists; simplify_values later tries to
+  // take each `at=` out again.
+  bool pin_placements(Trace& t) {
+    Trace cand = t;
+    {
+      Session run(t, options);
+      for (size_t i = 0; i < t.statements.size(); ++i) {
+        if (!run.step(i)) break;
+        auto* op = std::get_if<Op>(&cand.statements[i].body);
+        auto* a = op ? std::get_if<Alloc>(op) : nullptr;
+        if (a && !a->at && run.last_outcome().ok) a->at = run.last_outcome().pfn;
+      }
+    }
+    if (cand == t || !still_fails(cand)) return false;
+    t = std::move(cand);
+    return true;
+  }
+
   // ddmin over the statements.
   bool drop_statements(Trace& t) {
     bool any = false;
@@ -177,7 +235,10 @@ ShrinkResult shrink_trace(const Trace& input, const RunOptions& options, const s
     t.statements.resize(r.finding->statement + 1);
   for (int round = 0; round < 8; ++round) {
     if (progress) progress(t.statements.size());
-    bool changed = s.drop_statements(t);
+    bool changed = round == 0 && s.drop_expectations(t);
+    changed |= s.drop_handles(t);
+    changed |= s.drop_statements(t);
+    if (round == 0 && s.pin_placements(t)) changed = true;  // the next round deletes what it freed
     changed |= s.simplify_values(t);
     if (!changed) break;
   }

@@ -51,3 +51,25 @@ TEST(Shrink, PassingTraceIsNotShrunk) {
   ShrinkResult r = shrink_trace(s->trace(), RunOptions{});
   EXPECT_FALSE(r.failed);
 }
+
+// Found by the zoo's random engine under claim_always (`cmacheck zoo --engines random
+// --seed 1`, its 12th trace): a run of allocations that builds one fragmentation state, then
+// an alloc_contig whose migration target is wrong. Deleting any one allocation moves every
+// later placement and loses the failure, so statement-wise ddmin stopped at 31 statements.
+// Writing each placement into the trace (`at=`) lets the shrinker delete the allocations
+// that only shaped the free lists: 8 statements.
+TEST(Shrink, PlacementsArePinnedSoStateBuildingAllocationsCanGo) {
+  RunOptions opts;
+  opts.faults.add(impl::Fault::claim_always);
+  SeededChoices rng(1 * 1000003 + 11);
+  auto s = generate_and_run(rng, opts, {}, 300);
+  ASSERT_EQ(s->status(), RunStatus::violation);
+  const Trace t = s->trace();
+  const std::string rule = violated_rule(t, opts);
+  ASSERT_FALSE(rule.empty());
+  ShrinkResult r = shrink_trace(t, opts);
+  ASSERT_TRUE(r.failed);
+  EXPECT_LE(r.trace.statements.size(), 10u) << print_trace(r.trace);
+  EXPECT_EQ(violated_rule(r.trace, opts), rule);
+  EXPECT_EQ(violated_rule(r.trace, RunOptions{}), "");
+}
