@@ -23,6 +23,7 @@ const char* const kUsage =
     "  --properties PATH  the property-test binary (default build/dev/properties/properties_test)\n"
     "  --seed N           engine seed (default 1)\n"
     "  --csv FILE         also write the table as CSV\n"
+    "  --plot FILE.svg    plot faults found against time to detect, one line per engine\n"
     "  --reproducers DIR  write each fault's smallest shrunk counterexample as DIR/FAULT.trace\n"
     "  Prints a Markdown table: fault, origin, engine, detected, time to detect, executions,\n"
     "  rule that fired, size of the shrunk counterexample. Exit 1 if a fault was not found.\n";
@@ -30,7 +31,7 @@ const char* const kUsage =
 int run(int argc, char** argv) {
   zoo::ZooOptions o;
   o.seed_corpus = "corpus/fuzz_lockstep";
-  std::string csv_path;
+  std::string csv_path, plot_path;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -76,6 +77,8 @@ int run(int argc, char** argv) {
       o.seed = std::strtoull(value().c_str(), nullptr, 10);
     } else if (a == "--csv") {
       csv_path = value();
+    } else if (a == "--plot") {
+      plot_path = value();
     } else if (a == "--reproducers") {
       o.reproducers = value();
     } else {
@@ -87,6 +90,7 @@ int run(int argc, char** argv) {
   std::cerr << "\r\033[K";
   std::cout << zoo::markdown_table(results);
   if (!csv_path.empty()) std::ofstream(csv_path) << zoo::csv(results);
+  if (!plot_path.empty()) std::ofstream(plot_path) << zoo::svg(results, o.seconds);
   bool all = true;
   for (const auto& r : results) all &= r.detected || r.skipped;
   return all ? 0 : 1;

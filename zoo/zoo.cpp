@@ -1,6 +1,8 @@
 #include "zoo/zoo.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -269,6 +271,80 @@ std::string csv(const std::vector<ZooResult>& results) {
     o << impl::fault_info(r.fault).name << "," << name(r.engine) << ","
       << (r.skipped ? "skipped" : r.detected ? "yes" : "no") << "," << r.seconds << "," << r.executions << "," << r.rule
       << "," << r.shrunk_statements << "\n";
+  return o.str();
+}
+
+std::string svg(const std::vector<ZooResult>& results, double budget_seconds) {
+  // Faults found within t seconds, per engine: a step line over a log time axis from 10 ms
+  // (detections faster than that sit on the left edge) to the budget.
+  const double W = 760, H = 440, left = 60, right = 170, top = 50, bottom = 60;
+  const double pw = W - left - right, ph = H - top - bottom;
+  const double t_lo = 0.01, t_hi = std::max(budget_seconds, 0.1);
+  std::vector<Engine> engines;
+  std::vector<impl::Fault> faults;
+  for (const auto& r : results) {
+    if (std::find(engines.begin(), engines.end(), r.engine) == engines.end()) engines.push_back(r.engine);
+    if (std::find(faults.begin(), faults.end(), r.fault) == faults.end()) faults.push_back(r.fault);
+  }
+  const double n = std::max<double>(1, static_cast<double>(faults.size()));
+  auto X = [&](double t) {
+    t = std::clamp(t, t_lo, t_hi);
+    return left + pw * (std::log10(t) - std::log10(t_lo)) / (std::log10(t_hi) - std::log10(t_lo));
+  };
+  auto Y = [&](double found) { return top + ph * (1 - found / n); };
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f", v);
+    return std::string(b);
+  };
+  auto label = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
+    << " " << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    << "<text x=\"" << left + pw / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">Bug zoo: faults found "
+    << "within a time (" << faults.size() << " faults, budget " << budget_seconds << " s per engine)</text>\n";
+  for (double t = t_lo; t <= t_hi * 1.0001; t *= 10) {
+    o << "<line x1=\"" << num(X(t)) << "\" y1=\"" << top << "\" x2=\"" << num(X(t)) << "\" y2=\"" << top + ph
+      << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << num(X(t)) << "\" y=\"" << top + ph + 18
+      << "\" text-anchor=\"middle\">" << label(t) << " s</text>\n";
+  }
+  const double step = std::max(1.0, std::ceil(n / 4));
+  for (double k = 0; k <= n; k += step) {
+    const double y = Y(k);
+    o << "<line x1=\"" << left << "\" y1=\"" << num(y) << "\" x2=\"" << left + pw << "\" y2=\"" << num(y)
+      << "\" stroke=\"#e5e5e5\"/>\n<text x=\"" << left - 8 << "\" y=\"" << num(y + 4) << "\" text-anchor=\"end\">"
+      << label(k) << "</text>\n";
+  }
+  o << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
+    << "\" fill=\"none\" stroke=\"#333\"/>\n<text x=\"" << left + pw / 2 << "\" y=\"" << H - 18
+    << "\" text-anchor=\"middle\">time to detect (wall clock, log scale)</text>\n<text transform=\"translate(18 "
+    << top + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">faults found</text>\n";
+  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+  double legend_y = top + 10;
+  for (size_t e = 0; e < engines.size(); ++e) {
+    std::vector<double> times;
+    for (const auto& r : results)
+      if (r.engine == engines[e] && r.detected) times.push_back(r.seconds);
+    std::sort(times.begin(), times.end());
+    std::ostringstream path;
+    path << "M" << num(X(t_lo)) << " " << num(Y(0));
+    for (size_t i = 0; i < times.size(); ++i)
+      path << " H" << num(X(times[i])) << " V" << num(Y(static_cast<double>(i + 1)));
+    path << " H" << num(X(t_hi));
+    const char* colour = colours[e % 4];
+    o << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"2\"/>\n";
+    const double lx = left + pw + 14;
+    o << "<line x1=\"" << lx << "\" y1=\"" << legend_y << "\" x2=\"" << lx + 24 << "\" y2=\"" << legend_y
+      << "\" stroke=\"" << colour << "\" stroke-width=\"2\"/>\n<text x=\"" << lx + 30 << "\" y=\"" << legend_y + 4
+      << "\" font-size=\"11\">" << name(engines[e]) << " (" << times.size() << "/" << faults.size() << ")</text>\n";
+    legend_y += 20;
+  }
+  o << "</svg>\n";
   return o.str();
 }
 

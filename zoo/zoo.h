@@ -46,6 +46,8 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
 
 std::string markdown_table(const std::vector<ZooResult>& results);
 std::string csv(const std::vector<ZooResult>& results);
+// Faults found within a time, one step line per engine (log time axis up to the budget).
+std::string svg(const std::vector<ZooResult>& results, double budget_seconds);
 
 // Plain random traces (SeededChoices through the shared generator) until a finding.
 ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample);
