@@ -17,7 +17,7 @@ build/%/build.ninja: | deps
 	@cmake --preset $* >/dev/null
 
 build: deps build/dev/build.ninja
-	@cmake --build --preset dev -j $(JOBS) | grep -v '^\[' || true
+	@bash -o pipefail -c "cmake --build --preset dev -j $(JOBS) | { grep -v '^\[' || true; }"
 	@test -x build/dev/tools/cmacheck
 
 # Configure, build and run every test (unit, corpus replay, fuzz smoke runs, properties).
@@ -25,11 +25,11 @@ test: build
 	@cd build/dev && ctest -j $(JOBS) --output-on-failure --timeout 600 $(CTEST_ARGS)
 
 release: deps build/release/build.ninja
-	@cmake --build --preset release -j $(JOBS) | grep -v '^\[' || true
+	@bash -o pipefail -c "cmake --build --preset release -j $(JOBS) | { grep -v '^\[' || true; }"
 
 # The main job: run the lockstep fuzzer on all cores for FUZZ_SECONDS (see README).
 fuzz-build: deps build/fuzz/build.ninja
-	@cmake --build --preset fuzz -j $(JOBS) | grep -v '^\[' || true
+	@bash -o pipefail -c "cmake --build --preset fuzz -j $(JOBS) | { grep -v '^\[' || true; }"
 
 fuzz: fuzz-build release
 	@scripts/fuzz.sh $(TARGET) $(FUZZ_SECONDS) $(JOBS)
@@ -43,7 +43,8 @@ properties: build
 coverage: deps build/coverage/build.ninja
 	@scripts/coverage.sh
 
-zoo: release
+# The zoo's engines: the fuzz preset's fuzz_lockstep, the dev build's property tests.
+zoo: release fuzz-build build
 	@build/release/tools/cmacheck zoo $(ZOO_ARGS)
 
 sim: release
