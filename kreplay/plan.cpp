@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "kreplay/kreplay.h"
+#include "trace/parse.h"
 #include "trace/print.h"
 
 namespace cmacheck::kreplay {
@@ -15,41 +16,6 @@ namespace {
 std::string mib_or_kib(uint64_t pages) {
   if (pages % 256 == 0) return std::to_string(pages / 256) + "M";
   return std::to_string(pages * 4) + "K";
-}
-
-bool is_handle_token(std::string_view s) {
-  if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
-// Numbers as in the trace format: decimal or 0x hex; K/M/G sizes become 4 KiB pages.
-std::optional<uint64_t> parse_count(std::string_view s) {
-  uint64_t unit_kib = 0;
-  if (!s.empty() && (s.back() == 'K' || s.back() == 'M' || s.back() == 'G')) {
-    unit_kib = s.back() == 'K' ? 1 : s.back() == 'M' ? 1024 : 1024 * 1024;
-    s.remove_suffix(1);
-  }
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    base = 16;
-    s.remove_prefix(2);
-  }
-  if (s.empty() || s.size() > 15) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
-            : base == 16 && std::isxdigit(static_cast<unsigned char>(c))
-                ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
-                : -1;
-    if (d < 0) return std::nullopt;
-    v = v * static_cast<uint64_t>(base) + static_cast<uint64_t>(d);
-  }
-  if (unit_kib) {
-    if ((v * unit_kib) % 4) return std::nullopt;
-    v = v * unit_kib / 4;
-  }
-  return v;
 }
 
 std::vector<std::string> tokens(std::string_view s) {
@@ -146,8 +112,9 @@ std::optional<Problem> parse_directives(std::string_view text, std::vector<Direc
           return bad("unexpected '" + t + "'");
         continue;
       }
-      auto v = parse_count(t.substr(eq + 1));
-      if (!v) return bad("bad number in '" + t + "'");
+      std::string why;
+      auto v = parse_number(t.substr(eq + 1), /*allow_size=*/true, why);
+      if (!v) return bad("bad number in '" + t + "': " + why);
       if ((d.verb == V::pressure || d.verb == V::pin) && key == "pages")
         d.pages = *v, have_pages = true;
       else if (d.verb == V::pressure && key == "free")

@@ -16,19 +16,6 @@ namespace cmacheck::props {
 
 namespace {
 
-std::string num(uint64_t v) { return std::to_string(v); }
-
-// A log-uniform count in [1, max] (most requests are small, some are the whole area).
-uint64_t small_count(RcChoices& rc, uint64_t max) {
-  if (max <= 1) return 1;
-  uint64_t bits = 0;
-  while ((uint64_t{1} << bits) < max) ++bits;
-  const uint64_t width = rc.below(bits + 1);
-  const uint64_t lo = width ? uint64_t{1} << (width - 1) : 1;
-  const uint64_t hi = std::min(max, uint64_t{1} << width);
-  return lo >= hi ? std::min(lo, max) : lo + rc.below(hi - lo + 1);
-}
-
 // The counts an `expect` line can check, with the values of `s`.
 std::vector<ExpectItem> counts_of(const Run& run, const State& s, bool with_free_cma) {
   std::vector<ExpectItem> items = run.count_items(s.free, s.free_cma, s.areas);

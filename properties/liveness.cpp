@@ -18,18 +18,6 @@ namespace cmacheck::props {
 
 namespace {
 
-std::string num(uint64_t v) { return std::to_string(v); }
-
-uint64_t small_count(RcChoices& rc, uint64_t max) {
-  if (max <= 1) return 1;
-  uint64_t bits = 0;
-  while ((uint64_t{1} << bits) < max) ++bits;
-  const uint64_t width = rc.below(bits + 1);
-  const uint64_t lo = width ? uint64_t{1} << (width - 1) : 1;
-  const uint64_t hi = std::min(max, uint64_t{1} << width);
-  return lo >= hi ? std::min(lo, max) : lo + rc.below(hi - lo + 1);
-}
-
 // P3: drops every pin of every live block.
 void drop_all_pins(Run& run) {
   for (HandleId h : run.live(Family::block))

@@ -336,9 +336,15 @@ FrameRange max_order_block(const MachineDecl& m, Pfn p) {
   return FrameRange{Pfn{raw(p) / size * size}, PageCount{size}};
 }
 
-namespace {
-std::string num(uint64_t v) { return std::to_string(v); }
-}  // namespace
+uint64_t small_count(ChoiceSource& rc, uint64_t max) {
+  if (max <= 1) return 1;
+  uint64_t bits = 0;
+  while ((uint64_t{1} << bits) < max) ++bits;
+  const uint64_t width = rc.below(bits + 1);
+  const uint64_t lo = width ? uint64_t{1} << (width - 1) : 1;
+  const uint64_t hi = std::min(max, uint64_t{1} << width);
+  return lo >= hi ? std::min(lo, max) : lo + rc.below(hi - lo + 1);
+}
 
 std::optional<std::string> compare(const Trace& t, const State& before, const State& after, const std::vector<Move>& moves,
                                    const std::vector<ClaimAllowance>& claims) {

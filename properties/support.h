@@ -48,6 +48,11 @@ class RcChoices final : public ChoiceSource {
   bool exhausted() const override { return false; }
 };
 
+// A log-uniform count in [1, max]: most requests are small, some are the whole area.
+uint64_t small_count(ChoiceSource& rc, uint64_t max);
+// A number as trace text.
+inline std::string num(uint64_t v) { return std::to_string(v); }
+
 // Records the values another source gives, so that a generator's header can be re-created.
 class RecordingChoices final : public ChoiceSource {
  public:

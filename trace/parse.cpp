@@ -18,12 +18,6 @@ std::string ParseError::format(std::string_view file) const {
   return s;
 }
 
-namespace {
-
-struct Failure {
-  std::string message;
-};
-
 bool is_handle_token(std::string_view s) {
   if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
@@ -31,7 +25,6 @@ bool is_handle_token(std::string_view s) {
   return true;
 }
 
-// Numbers: decimal or 0x hex; a K/M/G suffix makes a size converted to 4 KiB pages.
 std::optional<uint64_t> parse_number(std::string_view s, bool allow_size, std::string& why) {
   uint64_t unit_kib = 0;
   if (!s.empty() && (s.back() == 'K' || s.back() == 'M' || s.back() == 'G')) {
@@ -84,6 +77,12 @@ std::optional<uint64_t> parse_number(std::string_view s, bool allow_size, std::s
   }
   return v;
 }
+
+namespace {
+
+struct Failure {
+  std::string message;
+};
 
 // The `key=value` arguments of one statement, each to be consumed exactly once.
 class Args {

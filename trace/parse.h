@@ -31,6 +31,12 @@ inline constexpr uint8_t kMaxMaxOrder = 26;
 
 ParseResult parse_trace(std::string_view text);
 
+// The trace format's lexical pieces, for tools that read trace-like text (kreplay's plan):
+// a name is a letter then letters, digits or '_'; a number is decimal or 0x hex, and with
+// `allow_size` a K/M/G suffix makes a size converted to 4 KiB pages. On error `why` says why.
+bool is_handle_token(std::string_view s);
+std::optional<uint64_t> parse_number(std::string_view s, bool allow_size, std::string& why);
+
 // Reads a file; a file that cannot be read is reported as line 0.
 ParseResult parse_trace_file(const std::string& path);
 
