@@ -69,24 +69,26 @@ std::optional<Problem> parse_directives(std::string_view text, std::vector<Direc
     while (!d.text.empty() && (d.text.back() == '\r' || d.text.back() == ' ')) d.text.pop_back();
     const std::string& verb = tok[0];
     using V = Directive::Verb;
-    std::string family;
-    if (verb == "pressure")
-      d.verb = V::pressure, family = "pressure";
-    else if (verb == "pressure_check")
-      d.verb = V::pressure_check, family = "pressure";
-    else if (verb == "pressure_stop")
-      d.verb = V::pressure_stop, family = "pressure";
-    else if (verb == "pin")
-      d.verb = V::pin, family = "pin";
-    else if (verb == "pin_check")
-      d.verb = V::pin_check, family = "pin";
-    else if (verb == "unpin")
-      d.verb = V::unpin, family = "pin";
-    else if (verb == "drain")
-      d.verb = V::drain;
-    else
-      return bad("unknown directive '" + verb +
-                 "' (pressure, pressure_check, pressure_stop, pin, pin_check, unpin, drain)");
+    // Each verb and the family whose ID it names (empty: it takes no ID).
+    struct VerbInfo {
+      const char* name;
+      Directive::Verb verb;
+      const char* family;
+    };
+    static constexpr VerbInfo kVerbs[] = {
+        {"pressure", V::pressure, "pressure"}, {"pressure_check", V::pressure_check, "pressure"},
+        {"pressure_stop", V::pressure_stop, "pressure"}, {"pin", V::pin, "pin"},
+        {"pin_check", V::pin_check, "pin"}, {"unpin", V::unpin, "pin"}, {"drain", V::drain, ""},
+    };
+    const VerbInfo* info = nullptr;
+    std::string known;
+    for (const VerbInfo& v : kVerbs) {
+      if (verb == v.name) info = &v;
+      known += known.empty() ? v.name : std::string(", ") + v.name;
+    }
+    if (!info) return bad("unknown directive '" + verb + "' (" + known + ")");
+    d.verb = info->verb;
+    const std::string family = info->family;
     size_t i = 1;
     if (!family.empty()) {
       if (i < tok.size() && tok[i].find('=') == std::string::npos && tok[i] != "longterm" && tok[i] != "in_cma") {
