@@ -258,6 +258,8 @@ class Planner {
                                "free and free_cma count the whole machine; the kernel's own pages (image, page tables, "
                                "initramfs, agents) and per-CPU lists make the guest's counts differ (use NAME.used, "
                                "NAME.maxchunk, ID.pfn)");
+        if (it.key == ExpectKey::pageblock_label)
+          return not_checkable(st, "pageblock labels are not read from the kernel yet");
         if (it.key == ExpectKey::handle_pfn) {
           auto s = state_.find(it.subject);
           if (s != state_.end() && s->second == HState::dropped)

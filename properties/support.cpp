@@ -108,13 +108,6 @@ class ModelSystem final : public System {
   model::Model m_;
 };
 
-template <class... Ts>
-struct overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-overloaded(Ts...) -> overloaded<Ts...>;
-
 }  // namespace
 
 std::unique_ptr<System> make_system(Side side, const Trace& header, impl::FaultSet faults) {
@@ -137,34 +130,26 @@ const Outcome& Run::step(const Op& op) {
   st.body = op;
   trace_.statements.push_back(std::move(st));
   sys_->apply(op, last_);
+  table_.apply(op, last_);
   if (!last_.ok) return last_;
-  if (auto use = handle_use(op)) {
-    if (use->binds) {
-      table_.bind(use->id, use->family);
-      HandleInfo i;
-      i.family = use->family;
-      std::visit(overloaded{
-                     [&](const Alloc& o) {
-                       i.kind = o.kind;
-                       i.order = o.order;
-                     },
-                     [&](const CmaAlloc& o) {
-                       i.area = o.area;
-                       i.count = o.count;
-                       i.align = o.align;
-                     },
-                     [&](const AllocContig& o) { i.count = o.count; },
-                     [](const auto&) {},
-                 },
-                 op);
-      info_[raw(use->id)] = i;
-    } else if (std::holds_alternative<Free>(op) || std::holds_alternative<CmaRelease>(op) ||
-               std::holds_alternative<FreeContig>(op)) {
-      table_.unbind(use->id);
-    }
-  } else if (std::holds_alternative<CmaReleaseRaw>(op)) {
-    for (HandleId h : table_.live_of(Family::cma))
-      if (!sys_->where(h)) table_.unbind(h);
+  if (auto use = handle_use(op); use && use->binds) {
+    HandleInfo i;
+    i.family = use->family;
+    std::visit(overloaded{
+                   [&](const Alloc& o) {
+                     i.kind = o.kind;
+                     i.order = o.order;
+                   },
+                   [&](const CmaAlloc& o) {
+                     i.area = o.area;
+                     i.count = o.count;
+                     i.align = o.align;
+                   },
+                   [&](const AllocContig& o) { i.count = o.count; },
+                   [](const auto&) {},
+               },
+               op);
+    info_[raw(use->id)] = i;
   }
   return last_;
 }

@@ -65,6 +65,18 @@ constexpr const char* name(MigrateType t) {
   return "?";
 }
 
+// The trace format's spelling of a pageblock label (`expect label@PFN=movable`).
+constexpr const char* label_name(MigrateType t) {
+  switch (t) {
+    case MigrateType::unmovable: return "unmovable";
+    case MigrateType::movable: return "movable";
+    case MigrateType::reclaimable: return "reclaimable";
+    case MigrateType::cma: return "cma";
+    case MigrateType::isolate: return "isolate";
+  }
+  return "?";
+}
+
 constexpr MigrateType migratetype_of(Kind k) {
   switch (k) {
     case Kind::movable: return MigrateType::movable;
