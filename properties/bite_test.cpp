@@ -2,23 +2,24 @@
 // fault it must catch, one test (Bite.ID/FAULT) runs the property with that fault injected
 // (fixed seed, up to 300 cases) and fails unless the property fails, writes its shrunk
 // counterexample (to the build tree, never to corpus/properties/, which holds only real
-// findings) and, for an impl fault, `cmacheck replay --fault NAME` reproduces it (exit 1).
+// findings) and, for an impl fault, `cmacheck replay --fault NAME` reproduces it (exit 1;
+// checked with replay_files, the call that command makes).
 // Property-local faults (a lossy printer, a system with hidden state) reach the two
 // properties no impl fault can; replay cannot reproduce those.
 //
 // BiteSelfTest shows the check fires on an entry that cannot hold. BiteMatrix.DISABLED_AllFaults
 // runs every property against every fault and prints the matrix of docs/properties.md (run
 // it with --gtest_also_run_disabled_tests).
-#include <sys/wait.h>
-
+#include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <gtest/gtest-spi.h>
 
+#include "check/replay.h"
 #include "properties/registry.h"
 #include "properties/run.h"
 
@@ -34,13 +35,15 @@ PropertyOptions bite_options(int max_success) {
   return o;
 }
 
-// `cmacheck replay -q [--fault NAME] FILE`: its exit status.
-int replay_status(const std::string& fault, const std::string& file) {
-  std::string cmd = std::string(CMACHECK_BIN) + " replay -q";
-  if (!fault.empty()) cmd += " --fault " + fault;
-  cmd += " '" + file + "' > /dev/null 2>&1";
-  const int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+// The exit status of `cmacheck replay -q --fault NAME FILE`, from the library call that
+// command makes (replay_files), in this process: a process per bite test costs more than
+// the replay.
+int replay_status(impl::Fault fault, const std::string& file) {
+  ReplayOptions o;
+  o.quiet = true;
+  o.run.faults.add(fault);
+  std::ostringstream out, err;
+  return replay_files({file}, o, out, err);
 }
 
 // Runs `p` with one fault (an impl fault, or `local`); what is wrong with the bite, if
@@ -62,7 +65,7 @@ std::vector<std::string> bite_problems(const Property& p, impl::Fault fault, con
   if (r.counterexample_file.empty() || !std::filesystem::exists(r.counterexample_file)) {
     problems.push_back(p.id + " failed with fault " + name + " but wrote no counterexample:\n" + r.message);
   } else if (!local) {
-    const int replay = replay_status(name, r.counterexample_file);
+    const int replay = replay_status(fault, r.counterexample_file);
     if (replay != 1)
       problems.push_back("cmacheck replay --fault " + name + " " + r.counterexample_file + " exits " +
                          std::to_string(replay) + ", not 1");
