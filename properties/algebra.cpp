@@ -211,6 +211,7 @@ void release_not_handed_out_changes_nothing() {
     RC_PRE(!valid_release);
   }
   RC_TAG(what);
+  if (what != "arbitrary frames") stats().add("refused.near_live");
   const State before = capture(run);
   const Outcome out = run.step(r);
   run.expect_last(false);
@@ -397,6 +398,7 @@ void parse_print_round_trip() {
       Statement s2;
       s2.body = std::move(e);
       decorated.push_back(std::move(s2));
+      stats().add("checked.expect");
     }
   }
   t.statements = std::move(decorated);
@@ -479,6 +481,7 @@ void replay_is_deterministic() {
     PROP_ASSERT(run, r1.status == r2.status && r1.ops == r2.ops &&
                          (!r1.finding || (r2.finding && r1.finding->report == r2.finding->report)),
                 "two lockstep replays of one trace give different results");
+    stats().add("checked.lockstep");
   }
   stats().add("checked.ops", first.size());
   RC_TAG(name(side));
