@@ -56,11 +56,11 @@ Command add(CLI::App& parent) {
       ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random"}).description(""));
   cmd->add_option("--fuzzer", a->zoo.fuzzer, "the fuzz_lockstep binary (default build/fuzz/fuzz/fuzz_lockstep)")
       ->type_name("PATH")
-      ->check(CLI::ExistingFile);
+      ->check(kExecutable);
   cmd->add_option("--properties", a->zoo.properties,
                   "the property-test binary (default build/dev/properties/properties_test)")
       ->type_name("PATH")
-      ->check(CLI::ExistingFile);
+      ->check(kExecutable);
   add_seed_option(*cmd, a->zoo.seed)->description("engine seed");
   cmd->add_option("--csv", a->csv_path, "also write the table as CSV")->type_name("FILE")->check(kOutputFile);
   cmd->add_option("--plot", a->plot_path, "plot faults found against time to detect, one line per engine")

@@ -1,5 +1,7 @@
 #include "tools/commands.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <iostream>
 
@@ -70,11 +72,26 @@ const CLI::Validator kOutputFile(
 
 const CLI::Validator kOutputDir(
     [](std::string& path) -> std::string {
+      // The directory is created with its parents: the nearest existing one must be a directory.
       std::error_code ec;
-      if (fs::exists(path, ec) && !fs::is_directory(path, ec)) return "not a directory: " + path;
+      for (fs::path p = path; !p.empty(); p = p.parent_path()) {
+        if (fs::exists(p, ec)) return fs::is_directory(p, ec) ? "" : "not a directory: " + p.string();
+        if (ec && ec != std::errc::no_such_file_or_directory) return ec.message() + ": " + p.string();
+        if (p == p.parent_path()) break;
+      }
       return "";
     },
     "", "OUTPUT_DIR");
+
+const CLI::Validator kExecutable(
+    [](std::string& path) -> std::string {
+      std::error_code ec;
+      if (!fs::exists(path, ec)) return "no such file: " + path;
+      if (!fs::is_regular_file(path, ec)) return "not a regular file: " + path;
+      if (access(path.c_str(), X_OK) != 0) return "not executable: " + path;
+      return "";
+    },
+    "", "EXECUTABLE");
 
 CLI::Option* add_input_paths(CLI::App& cmd, std::vector<std::string>& paths, const std::string& what) {
   return cmd.add_option("FILE", paths, what)->type_name("")->required();

@@ -68,6 +68,8 @@ CLI::Option* add_jobs_option(CLI::App& cmd, unsigned& jobs, const std::string& l
 // directory that may be created (not an existing non-directory).
 extern const CLI::Validator kOutputFile;
 extern const CLI::Validator kOutputDir;
+// A program a command runs: an executable regular file.
+extern const CLI::Validator kExecutable;
 
 // "FILE... (a DIR stands for ...)" positional input paths.
 CLI::Option* add_input_paths(CLI::App& cmd, std::vector<std::string>& paths, const std::string& what);
