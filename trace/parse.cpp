@@ -1,6 +1,7 @@
 #include "trace/parse.h"
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -579,15 +580,20 @@ std::optional<AreaId> Trace::find_area(const std::string& name) const {
 ParseResult parse_trace(std::string_view text) { return Parser{}.run(text); }
 
 ParseResult parse_trace_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    ParseResult r;
-    r.error = ParseError{0, "cannot read file"};
-    return r;
+  // std::ifstream opens a directory on Linux and throws when it is read: check first.
+  ParseResult bad;
+  bad.error = ParseError{0, "cannot read file"};
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return bad;
+  try {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return bad;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_trace(ss.str());
+  } catch (const std::exception&) {
+    return bad;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_trace(ss.str());
 }
 
 }  // namespace cmacheck
