@@ -1,4 +1,4 @@
-// The reference allocator: Linux's structure, per ../shared/docs/cma-semantics.md (the
+// The reference allocator: Linux's structure, per docs/semantics.md (the
 // "modern" profile). Frames, pageblocks with migratetypes, per-type per-order free lists
 // in the kernel's discipline (freed blocks at the head, allocation from the head), CMA
 // areas with bitmaps, alloc_contig_range with isolation and migration, pins.

@@ -1,4 +1,4 @@
-// The invariants of cma-semantics.md section 8, as impl/ checks them on itself. Each check
+// The invariants of docs/semantics.md section 8, as impl/ checks them on itself. Each check
 // names its rule; tests/invariants_test.cpp corrupts the state on purpose to show it fires.
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-// The executable model: the second, independent statement of ../shared/docs/cma-semantics.md.
+// The executable model: the second, independent statement of docs/semantics.md.
 //
 // The model keeps only what the rules talk about: which frames are free, each pageblock's
 // label, the live allocations and their pins and contents, each CMA area's bitmap. Free

@@ -1,4 +1,4 @@
-// Properties 3: liveness (cma-semantics.md section 8, L2-L4), with their preconditions
+// Properties 3: liveness (docs/semantics.md section 8, L2-L4), with their preconditions
 // computed from the rules alone so that each is true of the spec (checked on the model too).
 //
 // "Enough free memory outside it" (L2, L4) is stated in slots: with I the pageblocks the

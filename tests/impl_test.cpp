@@ -1,4 +1,4 @@
-// The reference allocator, operation by operation, against the rules of cma-semantics.md.
+// The reference allocator, operation by operation, against the rules of docs/semantics.md.
 // Each test builds a small machine and checks one rule; invariants are checked after
 // every operation.
 #include <gtest/gtest.h>

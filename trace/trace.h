@@ -1,4 +1,4 @@
-// The trace language (../shared/docs/trace-format.md, version 1): the one language of a
+// The trace language (docs/trace-format.md, version 1): the one language of a
 // cmacheck run. Fuzz inputs decode into it, properties generate it, replay reads it,
 // and every finding is printed in it.
 #pragma once

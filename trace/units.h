@@ -1,6 +1,6 @@
 // Units in the types: frame numbers, page counts, bitmap bits and orders never mix
 // silently. Several historical CMA bugs were unit mix-ups (bits vs pages, D5/D6 of
-// cma-semantics.md), so the compiler keeps them apart.
+// docs/semantics.md), so the compiler keeps them apart.
 #pragma once
 
 #include <compare>
