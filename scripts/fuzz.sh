@@ -24,7 +24,11 @@ before=$(ls "$crashes" 2>/dev/null | sort)
 echo "fuzzing $target on $jobs core(s) for ${seconds}s from corpus/$target (working corpus $work/corpus)"
 [ -n "${CMACHECK_FAULT:-}" ] && echo "injected fault: $CMACHECK_FAULT"
 start=$(date +%s)
-"$bin" "${args[@]}" "$work/corpus" "corpus/$target" 2>&1 | tee "$log" |
+# Earlier findings' bytes are seeds too (their meaning may have moved with the generator
+# version; their decoded .trace files are what ctest replays).
+seeds=("corpus/$target")
+[ -n "$(ls -A "$crashes" 2>/dev/null | grep -vE '\.(trace|md)$')" ] && seeds+=("$crashes")
+"$bin" "${args[@]}" "$work/corpus" "${seeds[@]}" 2>&1 | tee "$log" |
   grep --line-buffered -E "$FUZZ_PROGRESS_RE|INFO: fuzzing|==[0-9]+== ERROR|cmacheck finding|VIOLATION" |
   sed -u -E 's/^(#[0-9]+):? +/  \1 /'
 elapsed=$(( $(date +%s) - start ))

@@ -4,6 +4,7 @@
 
 #include "check/replay.h"
 #include "tools/commands.h"
+#include "trace/generate.h"
 #include "trace/print.h"
 
 namespace cmacheck::cli {
@@ -24,7 +25,7 @@ int run(const DecodeArgs& a) {
       status = kBadInput;
       continue;
     }
-    std::cout << "# decoded from " << f << "\n" << print_trace(t);
+    std::cout << "# decoded from " << f << " (generator version " << generator_version() << ")\n" << print_trace(t);
   }
   return status;
 }
@@ -36,7 +37,8 @@ Command add(CLI::App& parent) {
   add_fault_option(*cmd, a->faults)->description(
       "decode as under this injected fault (repeatable): decoding stops at the first finding, as the fuzzer does");
   cmd->footer(std::string(kDirectoryRule) +
-              "Each trace is printed after a `# decoded from PATH` line; it replays to the same outcome.\n"
+              "Each trace is printed after a `# decoded from PATH (generator version N)` line; it replays to the\n"
+              "same outcome.\n"
               "exit status: 0 all decoded, 2 an input unreadable or malformed (the others are still printed)");
   return {cmd, [a] { return run(*a); }};
 }

@@ -5,6 +5,10 @@
 
 namespace cmacheck {
 
+// Bump on every change below that decodes some byte string differently (generate.h).
+constexpr uint32_t kGeneratorVersion = 1;
+uint32_t generator_version() { return kGeneratorVersion; }
+
 uint64_t ByteChoices::below(uint64_t bound) {
   if (bound <= 1) return 0;
   uint64_t v = 0;

@@ -13,6 +13,15 @@
 
 namespace cmacheck {
 
+// The version of the generator: what a fuzz input's bytes mean (kGeneratorVersion in
+// generate.cpp, beside the code it versions). A change to the generator that decodes some
+// byte string differently (a new operation, a new choice, another order of choices) bumps
+// it; tests/decode_pin_test.cpp pins the decoding of a few inputs and fails until it is
+// bumped and the pins re-recorded. Committed fuzz inputs keep working as seeds whatever the
+// version; the regression artefact of a finding is its decoded `.trace`, which names the
+// version it was decoded with (docs/fuzzing.md).
+uint32_t generator_version();
+
 struct ChoiceSource {
   virtual ~ChoiceSource() = default;
   virtual uint64_t below(uint64_t bound) = 0;  // uniform in [0, bound); 0 when exhausted
