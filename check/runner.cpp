@@ -193,6 +193,8 @@ bool Session::run_op(const Statement& st, size_t index) {
     if (auto v = impl_->check_invariants(full ? impl::CheckTier::full : impl::CheckTier::cheap))
       return fail(*v, index);
   }
+  if (full && model_)
+    if (auto e = model_->self_check()) return fail(Violation{"self-check", "the model's own bookkeeping: " + *e, {}}, index);
   if (before && !impl_out_.ok)
     if (auto v = impl_->check_unchanged(*before, impl_out_)) return fail(*v, index);
 
@@ -268,6 +270,10 @@ bool Session::finish() {
   if (status_ != RunStatus::ok) return false;
   if (auto v = impl_->check_invariants(impl::CheckTier::full))
     return fail(*v, trace_.statements.empty() ? 0 : trace_.statements.size() - 1);
+  if (model_)
+    if (auto e = model_->self_check())
+      return fail(Violation{"self-check", "the model's own bookkeeping: " + *e, {}},
+                  trace_.statements.empty() ? 0 : trace_.statements.size() - 1);
   if (model_) {
     Outcome none;
     std::vector<HandleId> hs;

@@ -63,6 +63,7 @@ class Session {
   const Outcome& last_outcome() const { return impl_out_; }
   const HandleTable& handles() const { return handles_; }
   const impl::Allocator& impl() const { return *impl_; }
+  model::Model* model_for_tests() { return model_.get(); }
   const Trace& trace() const { return trace_; }
   Trace& mutable_trace() { return trace_; }
   uint64_t ops_run() const { return ops_run_; }

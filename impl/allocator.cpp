@@ -402,26 +402,6 @@ const Allocation* Allocator::allocation(HandleId h) const {
 // ---------------------------------------------------------------------------------------
 // Operations on blocks (M3, B7, F1, P1-P3, G1)
 
-void Allocator::apply(const Op& op, Outcome& out) {
-  out.clear();
-  touched_.clear();
-  // One case per operation and no generic one: an operation impl/ does not handle does not
-  // compile (trace/ops.h).
-  std::visit(overloaded{
-                 [&](const Alloc& o) { alloc(o.id, o.kind, o.order, o.at, out); },
-                 [&](const Free& o) { free(o.id, out); },
-                 [&](const Pin& o) { pin(o.id, o.longterm, out); },
-                 [&](const Unpin& o) { unpin(o.id, out); },
-                 [&](const Migrate& o) { migrate(o.id, out); },
-                 [&](const CmaAlloc& o) { cma_alloc(o.id, o.area, o.count, o.align, out); },
-                 [&](const CmaRelease& o) { cma_release(o.id, out); },
-                 [&](const CmaReleaseRaw& o) { cma_release_raw(o.area, o.pfn, o.count, out); },
-                 [&](const AllocContig& o) { alloc_contig(o.id, o.count, out); },
-                 [&](const FreeContig& o) { free_contig(o.id, out); },
-             },
-             op);
-}
-
 void Allocator::alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at, Outcome& out) {
   out.clear();
   touched_.clear();
@@ -895,6 +875,40 @@ void Allocator::free_contig(HandleId h, Outcome& out) {
   out.ok = true;
   out.pfn = rec(slot).pfn;
   drop_allocation(slot);
+}
+
+// ---------------------------------------------------------------------------------------
+// Dispatch: one handler per operation of trace/ops.h
+
+template <class O>
+void Allocator::execute(const O&, Outcome&) {
+  static_assert(kNotHandled<O>, "impl/ does not implement this operation: add its Allocator::execute specialisation");
+}
+template <>
+void Allocator::execute(const Alloc& o, Outcome& out) { alloc(o.id, o.kind, o.order, o.at, out); }
+template <>
+void Allocator::execute(const Free& o, Outcome& out) { free(o.id, out); }
+template <>
+void Allocator::execute(const Pin& o, Outcome& out) { pin(o.id, o.longterm, out); }
+template <>
+void Allocator::execute(const Unpin& o, Outcome& out) { unpin(o.id, out); }
+template <>
+void Allocator::execute(const Migrate& o, Outcome& out) { migrate(o.id, out); }
+template <>
+void Allocator::execute(const CmaAlloc& o, Outcome& out) { cma_alloc(o.id, o.area, o.count, o.align, out); }
+template <>
+void Allocator::execute(const CmaRelease& o, Outcome& out) { cma_release(o.id, out); }
+template <>
+void Allocator::execute(const CmaReleaseRaw& o, Outcome& out) { cma_release_raw(o.area, o.pfn, o.count, out); }
+template <>
+void Allocator::execute(const AllocContig& o, Outcome& out) { alloc_contig(o.id, o.count, out); }
+template <>
+void Allocator::execute(const FreeContig& o, Outcome& out) { free_contig(o.id, out); }
+
+void Allocator::apply(const Op& op, Outcome& out) {
+  out.clear();
+  touched_.clear();
+  std::visit([&](const auto& o) { execute(o, out); }, op);
 }
 
 }  // namespace cmacheck::impl

@@ -59,6 +59,10 @@ class Allocator {
   // Runs one operation; `out` is overwritten. The caller has checked the trace is well
   // formed (handles live and of the right family).
   void apply(const Op& op, Outcome& out);
+  // One specialisation per operation, in allocator.cpp; an operation without one does not
+  // compile (trace/ops.h, kNotHandled).
+  template <class O>
+  void execute(const O& op, Outcome& out);
 
   void alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at, Outcome& out);
   void free(HandleId h, Outcome& out);

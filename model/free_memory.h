@@ -95,6 +95,10 @@ class FreeMemory {
   // first difference, or nothing when the incremental tables are right.
   std::optional<std::string> self_check() const;
 
+  // Deliberate corruption of the derived tables, for the tests that show self_check fires.
+  struct Corruptor;
+  friend struct Corruptor;
+
  private:
   static constexpr int kTypes = 5;
   static constexpr size_t index(MigrateType t) { return static_cast<size_t>(t); }

@@ -68,6 +68,34 @@ Model::Tables Model::release_tables() && {
 // ---------------------------------------------------------------------------------------
 // One operation
 
+// Dispatch: one handler per operation of trace/ops.h.
+template <class O>
+void Model::execute(const O&, Outcome&) {
+  static_assert(kNotHandled<O>, "model/ does not implement this operation: add its Model::execute specialisation");
+}
+template <>
+void Model::execute(const Alloc& o, Outcome& mine) { alloc(o, mine); }
+template <>
+void Model::execute(const Free& o, Outcome& mine) { free(o, mine); }
+template <>
+void Model::execute(const Pin& o, Outcome& mine) { pin(o, mine); }
+template <>
+void Model::execute(const Unpin& o, Outcome& mine) { unpin(o, mine); }
+template <>
+void Model::execute(const Migrate& o, Outcome& mine) { migrate(o, mine); }
+template <>
+void Model::execute(const CmaAlloc& o, Outcome& mine) { cma_alloc(o, mine); }
+template <>
+void Model::execute(const CmaRelease& o, Outcome& mine) {
+  if (handle_ok(o.id, false, Family::cma)) cma_release(o.id, mine);
+}
+template <>
+void Model::execute(const CmaReleaseRaw& o, Outcome& mine) { cma_release_raw(o, mine); }
+template <>
+void Model::execute(const AllocContig& o, Outcome& mine) { alloc_contig(o, mine); }
+template <>
+void Model::execute(const FreeContig& o, Outcome& mine) { free_contig(o, mine); }
+
 std::optional<Violation> Model::apply(const Op& op, const Outcome& impl, Outcome& mine) { return run(op, &impl, mine); }
 
 void Model::apply_alone(const Op& op, Outcome& mine) { run(op, nullptr, mine); }
@@ -77,23 +105,7 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   impl_ = impl;
   impl_moves_used_ = 0;
   violation_.reset();
-  // One case per operation and no generic one: an operation the model does not handle does
-  // not compile (trace/ops.h).
-  std::visit(overloaded{
-                 [&](const Alloc& o) { alloc(o, mine); },
-                 [&](const Free& o) { free(o, mine); },
-                 [&](const Pin& o) { pin(o, mine); },
-                 [&](const Unpin& o) { unpin(o, mine); },
-                 [&](const Migrate& o) { migrate(o, mine); },
-                 [&](const CmaAlloc& o) { cma_alloc(o, mine); },
-                 [&](const CmaRelease& o) {
-                   if (handle_ok(o.id, false, Family::cma)) cma_release(o.id, mine);
-                 },
-                 [&](const CmaReleaseRaw& o) { cma_release_raw(o, mine); },
-                 [&](const AllocContig& o) { alloc_contig(o, mine); },
-                 [&](const FreeContig& o) { free_contig(o, mine); },
-             },
-             op);
+  std::visit([&](const auto& o) { execute(o, mine); }, op);
   // K2: every block impl moved must be a block the model moved, in the same order.
   if (consulting() && impl_moves_used_ < impl_->moves.size()) {
     const Move& m = impl_->moves[impl_moves_used_];

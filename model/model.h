@@ -80,8 +80,11 @@ class Model {
   const FreeMemory& memory() const { return memory_; }
 
   // Re-derives everything derived and checks the model's own bookkeeping (frames owned by
-  // exactly the live allocations, bitmaps, counts). For tests.
+  // exactly the live allocations, bitmaps, counts). The checker runs it on its full tier, so
+  // that an optimisation of the model's incremental tables is re-derived from the
+  // definitions (free_memory.h) every few operations.
   std::optional<std::string> self_check() const;
+  FreeMemory& memory_for_tests() { return memory_; }
 
  private:
   struct Allocation {
@@ -111,6 +114,10 @@ class Model {
   static constexpr uint32_t kNoOwner = UINT32_MAX;
 
   std::optional<Violation> run(const Op& op, const Outcome* impl, Outcome& mine);
+  // One specialisation per operation, in model.cpp; an operation without one does not
+  // compile (trace/ops.h, kNotHandled).
+  template <class O>
+  void execute(const O& op, Outcome& mine);
 
   // Operations.
   void alloc(const Alloc& op, Outcome& mine);

@@ -10,12 +10,14 @@
 #include <rapidcheck/state.h>
 
 #include <algorithm>
+#include <array>
 #include <sstream>
 
 #include "impl/allocator.h"
 #include "model/model.h"
 #include "properties/properties.h"
 #include "properties/support.h"
+#include "trace/handles.h"
 #include "trace/print.h"
 
 namespace cmacheck::props {
@@ -35,8 +37,22 @@ struct Shadow {
   Trace trace;  // the header and every handle name interned so far (no statements)
   impl::Allocator impl;
   model::Model model;
-  std::map<std::string, Family> live;
+  HandleTable handles;  // by the HandleIds of `trace`
   Shadow(const Trace& h, impl::FaultSet faults) : trace(h), impl(h.machine, h.areas, faults), model(h.machine, h.areas) {}
+  // The live handles by name, in name order, as the commands name them.
+  std::vector<std::pair<std::string, Family>> live() const {
+    std::vector<std::pair<std::string, Family>> out;
+    for (size_t f = 0; f < kFamilies; ++f)
+      for (HandleId h : handles.live_list(static_cast<Family>(f))) out.emplace_back(trace.handle_name(h), static_cast<Family>(f));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::optional<Family> live_family(const std::string& name) const {
+    for (size_t i = 0; i < trace.handles.size(); ++i)
+      if (trace.handles[i] == name && handles.live(HandleId{static_cast<uint32_t>(i)}))
+        return handles.family(HandleId{static_cast<uint32_t>(i)});
+    return std::nullopt;
+  }
 };
 
 struct ShadowState {
@@ -64,10 +80,10 @@ Op with_handle(Op op, HandleId h) {
 class ShadowLive final : public LiveHandles {
  public:
   ShadowLive(const Shadow& s, const Trace& t) : s_(s) {
-    for (const auto& [name, family] : s.live) by_family_[static_cast<int>(family)].push_back(*find(t, name));
+    for (const auto& [name, family] : s.live()) by_family_[index(family)].push_back(*find(t, name));
   }
-  size_t count(Family f) const override { return by_family_[static_cast<int>(f)].size(); }
-  HandleId at(Family f, size_t i) const override { return by_family_[static_cast<int>(f)][i]; }
+  size_t count(Family f) const override { return by_family_[index(f)].size(); }
+  HandleId at(Family f, size_t i) const override { return by_family_[index(f)][i]; }
   FrameRange cma_range(HandleId h) const override {
     const impl::Allocation* a = s_.impl.allocation(h);
     return a ? FrameRange{a->pfn, a->count} : FrameRange{};
@@ -80,27 +96,15 @@ class ShadowLive final : public LiveHandles {
 
  private:
   const Shadow& s_;
-  std::vector<HandleId> by_family_[3];
+  std::array<std::vector<HandleId>, kFamilies> by_family_;
 };
 
 // Advances the shadow by one operation (its handle interned in the shadow's trace).
-void shadow_apply(Shadow& next, const Op& op, const std::string& handle) {
+void shadow_apply(Shadow& next, const Op& op) {
   Outcome io, mo;
   next.impl.apply(op, io);
   (void)next.model.apply(op, io, mo);  // a violation is the Session's to report, in run()
-  if (!io.ok) return;
-  if (const auto use = handle_use(op)) {
-    if (use->binds)
-      next.live[handle] = use->family;
-    else if (std::holds_alternative<Free>(op) || std::holds_alternative<CmaRelease>(op) ||
-             std::holds_alternative<FreeContig>(op))
-      next.live.erase(handle);
-  } else if (std::holds_alternative<CmaReleaseRaw>(op)) {
-    for (auto it = next.live.begin(); it != next.live.end();) {
-      const auto h = ShadowLive::find(next.trace, it->first);
-      it = it->second == Family::cma && h && !next.impl.is_live(*h) ? next.live.erase(it) : std::next(it);
-    }
-  }
+  next.handles.apply(op, io);
 }
 
 // Runs one operation (its handle interned in the session's trace) through the lockstep
@@ -126,15 +130,14 @@ class OpCommand final : public Command {
     const auto use = handle_use(Op{op_});
     if (!use) return;
     // (RC_PRE captures its expression with overloaded operators: no short circuit inside.)
-    const auto it = s.shadow->live.find(handle_);
-    const bool live = it != s.shadow->live.end();
-    const bool ok = use->binds ? !live : live && it->second == use->family;
+    const auto family = s.shadow->live_family(handle_);
+    const bool ok = use->binds ? !family : family && *family == use->family;
     RC_PRE(ok);
   }
 
   void apply(ShadowState& s) const override {
     auto next = std::make_shared<Shadow>(*s.shadow);
-    shadow_apply(*next, resolve(next->trace), handle_);
+    shadow_apply(*next, resolve(next->trace));
     s.names = std::max(s.names, number_);
     s.shadow = std::move(next);
   }
@@ -167,7 +170,7 @@ class ExpectCommand final : public Command {
       : keys_(std::move(keys)), areas_(std::move(areas)), handle_(std::move(handle)), world_(std::move(world)) {}
 
   void checkPreconditions(const ShadowState& s) const override {
-    const bool ok = handle_.empty() || s.shadow->live.count(handle_) == 1;
+    const bool ok = handle_.empty() || s.shadow->live_family(handle_).has_value();
     RC_PRE(ok);
   }
 
@@ -228,11 +231,8 @@ std::shared_ptr<const Command> make_command(const ShadowState& s) {
     for (uint32_t a = 0; a < w.header.areas.size(); ++a)
       if (rc.below(2)) areas.push_back(a);
     std::string handle;
-    if (!s.shadow->live.empty() && rc.below(2)) {
-      auto it = s.shadow->live.begin();
-      std::advance(it, static_cast<long>(rc.below(s.shadow->live.size())));
-      handle = it->first;
-    }
+    const auto live = s.shadow->live();
+    if (!live.empty() && rc.below(2)) handle = live[rc.below(live.size())].first;
     if (keys.empty() && areas.empty() && handle.empty()) keys.push_back(ExpectKey::free);
     return std::make_shared<ExpectCommand>(std::move(keys), std::move(areas), std::move(handle), s.world);
   }
@@ -262,7 +262,7 @@ std::shared_ptr<const Command> make_command(const ShadowState& s) {
     }
   } else if (steer == 1) {
     std::vector<std::string> in_cma;
-    for (const auto& [name, family] : s.shadow->live) {
+    for (const auto& [name, family] : s.shadow->live()) {
       if (family != Family::block) continue;
       const auto h = ShadowLive::find(s.shadow->trace, name);
       const impl::Allocation* a = h ? s.shadow->impl.allocation(*h) : nullptr;

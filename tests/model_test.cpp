@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "check/runner.h"
 #include "trace/parse.h"
 
 using namespace cmacheck;
@@ -648,4 +649,31 @@ TEST(ModelSelfCheck, StaysConsistentOverAMixedRun) {
     const bool in_area = (pb >= 8 && pb < 16) || (pb >= 24 && pb < 28);
     EXPECT_EQ(t == MigrateType::cma, in_area) << pb;  // K3: CMA labels never change
   }
+}
+
+// The tests' window into the model's derived tables.
+struct model::FreeMemory::Corruptor {
+  FreeMemory& m;
+  void miscount(MigrateType t, uint8_t order) { ++m.blocks_of_[index(t)][order]; }
+};
+
+TEST(ModelSelfCheck, FiresOnADriftedFreeBlockCount) {
+  ModelWorld w("machine pages=64 pageblock_order=2 max_order=3\n");
+  model::FreeMemory::Corruptor{w.m->memory_for_tests()}.miscount(MigrateType::movable, 1);
+  auto e = w.m->self_check();
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("drifted"), std::string::npos) << *e;
+}
+
+TEST(ModelSelfCheck, TheCheckerRunsItOnItsFullTier) {
+  ParseResult r = parse_trace("machine pages=64 pageblock_order=2 max_order=3\nalloc m kind=movable\nalloc n kind=movable\n");
+  ASSERT_TRUE(r.ok());
+  RunOptions options;
+  options.full_every = 2;  // the second operation is a full-tier step
+  Session s(r.trace, options);
+  ASSERT_TRUE(s.step(0));
+  model::FreeMemory::Corruptor{s.model_for_tests()->memory_for_tests()}.miscount(MigrateType::movable, 1);
+  EXPECT_FALSE(s.step(1));
+  ASSERT_TRUE(s.finding());
+  EXPECT_EQ(s.finding()->violation.rule, "self-check");
 }

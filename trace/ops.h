@@ -258,6 +258,12 @@ constexpr std::optional<HandleUse> handle_use(const Op& op) {
       op);
 }
 
+// For the primary template of a per-operation handler (`template <class O> void
+// handle(const O&)`, specialised once per operation): instantiated only for an operation
+// that has no specialisation, where it stops the build with a message that names the gap.
+template <class O>
+inline constexpr bool kNotHandled = false;
+
 // A visitor built from lambdas, one per operation. With no generic lambda among them,
 // std::visit does not compile until every operation has its case.
 template <class... Ts>

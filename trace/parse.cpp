@@ -117,6 +117,38 @@ class Args {
   std::vector<std::string> order_;
 };
 
+// The usage of an operation's statement, derived from its arguments:
+// `cma_release area=NAME pfn=PFN count=N`.
+template <class O>
+std::string usage() {
+  std::string u(O::facts.name);
+  auto one = [&](const auto& a) {
+    using A = std::remove_cvref_t<decltype(a)>;
+    if constexpr (std::is_same_v<A, arg::Handle<O>>) u += " ID";
+    if constexpr (std::is_same_v<A, arg::Word<O>>) (u += " [") += a.word, u += ']';
+    if constexpr (std::is_same_v<A, arg::KindOf<O>>) (u += ' ') += a.key, u += "=movable|unmovable|reclaimable";
+    if constexpr (std::is_same_v<A, arg::AreaOf<O>>) (u += ' ') += a.key, u += "=NAME";
+    if constexpr (std::is_same_v<A, arg::Pages<O>>) (u += ' ') += a.key, u += "=N";
+    if constexpr (std::is_same_v<A, arg::Frame<O>>) (u += ' ') += a.key, u += "=PFN";
+    if constexpr (std::is_same_v<A, arg::MaybeFrame<O>>) (u += " [") += a.key, u += "=PFN]";
+    if constexpr (std::is_same_v<A, arg::OrderOf<O>>) (u += " [") += a.key, u += "=K]";
+  };
+  std::apply([&](const auto&... a) { (one(a), ...); }, O::args);
+  return u;
+}
+
+// Usages of the other operations spelled like O, for a hint in O's errors.
+template <class O>
+std::string other_forms() {
+  std::string hint;
+  for_each_op_type([&](auto t) {
+    using P = typename decltype(t)::type;
+    if constexpr (!std::is_same_v<P, O>)
+      if (P::facts.name == O::facts.name) hint += "; use '" + usage<P>() + "'";
+  });
+  return hint;
+}
+
 class Parser {
  public:
   ParseResult run(std::string_view text) {
@@ -345,38 +377,6 @@ class Parser {
     return std::move(*result);
   }
 
-  // The usage of an operation's statement, derived from its arguments:
-  // `cma_release area=NAME pfn=P count=N`.
-  template <class O>
-  static std::string usage() {
-    std::string u(O::facts.name);
-    auto one = [&](const auto& a) {
-      using A = std::remove_cvref_t<decltype(a)>;
-      if constexpr (std::is_same_v<A, arg::Handle<O>>) u += " ID";
-      if constexpr (std::is_same_v<A, arg::Word<O>>) (u += " [") += a.word, u += ']';
-      if constexpr (std::is_same_v<A, arg::KindOf<O>>) (u += ' ') += a.key, u += "=movable|unmovable|reclaimable";
-      if constexpr (std::is_same_v<A, arg::AreaOf<O>>) (u += ' ') += a.key, u += "=NAME";
-      if constexpr (std::is_same_v<A, arg::Pages<O>>) (u += ' ') += a.key, u += "=N";
-      if constexpr (std::is_same_v<A, arg::Frame<O>>) (u += ' ') += a.key, u += "=PFN";
-      if constexpr (std::is_same_v<A, arg::MaybeFrame<O>>) (u += " [") += a.key, u += "=PFN]";
-      if constexpr (std::is_same_v<A, arg::OrderOf<O>>) (u += " [") += a.key, u += "=K]";
-    };
-    std::apply([&](const auto&... a) { (one(a), ...); }, O::args);
-    return u;
-  }
-
-  // Usages of the other operations spelled like O, for a hint in O's errors.
-  template <class O>
-  static std::string other_forms() {
-    std::string hint;
-    for_each_op_type([&](auto t) {
-      using P = typename decltype(t)::type;
-      if constexpr (!std::is_same_v<P, O>)
-        if (P::facts.name == O::facts.name) hint += "; use '" + usage<P>() + "'";
-    });
-    return hint;
-  }
-
   // An operation of type O from its tokens, argument by argument as O::args describes
   // them: positional arguments (the handle, a bare word) first, then key=value pairs, each
   // key at most once.
@@ -578,6 +578,15 @@ std::optional<AreaId> Trace::find_area(const std::string& name) const {
 }
 
 ParseResult parse_trace(std::string_view text) { return Parser{}.run(text); }
+
+std::string op_usage(size_t op_index) {
+  std::string u;
+  size_t i = 0;
+  for_each_op_type([&](auto t) {
+    if (i++ == op_index) u = usage<typename decltype(t)::type>();
+  });
+  return u;
+}
 
 ParseResult parse_trace_file(const std::string& path) {
   // std::ifstream opens a directory on Linux and throws when it is read: check first.

@@ -31,6 +31,10 @@ inline constexpr uint8_t kMaxMaxOrder = 26;
 
 ParseResult parse_trace(std::string_view text);
 
+// The statement of operation `op_index` (its index in Op) as docs/trace-format.md writes it,
+// derived from its arguments: `cma_alloc ID area=NAME count=N [align=K]`.
+std::string op_usage(size_t op_index);
+
 // The trace format's lexical pieces, for tools that read trace-like text (kreplay's plan):
 // a name is a letter then letters, digits or '_'; a number is decimal or 0x hex, and with
 // `allow_size` a K/M/G suffix makes a size converted to 4 KiB pages. On error `why` says why.
