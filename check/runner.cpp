@@ -193,7 +193,7 @@ bool Session::run_op(const Statement& st, size_t index) {
     if (auto v = impl_->check_invariants(full ? impl::CheckTier::full : impl::CheckTier::cheap))
       return fail(*v, index);
   }
-  if (full && model_)
+  if (model_ && options_.self_check_every && ops_run_ % options_.self_check_every == 0)
     if (auto e = model_->self_check()) return fail(Violation{"self-check", "the model's own bookkeeping: " + *e, {}}, index);
   if (before && !impl_out_.ok)
     if (auto v = impl_->check_unchanged(*before, impl_out_)) return fail(*v, index);
@@ -270,7 +270,7 @@ bool Session::finish() {
   if (status_ != RunStatus::ok) return false;
   if (auto v = impl_->check_invariants(impl::CheckTier::full))
     return fail(*v, trace_.statements.empty() ? 0 : trace_.statements.size() - 1);
-  if (model_)
+  if (model_ && options_.self_check_at_end)
     if (auto e = model_->self_check())
       return fail(Violation{"self-check", "the model's own bookkeeping: " + *e, {}},
                   trace_.statements.empty() ? 0 : trace_.statements.size() - 1);

@@ -26,6 +26,11 @@ struct RunOptions {
   bool lockstep = true;          // false: impl only (`replay --impl-only`)
   impl::FaultSet faults;         // injected impl faults
   uint32_t full_every = 64;      // full-tier checks every N operations (and at the end)
+  // The model's from-scratch self-check (Model::self_check): every N operations (0: never
+  // during the run) and at the end. It re-derives every table of the model, about as costly
+  // as a short run; the fuzz target spaces it out (docs/performance.md).
+  uint32_t self_check_every = 64;
+  bool self_check_at_end = true;
   bool cheap_checks = true;      // cheap-tier invariants after every operation
   bool check_expectations = true;
 };

@@ -577,12 +577,38 @@ bool Allocator::pageblock_unmovable(uint64_t pb) const {
   return false;
 }
 
-// X1 (start_isolate_page_range): free blocks that cross the isolation edge are split at it
-// (v5.19+), then the pageblocks are isolated in the kernel's order: the first, the last,
-// then the middle ones ascending. In normal mode a pageblock that cannot be isolated stops
-// it, and the pageblocks isolated before it are undone to the caller's type (X5). Returns
-// whether every pageblock was isolated; `isolated_` lists those that were.
+// X1 (start_isolate_page_range): the pageblocks are isolated in the kernel's order, the
+// first, the last, then the middle ones ascending; free blocks that cross the isolation
+// edge are split at it (v5.19+). A pageblock that is ISOLATE already cannot be isolated
+// (set_migratetype_isolate; only a fault or a concurrent caller leaves one), nor, in normal
+// mode, one that pageblock_unmovable() refuses; then the pageblocks isolated before it are
+// undone to the caller's type (X5) and nothing else changes. Returns whether every pageblock
+// was isolated; `isolated_` lists them.
 bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
+  isolated_.clear();
+  auto refused = [&](uint64_t pb) {
+    return labels_[pb] == MigrateType::isolate || (mode == Mode::normal && pageblock_unmovable(pb));
+  };
+  // The failure is found before anything changes: the pageblocks isolated before the
+  // refused one only change label, to MOVABLE in normal mode, which merges nothing new (B2:
+  // MOVABLE, UNMOVABLE and RECLAIMABLE blocks merge alike), so no split needs undoing.
+  auto in_order = [&](auto&& visit) {
+    if (!visit(first_pb)) return false;
+    if (last_pb != first_pb && !visit(last_pb)) return false;
+    for (uint64_t pb = first_pb + 1; pb < last_pb; ++pb)
+      if (!visit(pb)) return false;
+    return true;
+  };
+  if (!in_order([&](uint64_t pb) {
+        if (refused(pb)) return false;
+        isolated_.push_back(pb);
+        return true;
+      })) {
+    const MigrateType back = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
+    for (uint64_t pb : isolated_) relabel(pb, back);
+    isolated_.clear();
+    return false;
+  }
   const uint8_t B = machine_.pageblock_order;
   const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
   auto split_edge = [&](uint64_t frame) {
@@ -605,20 +631,8 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   };
   split_edge(lo);
   split_edge(hi - 1);
-  isolated_.clear();
-  auto isolate_one = [&](uint64_t pb) {
-    // set_migratetype_isolate: a pageblock that is ISOLATE already is busy, in both modes
-    // (only a fault or a concurrent caller leaves one).
-    if (labels_[pb] == MigrateType::isolate) return false;
-    if (mode == Mode::normal && pageblock_unmovable(pb)) return false;
-    relabel(pb, MigrateType::isolate);
-    isolated_.push_back(pb);
-    return true;
-  };
-  bool ok = isolate_one(first_pb) && (last_pb == first_pb || isolate_one(last_pb));
-  for (uint64_t pb = first_pb + 1; ok && pb < last_pb; ++pb) ok = isolate_one(pb);
-  if (!ok) unisolate(first_pb, last_pb, mode);
-  return ok;
+  for (uint64_t pb : isolated_) relabel(pb, MigrateType::isolate);
+  return true;
 }
 
 // X5 (undo_isolate_page_range -> unset_migratetype_isolate(page, migratetype)): every

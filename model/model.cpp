@@ -576,20 +576,26 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
   const uint64_t s = raw(r.first), e = raw(r.end());
   const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{e - 1});
   const uint64_t pageblocks = last_pb - first_pb + 1;
-  // The labels the isolated pageblocks end with (X5); the others keep theirs.
-  std::vector<MigrateType> after(pageblocks);
-  for (uint64_t i = 0; i < pageblocks; ++i) after[i] = memory_.pageblock_label(first_pb + i);
   const MigrateType caller = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
   if (mode == Mode::normal) {
-    std::vector<uint64_t> order{first_pb};
-    if (last_pb != first_pb) order.push_back(last_pb);
-    for (uint64_t pb = first_pb + 1; pb < last_pb; ++pb) order.push_back(pb);
-    for (uint64_t pb : order) {
-      if (pageblock_unmovable(pb)) {
-        relabel_if_changed(first_pb, after, false);
-        return RangeResult::busy_unmovable;
-      }
-      after[pb - first_pb] = caller;
+    // The first refused pageblock in isolation order; those before it end with the caller's
+    // type, the others keep theirs.
+    std::optional<uint64_t> refused;
+    if (pageblock_unmovable(first_pb))
+      refused = first_pb;
+    else if (last_pb != first_pb && pageblock_unmovable(last_pb))
+      refused = last_pb;
+    for (uint64_t pb = first_pb + 1; !refused && pb < last_pb; ++pb)
+      if (pageblock_unmovable(pb)) refused = pb;
+    if (refused) {
+      auto isolated_before = [&](uint64_t pb) {
+        if (*refused == first_pb) return false;
+        if (*refused == last_pb) return pb == first_pb;
+        return pb == first_pb || pb == last_pb || pb < *refused;
+      };
+      for (uint64_t pb = first_pb; pb <= last_pb; ++pb)
+        if (isolated_before(pb) && memory_.pageblock_label(pb) != caller) memory_.relabel(pb, caller);
+      return RangeResult::busy_unmovable;
     }
   }
   std::vector<HandleId> intersecting;  // ascending by first frame
@@ -608,7 +614,8 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
   const bool moves = std::any_of(intersecting.begin(), intersecting.end(), [&](HandleId h) {
     return live(h)->family == Family::block && live(h)->kind == Kind::movable;
   });
-  if (moves) memory_.relabel(first_pb, std::vector<MigrateType>(pageblocks, MigrateType::isolate));
+  scratch_labels_.assign(pageblocks, MigrateType::isolate);
+  if (moves) memory_.relabel(first_pb, scratch_labels_);
   RangeResult result = RangeResult::ok;
   for (HandleId h : intersecting) {
     const Allocation& a = *live(h);
@@ -628,8 +635,8 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
         result = RangeResult::busy_unmovable;
         break;
       }
-  std::fill(after.begin(), after.end(), caller);
-  relabel_if_changed(first_pb, after, moves);
+  scratch_labels_.assign(pageblocks, caller);
+  relabel_if_changed(first_pb, scratch_labels_, moves);
   return result;
 }
 

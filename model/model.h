@@ -171,6 +171,7 @@ class Model {
   std::vector<uint64_t> content_;                  // per frame (M5)
   uint64_t serial_ = 0;                            // successful allocating operations (M5)
 
+  std::vector<MigrateType> scratch_labels_;  // contig_range's, kept to spare an allocation per window
   const Outcome* impl_ = nullptr;
   size_t impl_moves_used_ = 0;
   std::optional<Violation> violation_;

@@ -665,11 +665,11 @@ TEST(ModelSelfCheck, FiresOnADriftedFreeBlockCount) {
   EXPECT_NE(e->find("drifted"), std::string::npos) << *e;
 }
 
-TEST(ModelSelfCheck, TheCheckerRunsItOnItsFullTier) {
+TEST(ModelSelfCheck, TheCheckerRunsItEveryFewOperations) {
   ParseResult r = parse_trace("machine pages=64 pageblock_order=2 max_order=3\nalloc m kind=movable\nalloc n kind=movable\n");
   ASSERT_TRUE(r.ok());
   RunOptions options;
-  options.full_every = 2;  // the second operation is a full-tier step
+  options.self_check_every = 2;  // the self-check runs after the second operation
   Session s(r.trace, options);
   ASSERT_TRUE(s.step(0));
   model::FreeMemory::Corruptor{s.model_for_tests()->memory_for_tests()}.miscount(MigrateType::movable, 1);
