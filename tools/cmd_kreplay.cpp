@@ -1,4 +1,4 @@
-// `cmacheck kreplay`: replay traces on Linux 6.1 under qemu and compare with the model
+// `cmacheck kreplay`: replay traces on Linux 6.1 or 6.12 under qemu and compare with the model
 // (kreplay/kreplay.h, docs/kernel-crosscheck.md).
 #include <algorithm>
 #include <cstdlib>
@@ -14,11 +14,13 @@ namespace {
 
 const char* const kUsage =
     "usage: cmacheck kreplay [OPTIONS] FILE.trace...\n"
-    "  Runs each trace on Linux 6.1 under qemu (kernel/run.sh) and on the model, and compares\n"
+    "  Runs each trace on Linux 6.1 or 6.12 under qemu (kernel/run.sh) and on the model, and compares\n"
     "  every result: frames inside the area, success/failure, used, maxchunk and the bitmap.\n"
     "  The trace's one area `base=B pages=N` becomes the kernel's cma=N@B (the same pfns);\n"
     "  `#kernel:` comment lines drive kernel-only agents (docs/kernel-crosscheck.md).\n"
     "  -q, --quiet              print only disagreements and the summary\n"
+    "  --kernel 6.1|6.12        the kernel to boot (default: $CMACHECK_KERNEL, else the trace's profile,\n"
+    "                           else 6.1); `make kernel KERNEL=V` builds it\n"
     "  --mem SIZE               guest memory in MiB (`256` or `256M`; default: the machine, at least 64M)\n"
     "  --timeout SEC            kill the guest after SEC seconds (default 120)\n"
     "  --build                  build the kernel first if missing (kernel/build.sh; minutes)\n"
@@ -40,6 +42,7 @@ int run(int argc, char** argv) {
   using namespace cmacheck::kreplay;
   FileOptions o;
   o.run.kernel_dir = default_kernel_dir();
+  if (const char* k = std::getenv("CMACHECK_KERNEL"); k && *k) o.plan.kernel = k;
   bool expect_disagreement = false;
   std::vector<std::string> files;
   for (int i = 2; i < argc; ++i) {
@@ -53,6 +56,10 @@ int run(int argc, char** argv) {
       const unsigned long long m = v ? std::strtoull(v, &end, 10) : 0;
       if (!v || m == 0 || (*end && std::strcmp(end, "M") != 0)) return usage_error("--mem needs a size in MiB");
       o.plan.mem_mib = m;
+    } else if (a == "--kernel") {
+      const char* v = value();
+      if (!v || !known_kernel(v)) return usage_error("--kernel needs 6.1 or 6.12");
+      o.plan.kernel = v;
     } else if (a == "--timeout") {
       const char* v = value();
       if (!v || std::atoi(v) < 1) return usage_error("--timeout needs a positive number of seconds");
@@ -103,6 +110,6 @@ int run(int argc, char** argv) {
 }
 
 const cmacheck::cli::CommandRegistration kRegistration{
-    {"kreplay", "replay traces on Linux 6.1 under qemu and compare with the model", kUsage, run}};
+    {"kreplay", "replay traces on Linux 6.1 or 6.12 under qemu and compare with the model", kUsage, run}};
 
 }  // namespace
