@@ -130,9 +130,10 @@ class Comparer {
       return has_crash_lines(run_.err) ? kDisagree : kInconclusive;
     }
     out_ << "   node " << kNodeId << ": " << r->status << " " << r->rest << "\n";
-    if (r->status != "ok") {
-      out_ << "kreplay: " << name_ << ": the guest's node " << kNodeId << " is not where the plan put it (frame "
-           << plan_.offset << " on, at least " << t_.machine.pages << " frames): " << r->rest << "\n";
+    if (r->status != "ok" || r->number("start_pfn") != plan_.zone_start) {
+      out_ << "kreplay: " << name_ << ": the guest's node " << kNodeId << " is not as the plan expects (zone start "
+           << plan_.zone_start << ", the machine at frame " << plan_.offset << " on, " << t_.machine.pages
+           << " frames): " << r->rest << "\n";
       return kInconclusive;
     }
     if (r->number("busy") != 0u) {

@@ -47,19 +47,23 @@ std::optional<std::string> kernel_for_profile(std::string_view profile);
 
 // The node mapping (docs/kernel-crosscheck.md): a trace with alloc_contig, free_contig or
 // unmovable/reclaimable blocks runs in the second node of a guest split in two emulated
-// NUMA nodes (numa=fake=2U, 512 MiB): node 1 = guest frames [65536, 131040), one DMA32 zone
-// starting at 65536, which only the module allocates from. The kernel's own per-node pages
-// lie at the node's start, so trace frame P is guest frame kNodeStartPfn + D + P, with D a
-// multiple of every alloc_contig count of the trace (and of the pageblock) and at least
-// kNodeKernelPages; the node's frames outside the trace's machine are fenced off (held).
-// alloc_contig_pages' candidates are ALIGN(65536, C) + k*C = 65536 + k*C for C <= 65536,
-// so the ones from trace frame 0 on are the model's 0, C, 2C, ... (rule C1).
+// NUMA nodes (qemu -m 512M, numa=fake=2U): node 1 is one DMA32 zone from Z to 131040 that
+// only the module allocates from, Z = node_zone_start(kernel) (65536 on 6.1.192, 65537 on
+// 6.12.118, whose memblock starts at pfn 1). Trace frame P is guest frame offset + P, the
+// offset chosen by node_offset(): a pageblock boundary past the kernel's own per-node pages
+// that is a candidate of alloc_contig_pages for every count C of the trace, i.e. congruent
+// to ALIGN(Z, C) = (Z + C - 1) & ~(C - 1) modulo C (the kernel's power-of-two ALIGN, also
+// for C not a power of two). From there on the kernel's candidates are the model's 0, C,
+// 2C, ... (rule C1); the node's other frames are fenced off (held) so no other succeeds.
 inline constexpr uint64_t kNodeId = 1;
-inline constexpr uint64_t kNodeStartPfn = 65536;   // 256 MiB
-inline constexpr uint64_t kNodeEndPfn = 131040;    // qemu -m 512M: RAM ends 128 KiB below 512 MiB
+inline constexpr uint64_t kNodeStartPfn = 65536;     // 256 MiB: where node 1 begins
+inline constexpr uint64_t kNodeEndPfn = 131040;      // qemu -m 512M: RAM ends 128 KiB below 512 MiB
 inline constexpr uint64_t kNodeGuestMiB = 512;
-inline constexpr uint64_t kNodeKernelPages = 1024;  // 6.1.192: 184 frames in use, 2 pageblocks claimed UNMOVABLE
+inline constexpr uint64_t kNodeKernelPages = 2048;  // the kernel's per-node pages: 65536-65719 (6.1), 66560-66798 (6.12)
 inline constexpr uint64_t kNodeTopPages = 1024;     // the node's top: its memmap and other boot reservations
+uint64_t node_zone_start(std::string_view kernel);
+// ALIGN(x, a) as the kernel's macro computes it: (x + a - 1) & ~(a - 1).
+constexpr uint64_t kernel_align(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
 
 // A `#kernel: VERB [ID] ARGS` line: kernel-only actions with no exact trace statement.
 // The trace parser sees a comment, so the file stays a valid trace for `cmacheck replay`.
@@ -123,6 +127,7 @@ struct Plan {
   bool node = false;        // the node mapping: trace frame P is guest frame offset + P
   uint64_t offset = 0;      // guest frame - trace frame (0 outside the node mapping)
   uint32_t setup_line = 0;  // node mapping: the script line of `node_setup`
+  uint64_t zone_start = 0;  // node mapping: the node's zone start the plan expects
   uint64_t mem_mib = 0;         // guest memory
   std::string append;           // extra kernel arguments (numa=fake= for the node mapping)
   std::string kernel;           // the kernel to boot: "6.1" or "6.12"

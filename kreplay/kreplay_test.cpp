@@ -163,7 +163,7 @@ TEST(KreplayPlan, StatementsWithNoKernelCounterpartAreRefusedByName) {
   const std::string small = "machine pages=4096\narea dma base=2048 pages=1024\n";
   EXPECT_NE(problem_of(small + "alloc u kind=unmovable\n").find("without at="), std::string::npos);
   EXPECT_NE(problem_of(small + "alloc u kind=unmovable at=2048\n").find("inside the CMA area"), std::string::npos);
-  EXPECT_NE(problem_of(h + "alloc u kind=unmovable at=0\n").find("no room"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc u kind=unmovable at=0\n").find("no frame of node"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\n").find("pin m"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nmigrate m\n").find("migrate"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nunpin m\nfree m\n").find("free of a block"),
@@ -395,21 +395,21 @@ TEST(KreplayNode, AllocContigAndUnmovableBlocksRunInTheSecondNode) {
   ASSERT_TRUE(r.plan) << r.problem->message;
   EXPECT_TRUE(r.plan->node);
   EXPECT_FALSE(r.plan->has_area);
-  EXPECT_EQ(r.plan->offset, kNodeStartPfn + 1536);  // lcm(512, 3) = 1536 >= 1024
+  EXPECT_EQ(r.plan->offset, 68608u);  // past 65536 + 2048, a multiple of 3 from 65536
   EXPECT_EQ(r.plan->cma_arg(), "none");
   EXPECT_EQ(r.plan->append, "numa=fake=2U");
   EXPECT_EQ(r.plan->mem_arg(), "512M");
   const std::string& sc = r.plan->script;
-  EXPECT_NE(sc.find("\nnode_setup nid=1 pfn=67072 count=1024\nlabels pfn=67072 count=1024\nbusy pfn=67072 count=1024\n"),
+  EXPECT_NE(sc.find("\nnode_setup nid=1 pfn=68608 count=1024\nlabels pfn=68608 count=1024\nbusy pfn=68608 count=1024\n"),
             std::string::npos)
       << sc;
-  EXPECT_NE(sc.find("\nhold t0 pfn=67072 count=512 mt=unmovable\n"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("\nhold t0 pfn=68608 count=512 mt=unmovable\n"), std::string::npos) << sc;
   EXPECT_NE(sc.find("\nalloc_contig t1 count=3 node=1\n"), std::string::npos) << sc;
   EXPECT_NE(sc.find("\nfree_contig t1\n"), std::string::npos) << sc;
   EXPECT_NE(sc.find("\ndrop t0\n"), std::string::npos) << sc;
   EXPECT_EQ(sc.find("stats"), std::string::npos) << sc;  // no area
   // u's claim took the free order-10 block: pageblock 1 is relabelled too (B5)
-  EXPECT_NE(sc.find("\nhold t0 pfn=67072 count=512 mt=unmovable\nrelabel pfn=67584 mt=unmovable\n"),
+  EXPECT_NE(sc.find("\nhold t0 pfn=68608 count=512 mt=unmovable\nrelabel pfn=69120 mt=unmovable\n"),
             std::string::npos)
       << sc;
 }
@@ -417,19 +417,40 @@ TEST(KreplayNode, AllocContigAndUnmovableBlocksRunInTheSecondNode) {
 TEST(KreplayNode, AnAreaMovesWithTheNode) {
   PlanResult r = plan_of("machine pages=4096\narea cma base=2048 pages=1024\nalloc_contig c count=512\n");
   ASSERT_TRUE(r.plan) << r.problem->message;
-  EXPECT_EQ(r.plan->cma_arg(), "4M@268M");  // D = 1024: guest frame 66560 + 2048
+  EXPECT_EQ(r.plan->cma_arg(), "4M@272M");  // frame 0 at guest frame 67584: the area at 69632
 }
 
 TEST(KreplayNode, TheOffsetIsAMultipleOfEveryCountPastTheKernelsPages) {
   PlanResult a = plan_of("machine pages=2048\nalloc_contig a count=3\nalloc_contig b count=600\n");
   ASSERT_TRUE(a.plan) << a.problem->message;
   EXPECT_EQ(a.plan->offset, kNodeStartPfn + 38400);  // lcm(512, 3, 600)
-  EXPECT_NE(problem_of("machine pages=2048\nalloc_contig a count=1000\nalloc_contig b count=999\n").find("no room"),
+  EXPECT_NE(problem_of("machine pages=2048\nalloc_contig a count=1000\nalloc_contig b count=999\n").find("no frame of node"),
             std::string::npos);
   EXPECT_NE(problem_of("machine pages=4096\narea c base=2048 pages=1024\nalloc_contig a count=512\n"
-                       "cma_alloc x area=c count=1 align=11\n")
-                .find("align=11"),
+                       "cma_alloc x area=c count=1 align=12\n")
+                .find("align=12"),
             std::string::npos);
+}
+
+TEST(KreplayNode, TheOffsetIsACandidateOfEveryCountFromTheKernelsZoneStart) {
+  // 6.12's node 1 starts at 65537: ALIGN(65537, 3) = 65537, ALIGN(65537, 1536) = 66048 (the
+  // power-of-two ALIGN of a count that is not one), so 3 and 1536 have no common candidate
+  EXPECT_EQ(kernel_align(65537, 3), 65537u);
+  EXPECT_EQ(kernel_align(65537, 768), 65792u);
+  EXPECT_EQ(kernel_align(65537, 1536), 66048u);
+  EXPECT_EQ(kernel_align(65536, 600), 65536u);
+  PlanOptions o;
+  o.kernel = "6.12";
+  const std::string both = "machine pages=2048\nalloc_contig a count=3\nalloc_contig b count=1536\n";
+  EXPECT_TRUE(plan_of(both).plan);  // 6.1: 65536 + 3072
+  PlanResult r = make_plan(parse(both), both, o);
+  ASSERT_TRUE(r.problem);
+  EXPECT_NE(r.problem->message.find("zone start 65537 on Linux 6.12"), std::string::npos) << r.problem->message;
+  const std::string ok = "machine pages=2048\nalloc_contig a count=3\nalloc_contig b count=1024\n";
+  PlanResult r2 = make_plan(parse(ok), ok, o);
+  ASSERT_TRUE(r2.plan);
+  EXPECT_EQ(r2.plan->offset, 69632u);  // 69632 - 65537 = 3 * 1365; 69632 - 66560 = 3 * 1024
+  EXPECT_EQ(r2.plan->zone_start, 65537u);
 }
 
 TEST(KreplayNode, AKernelThatAnswersAsTheModelAgrees) {
@@ -445,7 +466,7 @@ TEST(KreplayNode, ADifferentLabelIsADisagreement) {
 }
 
 TEST(KreplayNode, ADifferentContigFrameOrFreeCountIsADisagreement) {
-  Checked f = check_with(kNodeTrace, [](std::string s) { return replace(s, "ok pfn=67585", "ok pfn=67584"); });
+  Checked f = check_with(kNodeTrace, [](std::string s) { return replace(s, "ok pfn=69121", "ok pfn=69120"); });
   EXPECT_EQ(f.status, kDisagree) << f.report;
   EXPECT_NE(f.report.find("frame: kernel pfn=512, model pfn=513"), std::string::npos) << f.report;
   Checked n = check_with(kNodeTrace, [](std::string s) { return replace(s, "busy ok busy=0 runs=-\nKR", "busy ok busy=2 runs=65540-65541\nKR"); });

@@ -254,29 +254,38 @@ class Planner {
     return false;
   }
 
-  // D (kreplay.h): the least multiple of the pageblock and of every alloc_contig count that
-  // is at least kNodeKernelPages.
+  // The node mapping's offset (kreplay.h): the lowest pageblock boundary past the kernel's
+  // own pages at which every alloc_contig count of the trace has a candidate.
   std::optional<Problem> node_offset() {
-    uint64_t l = uint64_t{1} << kKernelPageblockOrder;
-    std::string counts;
-    for (const Statement& st : t_.statements) {
-      const Op* op = std::get_if<Op>(&st.body);
-      const auto* c = op ? std::get_if<AllocContig>(op) : nullptr;
-      if (!c || raw(c->count) == 0) continue;
-      l = std::lcm(l, raw(c->count));
-      counts += (counts.empty() ? "" : ", ") + std::to_string(raw(c->count));
-      if (l > kNodeEndPfn) break;
+    std::set<uint64_t> counts;
+    for (const Statement& st : t_.statements)
+      if (const Op* op = std::get_if<Op>(&st.body))
+        if (const auto* c = std::get_if<AllocContig>(op); c && raw(c->count) > 0) counts.insert(raw(c->count));
+    const uint64_t z = node_zone_start(plan_.kernel);
+    const uint64_t pb = uint64_t{1} << kKernelPageblockOrder;
+    for (uint64_t t = kNodeStartPfn + kNodeKernelPages; t + t_.machine.pages + kNodeTopPages <= kNodeEndPfn; t += pb) {
+      bool all = true;
+      for (uint64_t c : counts) {
+        const uint64_t first = kernel_align(z, c);
+        if (t < first || (t - first) % c != 0) {
+          all = false;
+          break;
+        }
+      }
+      if (all) {
+        plan_.zone_start = z;
+        plan_.offset = t;
+        return std::nullopt;
+      }
     }
-    const uint64_t d = (kNodeKernelPages + l - 1) / l * l;
-    if (d + t_.machine.pages + kNodeTopPages > kNodeEndPfn - kNodeStartPfn)
-      return Problem{0, "the trace's machine (" + std::to_string(t_.machine.pages) + " pages) must start in node " +
-                            std::to_string(kNodeId) + " at a multiple of every alloc_contig count (" + counts +
-                            ") and of the pageblock, past the kernel's own pages: the least such offset, " +
-                            std::to_string(d) + ", leaves no room in the node's " +
-                            std::to_string(kNodeEndPfn - kNodeStartPfn) +
-                            " frames; use counts with a smaller least common multiple (powers of two, or 3 * 2^k)"};
-    plan_.offset = kNodeStartPfn + d;
-    return std::nullopt;
+    std::string list;
+    for (uint64_t c : counts) list += (list.empty() ? "" : ", ") + std::to_string(c);
+    return Problem{0, "no frame of node " + std::to_string(kNodeId) + " (zone start " + std::to_string(z) + " on Linux " +
+                          plan_.kernel + ") can be the trace's frame 0: it must be a pageblock boundary with room for " +
+                          std::to_string(t_.machine.pages) +
+                          " frames and a candidate of alloc_contig_pages for every count (" + list +
+                          "), i.e. congruent to ALIGN(zone start, C) modulo C; choose counts that agree (powers of "
+                          "two always do)"};
   }
 
   std::optional<Problem> check_header() const {
@@ -486,7 +495,7 @@ class Planner {
     if (std::holds_alternative<Migrate>(op))
       return not_checkable(st, "migrate: user space cannot migrate a chosen page to a target the model can follow");
     if (const auto* o = std::get_if<AllocContig>(&op)) {
-      // Rule C1 on the node: candidates ALIGN(kNodeStartPfn, C) + k*C; node_offset() made the
+      // Rule C1 on the node: candidates ALIGN(zone start, C) + k*C; node_offset() made the
       // trace's frame 0 one of them.
       op_step(StepKind::contig, st, index,
               "alloc_contig " + th(o->id) + " count=" + std::to_string(raw(o->count)) +
