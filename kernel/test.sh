@@ -91,6 +91,18 @@ else
   echo "skip f_order_per_bit (no hugetlb_cma area on Linux $KERNEL)"
 fi
 
+# (i) the buddy allocator in node 1: research S4 (a movable request, no pageblock
+# claimable) takes frame 0 of the region on 6.1 and steals the smallest fallback block on
+# 6.12 (1008); S1 with unmovable neighbours claims pageblock 0 on both.
+if [ "${KERNEL:-6.1}" = 6.1 ]; then s4=67584; else s4=68592; fi
+check i_buddy_fallback "--mem 512M --cma none --append numa=fake=2U" \
+  "KR 20 labels ok labels=MM" \
+  "KR 22 bfirst ok pfn=67584 outside=0" \
+  "KR 23 labels ok labels=UM" \
+  "KR 34 labels ok labels=UU" \
+  "KR 36 bfirst ok pfn=$s4 outside=0" \
+  "KR 37 labels ok labels=UU"
+
 # the pressure and pin lines carry counts that depend on the kernel's free lists:
 # check their shape and the facts that must hold
 check_pressure_pin() {

@@ -474,6 +474,15 @@ TEST(KreplayNode, ADifferentContigFrameOrFreeCountIsADisagreement) {
   EXPECT_NE(n.report.find("free: kernel 1022, model 1024"), std::string::npos) << n.report;
 }
 
+TEST(KreplayNode, ANodeElsewhereOrAFailedRelabelIsInconclusive) {
+  Checked z = check_with(kNodeTrace, [](std::string s) { return replace(s, "start_pfn=65536 end", "start_pfn=65537 end"); });
+  EXPECT_EQ(z.status, kInconclusive) << z.report;
+  EXPECT_NE(z.report.find("not as the plan expects (zone start 65536"), std::string::npos) << z.report;
+  Checked r = check_with(kNodeTrace, [](std::string s) { return replace(s, "relabel ok", "relabel fail err=-16"); });
+  EXPECT_EQ(r.status, kInconclusive) << r.report;
+  EXPECT_NE(r.report.find("set-up: the relabel of a claimed pageblock"), std::string::npos) << r.report;
+}
+
 TEST(KreplayNode, AKernelPageInTheMachineBeforeTheStartIsInconclusive) {
   Checked c = check_with(kNodeTrace, [](std::string s) { return replace(s, "busy=0 runs=- held", "busy=1 runs=65536 held"); });
   EXPECT_EQ(c.status, kInconclusive) << c.report;

@@ -659,6 +659,31 @@ static void cmd_relabel(struct cmd *c)
 	emit(c->line, c->verb, st, "%s", rest);
 }
 
+/* bfirst node=N order=K mt=T pfn=P count=C (experimental: the buddy allocator) */
+static void cmd_bfirst(struct cmd *c)
+{
+	char reply[512], *rest;
+	const char *st, *mt;
+	unsigned long nid, order, pfn, count, zero = 0;
+
+	unsigned long keep, one = 1;
+
+	if (num_arg(c, "node", &nid, NULL) || num_arg(c, "order", &order, &zero) ||
+	    num_arg(c, "pfn", &pfn, NULL) || num_arg(c, "count", &count, NULL) ||
+	    num_arg(c, "keep", &keep, &one))
+		return;
+	mt = kv(c, "mt");
+	if (leftovers(c))
+		return;
+	if (!mt) {
+		emit(c->line, c->verb, "err", "missing mt=");
+		return;
+	}
+	ctl(reply, sizeof(reply), "bfirst %lu %lu %s %lu %lu %lu", nid, order, mt, pfn, count, keep);
+	st = status_of(reply, &rest);
+	emit(c->line, c->verb, st, "%s", rest);
+}
+
 static void cmd_node(struct cmd *c)
 {
 	char reply[RESULT_BUF], *rest;
@@ -973,6 +998,8 @@ static void run_line(int lineno, char *s)
 		cmd_node(&c);
 	else if (!strcmp(c.verb, "relabel"))
 		cmd_relabel(&c);
+	else if (!strcmp(c.verb, "bfirst"))
+		cmd_bfirst(&c);
 	else if (!strcmp(c.verb, "node_setup"))
 		cmd_node_setup(&c);
 	else if (!strcmp(c.verb, "sleep"))

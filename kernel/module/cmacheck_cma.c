@@ -62,6 +62,14 @@
  *                                 frame again.  For reproducing a claim (a buddy
  *                                 allocation that relabelled a whole free pageblock).
  *                                 "ok" | "fail err=E" | "fail reason=nofree"
+ *   bfirst NID ORDER MT PFN COUNT [KEEP] -> (experimental, the buddy allocator) allocates blocks
+ *                                 of ORDER and type MT (movable, unmovable, reclaimable)
+ *                                 with alloc_pages_node(NID, ...|__GFP_THISNODE) until one
+ *                                 lands in [PFN, PFN+COUNT); keeps the others (they are
+ *                                 the node's free scraps outside the range, which the free
+ *                                 lists hand out first); per-CPU lists drained before and
+ *                                 after each call; KEEP=0 frees the block that landed in
+ *                                 the range again.  "ok pfn=P outside=N" | "fail outside=N"
  *   fence PFN COUNT            -> makes every frame of [PFN, PFN+COUNT) unusable for
  *                                 alloc_contig_pages: holds each pageblock-sized piece
  *                                 with alloc_contig_range (MIGRATE_MOVABLE) and, where
@@ -102,12 +110,13 @@
 
 #define RESULT_MAX 4096
 
-enum held_kind { HELD_CMA, HELD_HOLD, HELD_CONTIG };
+enum held_kind { HELD_CMA, HELD_HOLD, HELD_CONTIG, HELD_PAGES };
 
 struct held {
 	struct list_head list;
 	enum held_kind kind;
 	struct cma *cma;          /* HELD_CMA only */
+	unsigned int order;       /* HELD_PAGES only: a buddy block of this order */
 	unsigned long pfn;
 	unsigned long count;
 };
@@ -321,6 +330,21 @@ static void busy_finish(unsigned long nbusy, int runs)
 		runs_len = 0;
 	out("ok busy=%lu runs=%.*s%s%s\n", nbusy, (int)runs_len, runs_buf,
 	    runs ? "" : "-", runs > BUSY_RUNS_MAX ? ",+" : "");
+}
+
+/* whether pfn lies in a free buddy block (as the kernel's is_free_buddy_page) */
+static bool frame_is_free(unsigned long pfn)
+{
+	unsigned int order;
+
+	for (order = 0; order <= CMACHECK_MAX_ORDER; order++) {
+		unsigned long head = pfn & ~((1UL << order) - 1);
+
+		if (pfn_valid(head) && PageBuddy(pfn_to_page(head)) &&
+		    page_private(pfn_to_page(head)) >= order)
+			return true;
+	}
+	return false;
 }
 
 static void do_command(char *cmd)
@@ -626,7 +650,7 @@ static void do_command(char *cmd)
 		}
 		drain_all_pages(NULL);
 		for (pfn = first; pfn < first + pageblock_nr_pages; pfn++)
-			if (PageBuddy(pfn_to_page(pfn)))
+			if (frame_is_free(pfn))
 				break;
 		if (pfn == first + pageblock_nr_pages) {
 			out("fail reason=nofree\n");
@@ -640,6 +664,60 @@ static void do_command(char *cmd)
 		free_contig_range(pfn, 1);
 		out("ok\n");
 		return;
+	}
+
+	if (!strcmp(verb, "bfirst")) {
+		unsigned long outside = 0;
+		unsigned int order;
+		char mtname[16];
+		int nid, mt;
+		gfp_t gfp;
+
+		int keep = 1;
+
+		if (sscanf(cmd, "%*s %d %u %15s %lu %lu %d", &nid, &order, mtname, &a, &b, &keep) < 5 ||
+		    nid < 0 || nid >= MAX_NUMNODES || !node_online(nid) ||
+		    order > CMACHECK_MAX_ORDER || (mt = mt_by_name(mtname)) < 0 || mt == MIGRATE_CMA) {
+			out("err usage: bfirst NID ORDER movable|unmovable|reclaimable PFN COUNT\n");
+			return;
+		}
+		gfp = (mt == MIGRATE_MOVABLE ? GFP_HIGHUSER_MOVABLE :
+		       mt == MIGRATE_RECLAIMABLE ? GFP_KERNEL | __GFP_RECLAIMABLE : GFP_KERNEL) |
+		      __GFP_THISNODE | __GFP_NOWARN | __GFP_NORETRY |
+		      /* no watermarks: the model has none, and the node is nearly all fenced */
+		      __GFP_MEMALLOC;
+		for (;;) {
+			struct page *page;
+			unsigned long pfn;
+
+			drain_all_pages(NULL);
+			page = alloc_pages_node(nid, gfp, order);
+			drain_all_pages(NULL);
+			if (!page) {
+				out("fail outside=%lu\n", outside);
+				return;
+			}
+			pfn = page_to_pfn(page);
+			if (add_held(HELD_PAGES, NULL, pfn, 1UL << order)) {
+				__free_pages(page, order);
+				out("err out of memory for bookkeeping\n");
+				return;
+			}
+			list_last_entry(&held_list, struct held, list)->order = order;
+			if (pfn >= a && pfn < a + b) {
+				if (!keep) {
+					struct held *h = list_last_entry(&held_list, struct held, list);
+
+					list_del(&h->list);
+					kfree(h);
+					__free_pages(page, order);
+					drain_all_pages(NULL);
+				}
+				out("ok pfn=%lu outside=%lu\n", pfn, outside);
+				return;
+			}
+			outside++;
+		}
 	}
 
 	if (!strcmp(verb, "fence")) {
@@ -731,6 +809,8 @@ static void __exit cmacheck_exit(void)
 	list_for_each_entry_safe(h, t, &held_list, list) {
 		if (h->kind == HELD_CMA)
 			cma_release(h->cma, pfn_to_page(h->pfn), h->count);
+		else if (h->kind == HELD_PAGES)
+			__free_pages(pfn_to_page(h->pfn), h->order);
 		else
 			free_contig_range(h->pfn, h->count);
 		list_del(&h->list);
