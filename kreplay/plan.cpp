@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
-#include <numeric>
 #include <set>
 #include <sstream>
 
