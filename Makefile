@@ -1,7 +1,7 @@
 # cmacheck: every target wraps a CMake preset; `make test` is what CI runs.
 # Set-up is part of the targets: missing Debian packages are installed (as root) or named.
 
-DEV_PACKAGES := clang-14 libclang-rt-14-dev llvm-14 cmake ninja-build libgtest-dev libbenchmark-dev librapidcheck-dev
+DEV_PACKAGES := clang-14 libclang-rt-14-dev llvm-14 cmake ninja-build libgtest-dev libbenchmark-dev librapidcheck-dev libcli11-dev
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 120
 TARGET ?= fuzz_lockstep

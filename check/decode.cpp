@@ -1,7 +1,5 @@
 #include "check/decode.h"
 
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <utility>
 
@@ -55,19 +53,6 @@ Trace decode_bytes(std::span<const uint8_t> bytes, const RunOptions& options) {
   Trace t;
   run_bytes(bytes, options, &t);
   return t;
-}
-
-bool decode_fuzz_file(const std::string& path, const impl::FaultSet& faults, Trace& out, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read file";
-    return false;
-  }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  RunOptions o;
-  o.faults = faults;
-  out = decode_bytes(bytes, o);
-  return true;
 }
 
 }  // namespace cmacheck

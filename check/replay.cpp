@@ -1,25 +1,142 @@
 #include "check/replay.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <ostream>
+#include <span>
 
+#include "check/decode.h"
 #include "trace/parse.h"
 #include "trace/print.h"
 
 namespace cmacheck {
 
+namespace fs = std::filesystem;
+
 namespace {
+
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
+
+// "Permission denied" -> "permission denied", as in the rest of our messages.
+std::string reason(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+// Files under a directory that are not inputs: documentation, libFuzzer's per-target
+// configuration, and hidden files (editor and VCS droppings).
+bool is_input_name(const fs::path& p, InputKind kind) {
+  const std::string name = p.filename().string();
+  if (name.empty() || name[0] == '.') return false;
+  if (ends_with(name, ".trace")) return true;
+  if (kind == InputKind::traces) return false;
+  return !ends_with(name, ".md") && !ends_with(name, ".options") && !ends_with(name, ".dict");
+}
+
+// Appends the inputs under `dir`; false with `why` when the walk fails part-way.
+bool walk(const fs::path& dir, InputKind kind, std::vector<std::string>& found, std::string& why) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    const std::string name = p.filename().string();
+    std::error_code tec;
+    if (it->is_directory(tec)) {
+      if (!name.empty() && name[0] == '.') it.disable_recursion_pending();
+      continue;
+    }
+    if (is_input_name(p, kind)) found.push_back(p.string());
+  }
+  if (ec) {
+    why = reason(ec.message());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
-// Fuzz inputs are decoded by the generator (trace/generate.h); declared here to keep the
-// dependency in one place.
-bool decode_fuzz_file(const std::string& path, const impl::FaultSet& faults, Trace& out, std::string& error);
+bool read_input_file(const std::string& path, std::string& bytes, std::string& why) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) {
+    why = ec && ec != std::errc::no_such_file_or_directory ? reason(ec.message()) : "no such file or directory";
+    return false;
+  }
+  if (fs::is_directory(st)) {
+    why = "is a directory";
+    return false;
+  }
+  // std::ifstream "opens" a directory or a FIFO on Linux and fails (or blocks) only when read.
+  if (!fs::is_regular_file(st)) {
+    why = "not a regular file";
+    return false;
+  }
+  try {
+    errno = 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      why = errno ? reason(std::strerror(errno)) : "cannot open";
+      return false;
+    }
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (in.bad()) {
+      why = "read error";
+      return false;
+    }
+  } catch (const std::exception& e) {  // libstdc++'s filebuf throws on a read error
+    why = reason(e.what());
+    return false;
+  }
+  return true;
+}
+
+bool is_directory_path(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+
+bool expand_inputs(const std::vector<std::string>& paths, InputKind kind, std::vector<std::string>& files,
+                   std::ostream& err) {
+  bool ok = true;
+  for (const std::string& path : paths) {
+    if (!is_directory_path(path)) {
+      files.push_back(path);
+      continue;
+    }
+    std::vector<std::string> found;
+    std::string why;
+    if (!walk(path, kind, found, why)) {
+      err << path << ": error: cannot list the directory: " << why << "\n";
+      ok = false;
+      continue;
+    }
+    if (found.empty()) {
+      err << path << ": error: no " << (kind == InputKind::traces ? "*.trace file" : "trace or fuzz input")
+          << " under this directory\n";
+      ok = false;
+      continue;
+    }
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return ok;
+}
 
 bool load_trace(const std::string& path, const impl::FaultSet& faults, Trace& out, std::ostream& err) {
+  std::string bytes, why;
+  if (!read_input_file(path, bytes, why)) {
+    err << path << ": error: " << why << "\n";
+    return false;
+  }
   if (ends_with(path, ".trace")) {
-    ParseResult p = parse_trace_file(path);
+    ParseResult p = parse_trace(bytes);
     if (!p.ok()) {
       err << p.error->format(path) << "\n";
       return false;
@@ -27,37 +144,42 @@ bool load_trace(const std::string& path, const impl::FaultSet& faults, Trace& ou
     out = std::move(p.trace);
     return true;
   }
-  std::string error;
-  if (!decode_fuzz_file(path, faults, out, error)) {
-    err << path << ":0: error: " << error << "\n";
-    return false;
-  }
+  // A fuzz input: every byte string decodes to a valid trace (trace-format.md).
+  RunOptions o;
+  o.faults = faults;
+  out = decode_bytes(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), o);
   return true;
 }
 
 int replay_files(const std::vector<std::string>& files, const ReplayOptions& options, std::ostream& out,
-                 std::ostream& err) {
-  int status = 0;
+                 std::ostream& err, ReplayCounts* counts) {
+  ReplayCounts n;
   for (const std::string& path : files) {
     Trace t;
     if (!load_trace(path, options.run.faults, t, err)) {
-      status = 2;
+      ++n.malformed;
       continue;
     }
     if (!options.quiet) out << "== " << path << "\n";
     RunResult r = run_trace(t, options.run, options.quiet ? nullptr : &out);
     if (r.status == RunStatus::malformed) {
       err << path << ":" << r.malformed_line << ": error: " << r.malformed << "\n";
-      status = 2;
+      ++n.malformed;
     } else if (r.status == RunStatus::violation) {
       out << path << ": " << r.finding->report;
-      if (status == 0) status = 1;
-    } else if (!options.quiet) {
-      out << path << ": ok (" << r.ops << " operations" << (options.run.lockstep ? ", impl and model in lockstep" : ", impl only")
-          << ")\n";
+      ++n.failed;
+    } else {
+      ++n.passed;
+      if (!options.quiet)
+        out << path << ": ok (" << r.ops << " operations"
+            << (options.run.lockstep ? ", impl and model in lockstep" : ", impl only") << ")\n";
     }
   }
-  return status;
+  if (files.size() > 1)
+    out << "replay: " << files.size() << " inputs: " << n.passed << " passed, " << n.failed << " failed, "
+        << n.malformed << " malformed\n";
+  if (counts) *counts = n;
+  return n.malformed ? 2 : n.failed ? 1 : 0;
 }
 
 }  // namespace cmacheck

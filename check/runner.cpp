@@ -9,35 +9,6 @@
 
 namespace cmacheck {
 
-void HandleTable::bind(HandleId h, Family f) {
-  if (raw(h) >= slots_.size()) slots_.resize(raw(h) + 1);
-  Slot& s = slots_[raw(h)];
-  s.live = true;
-  s.family = f;
-  auto& list = lists_[static_cast<int>(f)];
-  s.index = static_cast<uint32_t>(list.size());
-  list.push_back(h);
-  ++count_[static_cast<int>(f)];
-}
-
-void HandleTable::unbind(HandleId h) {
-  Slot& s = slots_[raw(h)];
-  auto& list = lists_[static_cast<int>(s.family)];
-  // Swap-remove keeps unbinding O(1); the order of the list stays deterministic.
-  const HandleId last = list.back();
-  list[s.index] = last;
-  slots_[raw(last)].index = s.index;
-  list.pop_back();
-  s.live = false;
-  --count_[static_cast<int>(s.family)];
-}
-
-std::vector<HandleId> HandleTable::live_of(Family f) const {
-  std::vector<HandleId> v = lists_[static_cast<int>(f)];
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 namespace {
 
 // The tables of the last session that ended on this thread, kept so that the next session
@@ -94,12 +65,19 @@ void Session::observe_model(const Outcome& mine, const std::vector<HandleId>& hs
   obs.ok = mine.ok;
   obs.pfn = mine.pfn;
   obs.reason = mine.reason;
+  obs.windows_tried = mine.windows_tried;
+  obs.busy_pinned = mine.busy_pinned;
+  obs.busy_unmovable = mine.busy_unmovable;
   obs.free = model_->free_pages();
   obs.free_cma = model_->free_cma_pages();
   obs.areas.resize(trace_.areas.size());
   for (size_t i = 0; i < trace_.areas.size(); ++i) obs.areas[i] = model_->area_stats(AreaId{static_cast<uint32_t>(i)});
   obs.live.clear();
+  obs.labels.clear();
   if (all) {
+    const model::FreeMemory& memory = model_->memory();
+    obs.labels.resize(memory.pageblocks());
+    for (uint64_t pb = 0; pb < memory.pageblocks(); ++pb) obs.labels[pb] = memory.pageblock_label(pb);
     for (Family f : {Family::block, Family::cma, Family::contig})
       for (HandleId h : handles_.live_list(f))
         if (auto p = model_->placement(h)) obs.live.push_back(*p);
@@ -119,6 +97,12 @@ std::string first_difference(const Observation& a, const Observation& b, const T
     return "pfn: impl " + std::to_string(raw(a.pfn)) + ", model " + std::to_string(raw(b.pfn));
   }
   if (a.reason != b.reason) return std::string("reason: impl ") + name(a.reason) + ", model " + name(b.reason);
+  if (a.windows_tried != b.windows_tried)
+    return "windows tried: impl " + std::to_string(a.windows_tried) + ", model " + std::to_string(b.windows_tried);
+  if (a.busy_pinned != b.busy_pinned || a.busy_unmovable != b.busy_unmovable)
+    return "busy windows (pinned, unmovable): impl " + std::to_string(a.busy_pinned) + ", " +
+           std::to_string(a.busy_unmovable) + "; model " + std::to_string(b.busy_pinned) + ", " +
+           std::to_string(b.busy_unmovable);
   if (a.free != b.free) return "free: impl " + std::to_string(a.free) + ", model " + std::to_string(b.free);
   if (a.free_cma != b.free_cma)
     return "free_cma: impl " + std::to_string(a.free_cma) + ", model " + std::to_string(b.free_cma);
@@ -129,6 +113,12 @@ std::string first_difference(const Observation& a, const Observation& b, const T
       return t.areas[i].name + ".maxchunk: impl " + std::to_string(a.areas[i].maxchunk) + ", model " +
              std::to_string(b.areas[i].maxchunk);
   }
+  for (size_t pb = 0; pb < a.labels.size() && pb < b.labels.size(); ++pb)
+    if (a.labels[pb] != b.labels[pb]) {
+      where = Pfn{pb << t.machine.pageblock_order};
+      return "label of pageblock " + std::to_string(pb) + ": impl " + name(a.labels[pb]) + ", model " +
+             name(b.labels[pb]);
+    }
   if (a.live.size() != b.live.size())
     return "live allocations: impl reports " + std::to_string(a.live.size()) + ", model " + std::to_string(b.live.size());
   for (size_t i = 0; i < a.live.size(); ++i) {
@@ -160,20 +150,11 @@ std::string outcome_text(const Outcome& o) {
 bool Session::run_op(const Statement& st, size_t index) {
   const Op& op = std::get<Op>(st.body);
   // The runtime half of "malformed": handles must be live (or free, to allocate).
-  if (auto use = handle_use(op)) {
-    const std::string& hn = trace_.handle_name(use->id);
-    if (use->binds && handles_.live(use->id)) {
-      status_ = RunStatus::malformed;
-      malformed_ = "handle '" + hn + "' is still live";
-      malformed_line_ = st.line;
-      return false;
-    }
-    if (!use->binds && (!handles_.live(use->id) || handles_.family(use->id) != use->family)) {
-      status_ = RunStatus::malformed;
-      malformed_ = "handle '" + hn + "' is not live";
-      malformed_line_ = st.line;
-      return false;
-    }
+  if (const char* why = handles_.refuses(op)) {
+    status_ = RunStatus::malformed;
+    malformed_ = "handle '" + trace_.handle_name(handle_use(op)->id) + "' " + why;
+    malformed_line_ = st.line;
+    return false;
   }
   const bool full = options_.full_every && (ops_run_ % options_.full_every) == options_.full_every - 1;
   std::optional<impl::Allocator::Snapshot> before;
@@ -181,20 +162,7 @@ bool Session::run_op(const Statement& st, size_t index) {
 
   impl_->apply(op, impl_out_);
   ++ops_run_;
-  if (impl_out_.ok) {
-    if (auto use = handle_use(op)) {
-      if (use->binds)
-        handles_.bind(use->id, use->family);
-      else if (std::holds_alternative<Free>(op) || std::holds_alternative<CmaRelease>(op) ||
-               std::holds_alternative<FreeContig>(op))
-        handles_.unbind(use->id);
-    } else if (const auto* rr = std::get_if<CmaReleaseRaw>(&op)) {
-      // The raw release freed whichever handle held those frames.
-      (void)rr;
-      for (HandleId h : handles_.live_of(Family::cma))
-        if (!impl_->is_live(h)) handles_.unbind(h);
-    }
-  }
+  handles_.apply(op, impl_out_);
 
   if (model_) {
     if (auto v = model_->apply(op, impl_out_, model_out_)) {
@@ -266,6 +234,11 @@ bool Session::run_expect(const Statement& st, size_t index) {
         key = trace_.areas[item.subject].name + ".maxchunk";
         where = trace_.areas[item.subject].base;
         break;
+      case ExpectKey::pageblock_label:
+        got = static_cast<uint64_t>(impl_->label(Pfn{item.subject}));
+        key = "label@" + std::to_string(item.subject);
+        where = Pfn{item.subject};
+        break;
       case ExpectKey::handle_pfn: {
         const HandleId h{item.subject};
         key = trace_.handles[item.subject] + ".pfn";
@@ -280,9 +253,13 @@ bool Session::run_expect(const Statement& st, size_t index) {
         break;
       }
     }
-    if (options_.check_expectations && got != item.value)
-      return fail(Violation{"expect", "expected " + key + "=" + std::to_string(item.value) + ", got " + std::to_string(got), where},
-                  index);
+    if (options_.check_expectations && got != item.value) {
+      auto text = [&](uint64_t v) {
+        return item.key == ExpectKey::pageblock_label ? std::string(label_name(static_cast<MigrateType>(v)))
+                                                      : std::to_string(v);
+      };
+      return fail(Violation{"expect", "expected " + key + "=" + text(item.value) + ", got " + text(got), where}, index);
+    }
   }
   return true;
 }

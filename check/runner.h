@@ -12,6 +12,7 @@
 
 #include "impl/allocator.h"
 #include "impl/faults.h"
+#include "trace/handles.h"
 #include "trace/outcome.h"
 #include "trace/trace.h"
 
@@ -36,29 +37,6 @@ struct Finding {
   Violation violation;
   size_t statement = 0;  // index into Trace::statements
   std::string report;    // the readable report: rule, statement, observations, picture
-};
-
-// Tracks which handles are live and of which family (the runtime half of "malformed").
-class HandleTable {
- public:
-  bool live(HandleId h) const { return raw(h) < slots_.size() && slots_[raw(h)].live; }
-  Family family(HandleId h) const { return slots_[raw(h)].family; }
-  void bind(HandleId h, Family f);
-  void unbind(HandleId h);
-  // Handles live now, of one family, in handle order.
-  std::vector<HandleId> live_of(Family f) const;
-  size_t live_count(Family f) const { return count_[static_cast<int>(f)]; }
-  const std::vector<HandleId>& live_list(Family f) const { return lists_[static_cast<int>(f)]; }
-
- private:
-  struct Slot {
-    bool live = false;
-    Family family = Family::block;
-    uint32_t index = 0;  // position in lists_[family]
-  };
-  std::vector<Slot> slots_;
-  std::vector<HandleId> lists_[3];
-  size_t count_[3] = {0, 0, 0};
 };
 
 // One run of one trace, statement by statement.

@@ -34,7 +34,6 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
     : machine_(machine),
       faults_(faults),
       labels_(std::move(recycled.labels)),
-      saved_labels_(std::move(recycled.saved_labels)),
       owner_(std::move(recycled.owner)),
       free_order_(std::move(recycled.free_order)),
       next_(std::move(recycled.next)),
@@ -43,7 +42,6 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
   const uint64_t n = machine_.pages;
   const uint64_t pageblocks = n >> machine_.pageblock_order;
   refill(labels_, pageblocks, MigrateType::movable);  // memmap_init leaves pageblocks MOVABLE (M2)
-  refill(saved_labels_, pageblocks, MigrateType::movable);
   refill(owner_, n, uint32_t{0});
   refill(free_order_, n, kNotHead);
   refill(next_, n, kNil);
@@ -68,7 +66,7 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
 }
 
 Allocator::Tables Allocator::release_tables() && {
-  return Tables{std::move(labels_), std::move(saved_labels_), std::move(owner_), std::move(free_order_),
+  return Tables{std::move(labels_), std::move(owner_), std::move(free_order_),
                 std::move(next_),   std::move(prev_),         std::move(content_)};
 }
 
@@ -298,6 +296,8 @@ void Allocator::relabel(uint64_t pb, MigrateType t) {
     }
   }
   for (auto [f, o] : heads) list_del(f);
+  if (labels_[pb] == MigrateType::isolate) --isolated_pageblocks_;
+  if (t == MigrateType::isolate) ++isolated_pageblocks_;
   labels_[pb] = t;
   for (auto [f, o] : heads) list_add(f, o, true);
 }
@@ -405,21 +405,21 @@ const Allocation* Allocator::allocation(HandleId h) const {
 void Allocator::apply(const Op& op, Outcome& out) {
   out.clear();
   touched_.clear();
-  std::visit(
-      [&](const auto& o) {
-        using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, Alloc>) alloc(o.id, o.kind, o.order, o.at, out);
-        if constexpr (std::is_same_v<T, Free>) free(o.id, out);
-        if constexpr (std::is_same_v<T, Pin>) pin(o.id, o.longterm, out);
-        if constexpr (std::is_same_v<T, Unpin>) unpin(o.id, out);
-        if constexpr (std::is_same_v<T, Migrate>) migrate(o.id, out);
-        if constexpr (std::is_same_v<T, CmaAlloc>) cma_alloc(o.id, o.area, o.count, o.align, out);
-        if constexpr (std::is_same_v<T, CmaRelease>) cma_release(o.id, out);
-        if constexpr (std::is_same_v<T, CmaReleaseRaw>) cma_release_raw(o.area, o.pfn, o.count, out);
-        if constexpr (std::is_same_v<T, AllocContig>) alloc_contig(o.id, o.count, out);
-        if constexpr (std::is_same_v<T, FreeContig>) free_contig(o.id, out);
-      },
-      op);
+  // One case per operation and no generic one: an operation impl/ does not handle does not
+  // compile (trace/ops.h).
+  std::visit(overloaded{
+                 [&](const Alloc& o) { alloc(o.id, o.kind, o.order, o.at, out); },
+                 [&](const Free& o) { free(o.id, out); },
+                 [&](const Pin& o) { pin(o.id, o.longterm, out); },
+                 [&](const Unpin& o) { unpin(o.id, out); },
+                 [&](const Migrate& o) { migrate(o.id, out); },
+                 [&](const CmaAlloc& o) { cma_alloc(o.id, o.area, o.count, o.align, out); },
+                 [&](const CmaRelease& o) { cma_release(o.id, out); },
+                 [&](const CmaReleaseRaw& o) { cma_release_raw(o.area, o.pfn, o.count, out); },
+                 [&](const AllocContig& o) { alloc_contig(o.id, o.count, out); },
+                 [&](const FreeContig& o) { free_contig(o.id, out); },
+             },
+             op);
 }
 
 void Allocator::alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at, Outcome& out) {
@@ -481,11 +481,12 @@ void Allocator::free(HandleId h, Outcome& out) {
   drop_allocation(slot);
 }
 
-// Moves one block (G1). The target is a movable allocation of the same order (B4); with
-// `allow_cma_target` false it must lie outside CMA (P2). Contents move with it (M5).
-bool Allocator::move_block(uint32_t slot, bool allow_cma_target, Outcome& out) {
+// Moves one block (G1). The target is an allocation of the same order through B4 as a
+// request of type `request`: MOVABLE for migration (alloc_migration_target), UNMOVABLE and
+// never in CMA for a long-term pin (P2). Contents move with it (M5).
+bool Allocator::move_block(uint32_t slot, MigrateType request, bool allow_cma_target, Outcome& out) {
   Allocation& r = rec(slot);
-  auto target = take_block(MigrateType::movable, r.order.value, allow_cma_target);
+  auto target = take_block(request, r.order.value, allow_cma_target);
   if (!target) return false;
   const uint64_t from = raw(r.pfn), to = *target, n = raw(r.count);
   for (uint64_t i = 0; i < n; ++i) {
@@ -521,8 +522,11 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
         out.reason = FailReason::pinned;
         return;
       }
-      const bool allow_cma = faults_.on(Fault::longterm_target_in_cma);  // D13
-      if (!move_block(slot, allow_cma, out)) {
+      // P2 (migrate_longterm_unpinnable_pages): the target is a GFP_USER allocation under
+      // memalloc_pin_save(), an UNMOVABLE request that never takes CMA. D13: the target
+      // was a movable request that could land in CMA again.
+      const bool d13 = faults_.on(Fault::longterm_target_in_cma);
+      if (!move_block(slot, d13 ? MigrateType::movable : MigrateType::unmovable, d13, out)) {
         out.reason = FailReason::no_target;
         return;
       }
@@ -560,7 +564,7 @@ void Allocator::migrate(HandleId h, Outcome& out) {
     out.reason = FailReason::pinned;
     return;
   }
-  if (!move_block(slot, true, out)) {
+  if (!move_block(slot, MigrateType::movable, true, out)) {
     out.reason = FailReason::no_target;
     return;
   }
@@ -571,11 +575,36 @@ void Allocator::migrate(HandleId h, Outcome& out) {
 // ---------------------------------------------------------------------------------------
 // alloc_contig_range (X1..X5)
 
-void Allocator::isolate(uint64_t first_pb, uint64_t last_pb) {
+// X1 (has_unmovable_pages via set_migratetype_isolate, MIGRATE_MOVABLE caller): a
+// pageblock cannot be isolated for alloc_contig when any of its frames is in a CMA
+// pageblock or belongs to an unmovable or reclaimable block or a contiguous allocation.
+// The whole pageblock counts, also the first and last one of the range
+// (isolate_single_pageblock passes the whole block). Movable blocks, pinned or not, pass:
+// they are LRU pages here and fail later, in migration (X2).
+bool Allocator::pageblock_unmovable(uint64_t pb) const {
+  if (labels_[pb] == MigrateType::cma && !faults_.on(Fault::contig_ignores_cma)) return true;
+  const uint64_t end = (pb + 1) << machine_.pageblock_order;
+  for (uint64_t f = pb << machine_.pageblock_order; f < end;) {
+    const uint32_t slot = owner_[f];
+    if (!slot) {
+      ++f;
+      continue;
+    }
+    const Allocation& r = rec(slot);
+    if (r.family != Family::block || r.kind != Kind::movable) return true;
+    f = raw(r.pfn) + raw(r.count);
+  }
+  return false;
+}
+
+// X1 (start_isolate_page_range): free blocks that cross the isolation edge are split at it
+// (v5.19+), then the pageblocks are isolated in the kernel's order: the first, the last,
+// then the middle ones ascending. In normal mode a pageblock that cannot be isolated stops
+// it, and the pageblocks isolated before it are undone to the caller's type (X5). Returns
+// whether every pageblock was isolated; `isolated_` lists those that were.
+bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   const uint8_t B = machine_.pageblock_order;
   const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
-  // Free blocks that cross the isolation edge are split at it, so that no free block
-  // straddles an isolated pageblock (start_isolate_page_range, v5.19+).
   auto split_edge = [&](uint64_t frame) {
     uint8_t order = 0;
     auto head = containing_free_block(frame, order);
@@ -596,20 +625,31 @@ void Allocator::isolate(uint64_t first_pb, uint64_t last_pb) {
   };
   split_edge(lo);
   split_edge(hi - 1);
-  for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
-    saved_labels_[pb] = labels_[pb];
+  isolated_.clear();
+  auto isolate_one = [&](uint64_t pb) {
+    // set_migratetype_isolate: a pageblock that is ISOLATE already is busy, in both modes
+    // (only a fault or a concurrent caller leaves one).
+    if (labels_[pb] == MigrateType::isolate) return false;
+    if (mode == Mode::normal && pageblock_unmovable(pb)) return false;
     relabel(pb, MigrateType::isolate);
-    ++isolated_pageblocks_;
-  }
+    isolated_.push_back(pb);
+    return true;
+  };
+  bool ok = isolate_one(first_pb) && (last_pb == first_pb || isolate_one(last_pb));
+  for (uint64_t pb = first_pb + 1; ok && pb < last_pb; ++pb) ok = isolate_one(pb);
+  if (!ok) unisolate(first_pb, last_pb, mode);
+  return ok;
 }
 
-void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb) {
+// X5 (undo_isolate_page_range -> unset_migratetype_isolate(page, migratetype)): every
+// isolated pageblock gets the *caller's* type, CMA for cma_alloc and MOVABLE for
+// alloc_contig, whatever it was before; then the free frames of [first_pb, last_pb] merge
+// again (B2), also the halves split at the edges by a failed isolation.
+void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   const uint8_t B = machine_.pageblock_order;
-  for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
-    relabel(pb, saved_labels_[pb]);
-    --isolated_pageblocks_;
-  }
-  // X5: the free frames of the isolated pageblocks merge again (B2).
+  const MigrateType back = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
+  for (uint64_t pb : isolated_) relabel(pb, back);
+  isolated_.clear();
   std::vector<std::pair<uint64_t, uint8_t>>& heads = scratch_heads_;
   heads.clear();
   for (uint64_t f = first_pb << B; f < (last_pb + 1) << B;) {
@@ -651,21 +691,6 @@ void Allocator::take_range(uint64_t s, uint64_t e) {
 
 Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out) {
   ++out.windows_tried;
-  if (mode == Mode::normal) {
-    // X1 (has_unmovable_pages, MIGRATE_MOVABLE mode): CMA pageblocks, unmovable and
-    // reclaimable blocks and contiguous allocations in [s, e) make isolation fail.
-    for (uint64_t f = s; f < e;) {
-      if (block_type(f) == MigrateType::cma && !faults_.on(Fault::contig_ignores_cma)) return RangeResult::busy_unmovable;
-      const uint32_t slot = owner_[f];
-      if (!slot) {
-        ++f;
-        continue;
-      }
-      const Allocation& r = rec(slot);
-      if (r.family != Family::block || r.kind != Kind::movable) return RangeResult::busy_unmovable;
-      f = raw(r.pfn) + raw(r.count);
-    }
-  }
   const uint64_t first_pb = pageblock_of(s), last_pb = pageblock_of(e - 1);
   // D19 emulation: remember whether a free block crossed the isolation edge inside [s, e).
   bool edge_block = false;
@@ -680,7 +705,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
       }
     }
   }
-  isolate(first_pb, last_pb);
+  if (!isolate(first_pb, last_pb, mode)) return RangeResult::busy_unmovable;  // X1
   RangeResult result = RangeResult::ok;
   // X2: migrate every movable block that intersects [s, e), in ascending frame order.
   for (uint64_t f = s; f < e;) {
@@ -696,7 +721,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
         result = RangeResult::busy_pinned;
         break;
       }
-      if (!move_block(slot, true, out)) {
+      if (!move_block(slot, MigrateType::movable, true, out)) {
         result = RangeResult::no_memory;
         break;
       }
@@ -713,13 +738,10 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
     if (edge_block) result = RangeResult::busy_unmovable;
   }
   if (result == RangeResult::ok) take_range(s, e);
-  // X5: every isolated pageblock gets its label back.
-  if (result != RangeResult::ok && faults_.on(Fault::leave_isolated_on_failure)) {
-    if (first_pb < last_pb) unisolate(first_pb + 1, last_pb);
-    // the first pageblock stays ISOLATE
-  } else {
-    unisolate(first_pb, last_pb);
-  }
+  // X5: every isolated pageblock gets the caller's type.
+  if (result != RangeResult::ok && faults_.on(Fault::leave_isolated_on_failure))
+    if (!isolated_.empty()) isolated_.erase(isolated_.begin());  // the first pageblock stays ISOLATE
+  unisolate(first_pb, last_pb, mode);
   return result;
 }
 
@@ -832,7 +854,9 @@ void Allocator::cma_release_raw(AreaId area, Pfn pfn, PageCount count_in, Outcom
     out.reason = FailReason::not_handed_out;
     return;
   }
-  cma_release(rec(slot).handle, out);
+  const HandleId h = rec(slot).handle;
+  cma_release(h, out);
+  out.ended = h;
 }
 
 // ---------------------------------------------------------------------------------------

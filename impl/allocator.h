@@ -1,4 +1,4 @@
-// The reference allocator: Linux's structure, per ../shared/docs/cma-semantics.md (the
+// The reference allocator: Linux's structure, per docs/semantics.md (the
 // "modern" profile). Frames, pageblocks with migratetypes, per-type per-order free lists
 // in the kernel's discipline (freed blocks at the head, allocation from the head), CMA
 // areas with bitmaps, alloc_contig_range with isolation and migration, pins.
@@ -45,7 +45,7 @@ class Allocator {
   // The tables whose size is the machine's, handed from one Allocator to the next so that
   // their memory is reused: the fuzz targets build thousands of small worlds a second.
   struct Tables {
-    std::vector<MigrateType> labels, saved_labels;
+    std::vector<MigrateType> labels;
     std::vector<uint32_t> owner;
     std::vector<uint8_t> free_order;
     std::vector<uint32_t> next, prev;
@@ -155,12 +155,13 @@ class Allocator {
   const Allocation& rec(uint32_t slot) const { return allocs_[slot - 1]; }
 
   // Migration (G1, P2, X2).
-  bool move_block(uint32_t slot, bool allow_cma_target, Outcome& out);
+  bool move_block(uint32_t slot, MigrateType request, bool allow_cma_target, Outcome& out);
 
   // alloc_contig_range (X1..X5).
   RangeResult alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out);
-  void isolate(uint64_t first_pb, uint64_t last_pb);
-  void unisolate(uint64_t first_pb, uint64_t last_pb);
+  bool pageblock_unmovable(uint64_t pb) const;
+  bool isolate(uint64_t first_pb, uint64_t last_pb, Mode mode);
+  void unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode);
   void take_range(uint64_t s, uint64_t e);
 
   // CMA bitmaps (A2, A3).
@@ -171,7 +172,6 @@ class Allocator {
   FaultSet faults_;
   std::vector<Area> areas_;
   std::vector<MigrateType> labels_;
-  std::vector<MigrateType> saved_labels_;  // label before isolation
   std::vector<uint32_t> owner_;            // allocation slot per frame, 0 when free
   std::vector<uint8_t> free_order_;        // order when the frame heads a free block
   std::vector<uint32_t> next_, prev_;      // free-list links of block heads
@@ -183,6 +183,7 @@ class Allocator {
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> slot_of_handle_;
   std::vector<HandleId> touched_;
+  std::vector<uint64_t> isolated_;  // pageblocks isolated by the running alloc_contig_range
   std::vector<std::pair<uint64_t, uint8_t>> scratch_heads_;  // relabel, unisolate: spares an allocation each
   uint64_t free_pages_ = 0, free_cma_pages_ = 0, free_isolated_pages_ = 0;
   uint64_t isolated_pageblocks_ = 0;

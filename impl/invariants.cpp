@@ -1,4 +1,4 @@
-// The invariants of cma-semantics.md section 8, as impl/ checks them on itself. Each check
+// The invariants of docs/semantics.md section 8, as impl/ checks them on itself. Each check
 // names its rule; tests/invariants_test.cpp corrupts the state on purpose to show it fires.
 #include <algorithm>
 #include <cstring>
@@ -54,6 +54,9 @@ void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) co
   obs.ok = last.ok;
   obs.pfn = last.pfn;
   obs.reason = last.reason;
+  obs.windows_tried = last.windows_tried;
+  obs.busy_pinned = last.busy_pinned;
+  obs.busy_unmovable = last.busy_unmovable;
   obs.free = free_pages_;
   obs.free_cma = free_cma_pages_;
   obs.areas.resize(areas_.size());
@@ -67,8 +70,10 @@ void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) co
     for (uint64_t i = 0; i < raw(r.count); ++i) d.add(content_[raw(r.pfn) + i]);
     obs.live.push_back(Placement{h, r.pfn, r.count, d.h});
   };
+  obs.labels.clear();
   if (all_live) {
     for (uint32_t h = 0; h < slot_of_handle_.size(); ++h) place(HandleId{h});
+    obs.labels = labels_;
   } else {
     for (HandleId h : touched_) place(h);
     std::sort(obs.live.begin(), obs.live.end(), [](const Placement& a, const Placement& b) { return a.handle < b.handle; });
@@ -242,17 +247,19 @@ Allocator::Snapshot Allocator::snapshot() const {
   return snap;
 }
 
-// I10: a failed operation changed nothing except the moves A6 and X2 allow.
+// I10: a failed operation changed nothing except what A6, X2 and X5 allow.
 std::optional<Violation> Allocator::check_unchanged(const Snapshot& before, const Outcome& failed) const {
   const Snapshot now = snapshot();
   // A move that stays made (X2) allocated its target as a movable request, and that
-  // allocation may have claimed a non-CMA pageblock for MOVABLE (B5). Nothing else may
+  // allocation may have claimed a non-CMA pageblock for MOVABLE (B5); a failed alloc_contig
+  // undoes the pageblocks it isolated to MOVABLE, the caller's type (X5). Nothing else may
   // relabel a pageblock; CMA labels never change (K3).
+  const bool may_become_movable = !failed.moves.empty() || failed.windows_tried > 0;
   for (size_t pb = 0; pb < now.labels.size(); ++pb) {
     const MigrateType was = before.labels[pb], is = now.labels[pb];
-    const bool claimed_by_move = !failed.moves.empty() && is == MigrateType::movable && was != MigrateType::cma &&
-                                 was != MigrateType::isolate;
-    CMA_INVARIANT(was == is || claimed_by_move, "I10", Pfn{pb << machine_.pageblock_order},
+    const bool allowed = may_become_movable && is == MigrateType::movable && was != MigrateType::cma &&
+                         was != MigrateType::isolate;
+    CMA_INVARIANT(was == is || allowed, "I10", Pfn{pb << machine_.pageblock_order},
                   "failed operation relabelled pageblock " + s(pb) + " from " + name(was) + " to " + name(is));
   }
   for (size_t a = 0; a < now.bitmaps.size(); ++a)

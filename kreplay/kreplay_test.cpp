@@ -77,7 +77,7 @@ std::string fake_kernel(const Plan& plan, const Predictions& pred) {
     if (st.labels_line) {
       o << "KR " << st.labels_line << " labels ok labels=" << cur->labels << "\n";
       o << "KR " << st.busy_line << " busy ok busy=" << plan.trace.machine.pages - cur->free << " runs=-\n";
-      last = st.busy_line;
+      last = std::max(st.busy_line, st.labels_line);
     }
     if (st.stats_line) {
       o << "KR " << st.stats_line << " stats ok area=reserved base_pfn=" << raw(plan.base)
@@ -400,7 +400,7 @@ TEST(KreplayNode, AllocContigAndUnmovableBlocksRunInTheSecondNode) {
   EXPECT_EQ(r.plan->append, "numa=fake=2U");
   EXPECT_EQ(r.plan->mem_arg(), "512M");
   const std::string& sc = r.plan->script;
-  EXPECT_NE(sc.find("\nnode_setup nid=1 pfn=68608 count=1024\nlabels pfn=68608 count=1024\nbusy pfn=68608 count=1024\n"),
+  EXPECT_NE(sc.find("\nnode_setup nid=1 pfn=68608 count=1024\nbusy pfn=68608 count=1024\nlabels pfn=68608 count=1024\n"),
             std::string::npos)
       << sc;
   EXPECT_NE(sc.find("\nhold t0 pfn=68608 count=512 mt=unmovable\n"), std::string::npos) << sc;

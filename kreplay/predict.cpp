@@ -100,6 +100,9 @@ Predictions predict(const Trace& trace) {
           case ExpectKey::handle_pfn:
             v = raw(s.impl().allocation(HandleId{it.subject})->pfn);
             break;
+          case ExpectKey::pageblock_label:
+            v = static_cast<uint64_t>(s.impl().label(Pfn{it.subject}));
+            break;
         }
         p.expect_values.push_back(v);
       }

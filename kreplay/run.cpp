@@ -8,6 +8,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "check/replay.h"
 #include "kreplay/kreplay.h"
 #include "trace/parse.h"
 
@@ -122,9 +123,9 @@ bool run_kernel(const Plan& plan, const RunKernelOptions& o, KernelRun& run, std
 }
 
 int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& out, std::ostream& err) {
-  std::string text;
-  if (!read_file(path, text)) {
-    err << path << ":0: error: cannot read the file\n";
+  std::string text, why;
+  if (!read_input_file(path, text, why)) {
+    err << path << ": error: " << why << "\n";
     return kNotCheckable;
   }
   ParseResult parsed = parse_trace(text);
@@ -157,9 +158,10 @@ int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& ou
   }
   KernelRun run;
   if (!o.results_file.empty()) {
-    if (!read_file(o.results_file, run.out)) {
-      err << "kreplay: cannot read " << o.results_file << "\n";
-      return kInconclusive;
+    std::string why;
+    if (!read_input_file(o.results_file, run.out, why)) {
+      err << o.results_file << ": error: " << why << "\n";
+      return kNotCheckable;
     }
   } else {
     if (!o.run.build && !kernel_built(o.run.kernel_dir, plan.kernel)) {

@@ -13,13 +13,6 @@ namespace cmacheck::model {
 
 namespace {
 
-template <class... Ts>
-struct overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-overloaded(Ts...) -> overloaded<Ts...>;
-
 // Rule B4 step 4: the fallback types of each request type, in the order they are tried
 // (`fallbacks[]` in mm/page_alloc.c). CMA and ISOLATE are never fallbacks.
 std::array<MigrateType, 2> fallbacks(MigrateType t) {
@@ -84,6 +77,8 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   impl_ = impl;
   impl_moves_used_ = 0;
   violation_.reset();
+  // One case per operation and no generic one: an operation the model does not handle does
+  // not compile (trace/ops.h).
   std::visit(overloaded{
                  [&](const Alloc& o) { alloc(o, mine); },
                  [&](const Free& o) { free(o, mine); },
@@ -417,7 +412,7 @@ void Model::pin(const Pin& op, Outcome& mine) {
       mine.reason = FailReason::pinned;
       return;
     }
-    if (!move_block(op.id, false, mine)) {
+    if (!move_block(op.id, MigrateType::unmovable, false, mine)) {
       mine.reason = FailReason::no_target;
       if (consulting() && impl_->ok)
         violate("K2",
@@ -459,7 +454,7 @@ void Model::migrate(const Migrate& op, Outcome& mine) {
     mine.reason = FailReason::pinned;
     return;
   }
-  if (!move_block(op.id, true, mine)) {
+  if (!move_block(op.id, MigrateType::movable, true, mine)) {
     mine.reason = FailReason::no_target;
     if (consulting() && impl_->ok)
       violate("K2",
@@ -472,16 +467,18 @@ void Model::migrate(const Migrate& op, Outcome& mine) {
   mine.pfn = live(op.id)->pfn;
 }
 
-// Rules G1, X2, P2, K2 (migrate_pages with alloc_migration_target): the target is the block
-// a MOVABLE request of the same order gets from B4, claiming as B5 says; never in an
-// ISOLATE pageblock, never overlapping the block itself (its frames are not free); for a
-// long-term pin never in CMA (`allow_cma_target` false). impl's next reported move names
-// the target: it must move this block from where it is to a block of the class B4
-// requires. Contents travel with the block (M5); the old frames become free (B2).
-bool Model::move_block(HandleId h, bool allow_cma_target, Outcome& mine) {
+// Rules G1, X2, P2, K2 (migrate_pages): the target is the block a request of type
+// `request` and the block's order gets from B4, claiming as B5 says: MOVABLE for migration
+// (alloc_migration_target); for a long-term pin UNMOVABLE and never in CMA (P2:
+// migrate_longterm_unpinnable_pages allocates it with GFP_USER under memalloc_pin_save()).
+// Never in an ISOLATE pageblock, never overlapping the block itself (its frames are not
+// free). impl's next reported move names the target: it must move this block from where it
+// is to a block of the class B4 requires. Contents travel with the block (M5); the old
+// frames become free (B2).
+bool Model::move_block(HandleId h, MigrateType request, bool allow_cma_target, Outcome& mine) {
   const Allocation& a = *live(h);
   const Move* proposed = consulting() ? next_impl_move() : nullptr;
-  const auto c = b4_class(MigrateType::movable, a.order, allow_cma_target);
+  const auto c = b4_class(request, a.order, allow_cma_target);
   if (!c) return false;  // a move impl reports anyway is caught by the caller or by run()
   std::optional<FreeBlock> chosen;
   if (consulting()) {
@@ -506,7 +503,7 @@ bool Model::move_block(HandleId h, bool allow_cma_target, Outcome& mine) {
     }
   }
   const FreeBlock target = chosen ? *chosen : lowest_in(*c);
-  if (c->step == 4) claim(MigrateType::movable, target);
+  if (c->step == 4) claim(request, target);
   Allocation& moving = *live(h);
   const Pfn from = moving.pfn;
   const uint64_t n = raw(moving.count);
@@ -528,25 +525,59 @@ bool Model::move_block(HandleId h, bool allow_cma_target, Outcome& mine) {
 // ---------------------------------------------------------------------------------------
 // alloc_contig_range (X1-X5)
 
+// Rule X1 in normal mode (has_unmovable_pages, called for the whole pageblock by
+// isolate_single_pageblock): a pageblock cannot be isolated when it is CMA or any of its
+// frames belongs to an unmovable or reclaimable block or a contiguous allocation.
+bool Model::pageblock_unmovable(uint64_t pb) const {
+  if (memory_.pageblock_label(pb) == MigrateType::cma) return true;
+  const FrameRange block = memory_.pageblock_range(pb);
+  for (uint64_t f = raw(block.first); f < raw(block.end()); ++f) {
+    if (owner_[f] == kNoOwner) continue;
+    const Allocation& a = *live(HandleId{owner_[f]});
+    if (a.family != Family::block || a.kind != Kind::movable) return true;
+  }
+  return false;
+}
+
+// Pageblocks first_pb, first_pb + 1, ... get `labels` (one change over the range, skipped
+// when nothing would change and nothing was relabelled since).
+void Model::relabel_if_changed(uint64_t first_pb, const std::vector<MigrateType>& labels, bool changed) {
+  for (size_t i = 0; i < labels.size() && !changed; ++i) changed = memory_.pageblock_label(first_pb + i) != labels[i];
+  if (changed) memory_.relabel(first_pb, labels);
+}
+
 // Rules X1-X5 (alloc_contig_range in mm/page_alloc.c) on the range r = [s, e):
-//   X1 normal mode only (has_unmovable_pages): busy if a frame of [s, e) is in a CMA
-//      pageblock or belongs to an unmovable or reclaimable block or a contiguous allocation.
-//      Then every pageblock intersecting [s, e) is isolated (start_isolate_page_range).
+//   X1 every pageblock intersecting [s, e) is isolated, the first, the last, then the middle
+//      ones ascending (start_isolate_page_range). Normal mode only: a pageblock that
+//      pageblock_unmovable() refuses makes the range busy, and the pageblocks isolated
+//      before it are undone (X5).
 //   X2 every movable block intersecting [s, e), in ascending order of first frame, moves
 //      whole (a block straddling an edge too): a pinned one makes the range busy, one with
 //      no target ends it with no memory. Moves made stay made.
 //   X3 (test_pages_isolated) a frame of [s, e) still allocated: busy.
-//   X5 (undo_isolate_page_range) the old labels come back; free frames merge by themselves.
+//   X5 (undo_isolate_page_range) every isolated pageblock gets the caller's type: CMA in
+//      CMA mode (it was CMA), MOVABLE in normal mode, whatever it was; free frames merge by
+//      themselves.
 // X4, taking [s, e), is the caller's, on success.
 Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
   ++mine.windows_tried;
   const uint64_t s = raw(r.first), e = raw(r.end());
+  const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{e - 1});
+  const uint64_t pageblocks = last_pb - first_pb + 1;
+  // The labels the isolated pageblocks end with (X5); the others keep theirs.
+  std::vector<MigrateType> after(pageblocks);
+  for (uint64_t i = 0; i < pageblocks; ++i) after[i] = memory_.pageblock_label(first_pb + i);
+  const MigrateType caller = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
   if (mode == Mode::normal) {
-    for (uint64_t f = s; f < e; ++f) {
-      if (memory_.label(Pfn{f}) == MigrateType::cma) return RangeResult::busy_unmovable;
-      if (owner_[f] == kNoOwner) continue;
-      const Allocation& a = *live(HandleId{owner_[f]});
-      if (a.family != Family::block || a.kind != Kind::movable) return RangeResult::busy_unmovable;
+    std::vector<uint64_t> order{first_pb};
+    if (last_pb != first_pb) order.push_back(last_pb);
+    for (uint64_t pb = first_pb + 1; pb < last_pb; ++pb) order.push_back(pb);
+    for (uint64_t pb : order) {
+      if (pageblock_unmovable(pb)) {
+        relabel_if_changed(first_pb, after, false);
+        return RangeResult::busy_unmovable;
+      }
+      after[pb - first_pb] = caller;
     }
   }
   std::vector<HandleId> intersecting;  // ascending by first frame
@@ -560,17 +591,12 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
     f = raw(live(h)->range().end());
   }
   // Isolation matters only to the moves of X2, whose targets must lie outside the isolated
-  // pageblocks (B3). With no movable block in the range, isolating and restoring the labels
-  // would change nothing (the free frames merge back by themselves), so the model skips both.
+  // pageblocks (B3). With no movable block in the range, the ISOLATE labels would change
+  // nothing (the free frames merge back by themselves), so the model skips them.
   const bool moves = std::any_of(intersecting.begin(), intersecting.end(), [&](HandleId h) {
     return live(h)->family == Family::block && live(h)->kind == Kind::movable;
   });
-  const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{e - 1});
-  std::vector<MigrateType> saved;
-  if (moves) {
-    for (uint64_t pb = first_pb; pb <= last_pb; ++pb) saved.push_back(memory_.pageblock_label(pb));
-    memory_.relabel(first_pb, std::vector<MigrateType>(saved.size(), MigrateType::isolate));
-  }
+  if (moves) memory_.relabel(first_pb, std::vector<MigrateType>(pageblocks, MigrateType::isolate));
   RangeResult result = RangeResult::ok;
   for (HandleId h : intersecting) {
     const Allocation& a = *live(h);
@@ -579,7 +605,7 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
       result = RangeResult::busy_pinned;
       break;
     }
-    if (!move_block(h, true, mine)) {
+    if (!move_block(h, MigrateType::movable, true, mine)) {
       result = RangeResult::no_memory;
       break;
     }
@@ -590,7 +616,8 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
         result = RangeResult::busy_unmovable;
         break;
       }
-  if (moves) memory_.relabel(first_pb, saved);
+  std::fill(after.begin(), after.end(), caller);
+  relabel_if_changed(first_pb, after, moves);
   return result;
 }
 
@@ -718,8 +745,11 @@ void Model::cma_release_raw(const CmaReleaseRaw& op, Outcome& mine) {
   if (p < machine_.pages && owner_[p] != kNoOwner) {
     const HandleId h{owner_[p]};
     const Allocation& a = *live(h);
-    if (a.family == Family::cma && a.area == op.area && a.pfn == op.pfn && a.count == op.count)
-      return cma_release(h, mine);
+    if (a.family == Family::cma && a.area == op.area && a.pfn == op.pfn && a.count == op.count) {
+      cma_release(h, mine);
+      mine.ended = h;
+      return;
+    }
   }
   mine.reason = FailReason::not_handed_out;
 }

@@ -1,4 +1,4 @@
-// The executable model: the second, independent statement of ../shared/docs/cma-semantics.md.
+// The executable model: the second, independent statement of docs/semantics.md.
 //
 // The model keeps only what the rules talk about: which frames are free, each pageblock's
 // label, the live allocations and their pins and contents, each CMA area's bitmap. Free
@@ -132,9 +132,11 @@ class Model {
   FreeBlock lowest_in(const FreeClass& c) const;
   static std::string describe(const FreeClass& c);
   void claim(MigrateType t, const FreeBlock& found);
-  bool move_block(HandleId h, bool allow_cma_target, Outcome& mine);
+  bool move_block(HandleId h, MigrateType request, bool allow_cma_target, Outcome& mine);
 
   // alloc_contig_range (X1-X5) and the CMA bitmap (A2, A3).
+  bool pageblock_unmovable(uint64_t pb) const;
+  void relabel_if_changed(uint64_t first_pb, const std::vector<MigrateType>& labels, bool changed);
   RangeResult contig_range(FrameRange r, Mode mode, Outcome& mine);
   bool aligned(const Area& a, uint64_t j, Order align) const;
   std::optional<uint64_t> find_window(const Area& a, uint64_t start, uint64_t nbits, Order align) const;

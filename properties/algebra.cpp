@@ -25,11 +25,16 @@ std::vector<ExpectItem> counts_of(const Run& run, const State& s, bool with_free
   return items;
 }
 
-// B5 claims the moves of an operation may make: each target is taken as a MOVABLE request
-// (G1, X2) and may claim the pageblocks around it.
-std::vector<ClaimAllowance> move_claims(const Trace& t, const std::vector<Move>& moves) {
+// The relabels an operation with outcome `out` may make besides its own allocation's:
+// B5 claims by the targets of its moves, each taken as a MOVABLE request (G1, X2) or, for
+// a long-term pin, an UNMOVABLE one (P2); and X5, which gives every pageblock an
+// alloc_contig isolated the caller's type, MOVABLE, also when it fails.
+std::vector<ClaimAllowance> move_claims(const Trace& t, const Op& op, const Outcome& out) {
   std::vector<ClaimAllowance> claims;
-  for (const Move& m : moves) claims.push_back({MigrateType::movable, max_order_block(t.machine, m.to)});
+  const MigrateType target = std::holds_alternative<Pin>(op) ? MigrateType::unmovable : MigrateType::movable;
+  for (const Move& m : out.moves) claims.push_back({target, max_order_block(t.machine, m.to)});
+  if (std::holds_alternative<AllocContig>(op) && out.windows_tried > 0)
+    claims.push_back({MigrateType::movable, FrameRange{Pfn{0}, PageCount{t.machine.pages}}});
   return claims;
 }
 
@@ -93,7 +98,7 @@ void cma_alloc_then_release() {
   // free_cma is restored only when nothing moved between CMA and non-CMA pageblocks.
   run.expect(counts_of(run, before, out.moves.empty()));
   const State after = capture(run);
-  if (auto d = compare(run.trace(), before, after, out.moves, move_claims(run.trace(), out.moves)))
+  if (auto d = compare(run.trace(), before, after, out.moves, move_claims(run.trace(), c, out)))
     fail(run, "cma_alloc then cma_release did not restore the state: " + *d);
 }
 
@@ -110,7 +115,7 @@ void failed_operation_changes_nothing() {
     stats().add("failures." + op_kind(op));
     if (!out.moves.empty()) stats().add("failures.with_moves");
     const State after = capture(run);
-    if (auto d = compare(t, before, after, out.moves, move_claims(t, out.moves))) {
+    if (auto d = compare(t, before, after, out.moves, move_claims(t, op, out))) {
       run.expect_last(false);
       run.expect(counts_of(run, before, out.moves.empty()));
       fail(run, "a failed " + op_kind(op) + " (" + name(out.reason) + ") changed the state: " + *d);
@@ -206,6 +211,7 @@ void release_not_handed_out_changes_nothing() {
     RC_PRE(!valid_release);
   }
   RC_TAG(what);
+  if (what != "arbitrary frames") stats().add("refused.near_live");
   const State before = capture(run);
   const Outcome out = run.step(r);
   run.expect_last(false);
@@ -392,6 +398,7 @@ void parse_print_round_trip() {
       Statement s2;
       s2.body = std::move(e);
       decorated.push_back(std::move(s2));
+      stats().add("checked.expect");
     }
   }
   t.statements = std::move(decorated);
@@ -474,6 +481,7 @@ void replay_is_deterministic() {
     PROP_ASSERT(run, r1.status == r2.status && r1.ops == r2.ops &&
                          (!r1.finding || (r2.finding && r1.finding->report == r2.finding->report)),
                 "two lockstep replays of one trace give different results");
+    stats().add("checked.lockstep");
   }
   stats().add("checked.ops", first.size());
   RC_TAG(name(side));

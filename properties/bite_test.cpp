@@ -1,241 +1,142 @@
-// Proof that the properties bite: each property, checked with one injected impl fault,
-// fails; its shrunk counterexample is written as a .trace (to the build tree, never to
-// corpus/properties/, which holds only real findings) and `cmacheck replay --fault NAME`
-// reproduces it (exit status 1). The two properties no impl fault can reach -- the round
-// trip of the trace text and the determinism of replay -- are shown to bite on
-// property-local faults (a lossy printer, a system with hidden state) instead.
+// Proof that the properties bite: for every property of the registry (registry.cpp) and every
+// fault it must catch, one test (Bite.ID/FAULT) runs the property with that fault injected
+// (fixed seed, up to 300 cases) and fails unless the property fails, writes its shrunk
+// counterexample (to the build tree, never to corpus/properties/, which holds only real
+// findings) and, for an impl fault, `cmacheck replay --fault NAME` reproduces it (exit 1;
+// checked with replay_files, the call that command makes).
+// Property-local faults (a lossy printer, a system with hidden state) reach the two
+// properties no impl fault can; replay cannot reproduce those.
 //
-// BiteMatrix.DISABLED_AllFaults checks every property against every fault and prints the
-// table of docs/properties.md (run it with --gtest_also_run_disabled_tests).
-#include <sys/wait.h>
-
+// BiteSelfTest shows the check fires on an entry that cannot hold. BiteMatrix.DISABLED_AllFaults
+// runs every property against every fault and prints the matrix of docs/properties.md (run
+// it with --gtest_also_run_disabled_tests).
+#include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <regex>
+#include <sstream>
 
 #include <gtest/gtest.h>
+#include <gtest/gtest-spi.h>
 
-#include "properties/properties.h"
-#include "properties/support.h"
-#include "trace/print.h"
+#include "check/replay.h"
+#include "properties/registry.h"
+#include "properties/run.h"
 
 namespace cmacheck::props {
 namespace {
 
-struct Property {
-  const char* id;
-  void (*body)();
-};
-
-const Property kProperties[] = {
-    {"Lockstep.ImplAgreesWithModelAfterEveryOperation", lockstep},
-    {"Algebra.AllocThenFreeRestoresState", alloc_then_free},
-    {"Algebra.CmaAllocThenReleaseRestores", cma_alloc_then_release},
-    {"Algebra.FailedOperationChangesNothing", failed_operation_changes_nothing},
-    {"Algebra.ReleasingPagesNotHandedOutChangesNothing", release_not_handed_out_changes_nothing},
-    {"Algebra.ResultsAreAlignedAndContiguous", results_aligned_and_contiguous},
-    {"Algebra.NoTwoLiveAllocationsOverlap", no_two_live_allocations_overlap},
-    {"Algebra.ParsePrintRoundTrip", parse_print_round_trip},
-    {"Algebra.ReplayIsDeterministic", replay_is_deterministic},
-    {"Liveness.RetryAfterUnpinSucceeds", retry_after_unpin_succeeds},
-    {"Liveness.LongtermPinNeverInCma", longterm_pin_never_in_cma},
-    {"Liveness.FreeWindowIsGranted", free_window_is_granted},
-    {"Liveness.CmaAllocUpToMaxchunkSucceeds", cma_alloc_up_to_maxchunk_succeeds},
-};
-
-const Property& property(const std::string& id) {
-  for (const Property& p : kProperties)
-    if (id == p.id) return p;
-  throw std::runtime_error("no property " + id);
+PropertyOptions bite_options(int max_success) {
+  PropertyOptions o;
+  o.seed = 0xc3ac4ec4;
+  o.max_success = max_success;
+  o.max_size = 100;  // UBSan: keep max_size <= 100 with Debian's RapidCheck
+  o.counterexample_dir = CMACHECK_BITE_DIR;
+  return o;
 }
 
-std::string bite_dir() { return std::string(CMACHECK_BITE_DIR); }
-
-rc::detail::TestParams bite_params(int max_success) {
-  rc::detail::TestParams p;
-  p.seed = 0xc3ac4ec4;
-  p.maxSuccess = max_success;
-  p.maxSize = 100;  // UBSan: keep max_size <= 100 with Debian's RapidCheck
-  return p;
+// The exit status of `cmacheck replay -q --fault NAME FILE`, from the library call that
+// command makes (replay_files), in this process: a process per bite test costs more than
+// the replay.
+int replay_status(impl::Fault fault, const std::string& file) {
+  ReplayOptions o;
+  o.quiet = true;
+  o.run.faults.add(fault);
+  std::ostringstream out, err;
+  return replay_files({file}, o, out, err);
 }
 
-// `cmacheck replay -q [--fault NAME] FILE`: its exit status.
-int replay_status(const std::string& fault, const std::string& file) {
-  std::string cmd = std::string(CMACHECK_BIN) + " replay -q";
-  if (!fault.empty()) cmd += " --fault " + fault;
-  cmd += " '" + file + "' > /dev/null 2>&1";
-  const int status = std::system(cmd.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-struct Bite {
-  CheckOutcome check;
-  std::string file;
-  int replay = -1;
-};
-
-Bite bite(const Property& p, impl::Fault fault, int max_success) {
-  ContextScope scope(p.id, fault, bite_dir());
-  std::error_code ec;
-  std::filesystem::remove(counterexample_path(), ec);
-  Bite b;
-  b.check = check_property(std::string(p.id) + " with " + std::string(impl::fault_info(fault).name), p.body,
-                           bite_params(max_success));
-  if (!b.check.passed && std::filesystem::exists(counterexample_path())) {
-    b.file = counterexample_path();
-    b.replay = replay_status(std::string(impl::fault_info(fault).name), b.file);
+// Runs `p` with one fault (an impl fault, or `local`); what is wrong with the bite, if
+// anything. When the property passed, that is the one thing reported.
+std::vector<std::string> bite_problems(const Property& p, impl::Fault fault, const LocalFault* local, int max_success,
+                                       PropertyResult& r) {
+  PropertyOptions o = bite_options(max_success);
+  if (local)
+    o.local = local;
+  else
+    o.faults = {fault};
+  const std::string name = local ? local->name : std::string(impl::fault_info(fault).name);
+  r = run_property(p, o);
+  if (r.passed)
+    return {p.id + " passed " + std::to_string(r.cases) + " cases with fault " + name +
+            ", which properties/registry.cpp says it must catch"};
+  std::vector<std::string> problems;
+  if (r.gave_up) problems.push_back(p.id + " gave up with fault " + name + ": " + r.failure);
+  if (r.counterexample_file.empty() || !std::filesystem::exists(r.counterexample_file)) {
+    problems.push_back(p.id + " failed with fault " + name + " but wrote no counterexample:\n" + r.message);
+  } else if (!local) {
+    const int replay = replay_status(fault, r.counterexample_file);
+    if (replay != 1)
+      problems.push_back("cmacheck replay --fault " + name + " " + r.counterexample_file + " exits " +
+                         std::to_string(replay) + ", not 1");
   }
-  return b;
+  return problems;
 }
 
-// One property, one fault: the property fails, writes a trace, and replay reproduces it.
-void expect_bites(const std::string& id, impl::Fault fault, int max_success = 300) {
-  const Bite b = bite(property(id), fault, max_success);
-  const std::string f(impl::fault_info(fault).name);
-  EXPECT_FALSE(b.check.passed) << id << " passed with --fault " << f << ":\n" << b.check.message;
-  EXPECT_FALSE(b.check.gave_up) << b.check.message;
-  ASSERT_FALSE(b.file.empty()) << id << " failed with --fault " << f << " but wrote no counterexample:\n" << b.check.message;
-  EXPECT_EQ(b.replay, 1) << "cmacheck replay --fault " << f << " " << b.file << " exits " << b.replay << ", not 1";
-  std::cout << id << " with --fault " << f << ": caught after " << b.check.successes << " passing cases\n"
-            << "  counterexample " << b.file << "\n  "
-            << b.check.message.substr(0, b.check.message.find("\n  counterexample")) << "\n";
+void check_bite(const Property& p, impl::Fault fault, const LocalFault* local, int max_success) {
+  PropertyResult r;
+  const std::vector<std::string> problems = bite_problems(p, fault, local, max_success, r);
+  for (const std::string& m : problems) ADD_FAILURE() << m;
+  if (problems.empty())
+    std::cout << p.id << " with fault " << r.faults.front() << ": caught after " << r.cases - 1 << " passing cases ("
+              << r.rule << ")\n  counterexample " << r.counterexample_file << "\n  "
+              << r.failure.substr(0, r.failure.find("\n  counterexample")) << "\n";
 }
 
-// -- one test per property and the fault it is shown to catch ---------------------------
-
-TEST(Bite, LockstepCatchesNoCmaPreference) {
-  expect_bites("Lockstep.ImplAgreesWithModelAfterEveryOperation", impl::Fault::no_cma_preference);
-}
-TEST(Bite, LockstepCatchesKeepBitsAfterBusy) {
-  expect_bites("Lockstep.ImplAgreesWithModelAfterEveryOperation", impl::Fault::keep_bits_after_busy);
-}
-TEST(Bite, LockstepCatchesMigrationDropsContent) {
-  expect_bites("Lockstep.ImplAgreesWithModelAfterEveryOperation", impl::Fault::migration_drops_content);
-}
-TEST(Bite, AllocThenFreeCatchesMergeCmaWithMovable) {
-  expect_bites("Algebra.AllocThenFreeRestoresState", impl::Fault::merge_cma_with_movable);
-}
-TEST(Bite, CmaAllocThenReleaseCatchesReleaseOneChunkShort) {
-  expect_bites("Algebra.CmaAllocThenReleaseRestores", impl::Fault::release_one_chunk_short);
-}
-TEST(Bite, FailedOperationCatchesLeaveIsolatedOnFailure) {
-  expect_bites("Algebra.FailedOperationChangesNothing", impl::Fault::leave_isolated_on_failure);
-}
-TEST(Bite, FailedOperationCatchesKeepBitsAfterBusy) {
-  expect_bites("Algebra.FailedOperationChangesNothing", impl::Fault::keep_bits_after_busy);
-}
-TEST(Bite, ReleaseNotHandedOutCatchesCountTruncated32bit) {
-  expect_bites("Algebra.ReleasingPagesNotHandedOutChangesNothing", impl::Fault::count_truncated_32bit);
-}
-TEST(Bite, ResultsAlignedCatchesAlignToAreaBase) {
-  expect_bites("Algebra.ResultsAreAlignedAndContiguous", impl::Fault::align_to_area_base);
-}
-TEST(Bite, ResultsAlignedCatchesAlignedOffsetToNext) {
-  expect_bites("Algebra.ResultsAreAlignedAndContiguous", impl::Fault::aligned_offset_to_next);
-}
-TEST(Bite, FailedOperationCatchesMergeIsolated) {
-  expect_bites("Algebra.FailedOperationChangesNothing", impl::Fault::merge_isolated);
-}
-TEST(Bite, NoOverlapCatchesLeaveIsolatedOnFailure) {
-  expect_bites("Algebra.NoTwoLiveAllocationsOverlap", impl::Fault::leave_isolated_on_failure);
-}
-TEST(Bite, RetryAfterUnpinCatchesKeepBitsAfterBusy) {
-  expect_bites("Liveness.RetryAfterUnpinSucceeds", impl::Fault::keep_bits_after_busy);
-}
-TEST(Bite, LongtermPinCatchesLongtermStaysInCma) {
-  expect_bites("Liveness.LongtermPinNeverInCma", impl::Fault::longterm_stays_in_cma);
-}
-TEST(Bite, LongtermPinCatchesLongtermTargetInCma) {
-  expect_bites("Liveness.LongtermPinNeverInCma", impl::Fault::longterm_target_in_cma);
-}
-TEST(Bite, LongtermPinCatchesLongtermPinBeforeMigrate) {
-  expect_bites("Liveness.LongtermPinNeverInCma", impl::Fault::longterm_pin_before_migrate);
-}
-TEST(Bite, FreeWindowCatchesIsolationNoEdgeSplit) {
-  expect_bites("Liveness.FreeWindowIsGranted", impl::Fault::isolation_no_edge_split);
-}
-TEST(Bite, FreeWindowCatchesContigStopsAtFirstFailure) {
-  expect_bites("Liveness.FreeWindowIsGranted", impl::Fault::contig_stops_at_first_failure);
-}
-TEST(Bite, UpToMaxchunkCatchesIsolationNoEdgeSplit) {
-  expect_bites("Liveness.CmaAllocUpToMaxchunkSucceeds", impl::Fault::isolation_no_edge_split);
-}
-TEST(Bite, UpToMaxchunkCatchesUnmovableInCma) {
-  expect_bites("Liveness.CmaAllocUpToMaxchunkSucceeds", impl::Fault::unmovable_in_cma);
-}
-
-// -- the two properties no impl fault reaches -------------------------------------------
-
-// A printer that drops `align=` from cma_alloc: the text no longer says what was run.
-TEST(Bite, RoundTripCatchesLossyPrinter) {
-  ContextScope scope("Algebra.ParsePrintRoundTrip", impl::Fault::none, bite_dir());
-  scope->fault_names = "";
-  scope->printer = [](const Trace& t) { return std::regex_replace(print_trace(t), std::regex(" align=[0-9]+"), ""); };
-  const CheckOutcome c = check_property("round trip with a lossy printer", parse_print_round_trip, bite_params(300));
-  EXPECT_FALSE(c.passed) << c.message;
-  EXPECT_TRUE(std::filesystem::exists(counterexample_path()));
-  std::cout << c.message.substr(0, c.message.find("\n  counterexample")) << "\n";
-}
-
-// A system with state hidden outside the allocator (a static counter): every other migrate
-// fails, whatever the allocator's state, so two replays of one trace differ.
-class LeakySystem final : public System {
+class BiteTest final : public ::testing::Test {
  public:
-  explicit LeakySystem(std::unique_ptr<System> inner) : inner_(std::move(inner)) {}
-  Side side() const override { return inner_->side(); }
-  std::unique_ptr<System> clone() const override { return std::make_unique<LeakySystem>(inner_->clone()); }
-  void apply(const Op& op, Outcome& out) override {
-    static uint64_t calls = 0;
-    if (std::holds_alternative<Migrate>(op) && ++calls % 2 == 0) {
-      out.clear();
-      out.reason = FailReason::no_target;
-      return;
-    }
-    inner_->apply(op, out);
-  }
-  uint64_t free_pages() const override { return inner_->free_pages(); }
-  uint64_t free_cma_pages() const override { return inner_->free_cma_pages(); }
-  AreaStats area_stats(AreaId a) const override { return inner_->area_stats(a); }
-  MigrateType label(Pfn p) const override { return inner_->label(p); }
-  char frame(Pfn p) const override { return inner_->frame(p); }
-  uint64_t content(Pfn p) const override { return inner_->content(p); }
-  std::optional<FrameRange> where(HandleId h) const override { return inner_->where(h); }
-  uint32_t pins(HandleId h) const override { return inner_->pins(h); }
-  bool longterm(HandleId h) const override { return inner_->longterm(h); }
-  std::optional<std::vector<uint64_t>> bitmap(AreaId a) const override { return inner_->bitmap(a); }
+  BiteTest(const Property& p, impl::Fault fault, const LocalFault* local) : p_(p), fault_(fault), local_(local) {}
+  void TestBody() override { check_bite(p_, fault_, local_, 300); }
 
  private:
-  std::unique_ptr<System> inner_;
+  const Property& p_;
+  impl::Fault fault_;
+  const LocalFault* local_;
 };
 
-TEST(Bite, DeterminismCatchesHiddenState) {
-  ContextScope scope("Algebra.ReplayIsDeterministic", impl::Fault::none, bite_dir());
-  scope->factory = [](Side side, const Trace& h) -> std::unique_ptr<System> {
-    return std::make_unique<LeakySystem>(make_system(side, h, {}));
-  };
-  const CheckOutcome c = check_property("determinism with hidden state", replay_is_deterministic, bite_params(300));
-  EXPECT_FALSE(c.passed) << c.message;
-  EXPECT_TRUE(std::filesystem::exists(counterexample_path()));
-  std::cout << c.message.substr(0, c.message.find("\n  counterexample")) << "\n";
+const bool kRegistered = [] {
+  for (const Property& p : properties()) {
+    auto add = [&](const std::string& fault_name, impl::Fault fault, const LocalFault* local) {
+      ::testing::RegisterTest("Bite", (p.id + "/" + fault_name).c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                              [&p, fault, local]() -> ::testing::Test* { return new BiteTest(p, fault, local); });
+    };
+    for (impl::Fault f : p.catches) add(std::string(impl::fault_info(f).name), f, nullptr);
+    for (const LocalFault& f : p.catches_local) add(f.name, impl::Fault::none, &f);
+  }
+  return true;
+}();
+
+// A deliberately broken entry: no impl fault reaches the round trip of the trace text, so a
+// table saying ParsePrintRoundTrip must catch keep_bits_after_busy fails its bite test.
+TEST(BiteSelfTest, AFaultThePropertyDoesNotCatchFailsTheBiteTest) {
+  EXPECT_NONFATAL_FAILURE(
+      check_bite(*find_property("Algebra.ParsePrintRoundTrip"), impl::Fault::keep_bits_after_busy, nullptr, 50),
+      "Algebra.ParsePrintRoundTrip passed 50 cases with fault keep_bits_after_busy");
 }
 
 // -- the whole matrix (slow; for docs/properties.md) ------------------------------------
 
 TEST(BiteMatrix, DISABLED_AllFaults) {
-  std::cout << "property x fault: X caught and replay reproduces (exit 1), x caught but replay exits otherwise, . passed\n";
-  for (const Property& p : kProperties) {
+  std::cout << "property x fault: each fault caught (its replay exit status when not 1) [seconds], * when the\n"
+               "registry lists it; faults the registry lists but that were not caught are named after 'MISSED'\n";
+  for (const Property& p : properties()) {
     std::cout << p.id << ":";
+    std::string missed;
     for (const impl::FaultInfo& f : impl::all_faults()) {
       const auto t0 = std::chrono::steady_clock::now();
-      const Bite b = bite(p, f.fault, 200);
+      PropertyResult r;
+      const auto problems = bite_problems(p, f.fault, nullptr, 200, r);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (!b.check.passed) std::cout << " " << f.name << (b.replay == 1 ? "" : "(replay " + std::to_string(b.replay) + ")") << "[" << static_cast<int>(s) << "s]";
+      const bool listed = std::find(p.catches.begin(), p.catches.end(), f.fault) != p.catches.end();
+      if (!r.passed) {
+        std::cout << " " << f.name << (listed ? "*" : "") << (problems.empty() ? "" : "(" + problems.front() + ")") << "["
+                  << static_cast<int>(s) << "s]";
+      } else if (listed) {
+        missed += " " + std::string(f.name);
+      }
       std::cout << std::flush;
     }
-    std::cout << "\n";
+    std::cout << (missed.empty() ? "" : "  MISSED:" + missed) << "\n";
   }
 }
 

@@ -112,7 +112,7 @@ void session_run(Session& session, const Op& op) {
   if (session.status() == RunStatus::malformed)
     fail(session.trace(), Side::impl,
          "the shadow state and the run disagree on a handle (impl is not deterministic?): " + session.malformed_message());
-  fail(session.trace(), Side::impl, session.finding()->report);
+  fail(session.trace(), Side::impl, session.finding()->report, session.finding()->violation.rule);
 }
 
 // One command per operation of the trace format.
@@ -197,7 +197,9 @@ class ExpectCommand final : public Command {
     stats().add("ops");
     stats().add("expect.calls");
     stats().add(ok ? "expect.ok" : "expect.fail.mismatch");
-    if (!ok) fail(session.trace(), Side::impl, session.finding() ? session.finding()->report : session.malformed_message());
+    if (!ok && session.finding())
+      fail(session.trace(), Side::impl, session.finding()->report, session.finding()->violation.rule);
+    if (!ok) fail(session.trace(), Side::impl, session.malformed_message());
   }
 
   void show(std::ostream& os) const override {
@@ -327,7 +329,8 @@ void lockstep() {
     command->apply(initial);
   }
   rc::state::check(initial, sut, [](const ShadowState& s) { return rc::gen::exec([s] { return make_command(s); }); });
-  if (!sut.session->finish()) fail(sut.session->trace(), Side::impl, sut.session->finding()->report);
+  if (!sut.session->finish())
+    fail(sut.session->trace(), Side::impl, sut.session->finding()->report, sut.session->finding()->violation.rule);
   RC_CLASSIFY(std::any_of(sut.session->trace().statements.begin(), sut.session->trace().statements.end(),
                           [](const Statement& st) {
                             const Op* op = std::get_if<Op>(&st.body);

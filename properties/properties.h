@@ -1,8 +1,8 @@
-// The properties of docs/properties.md, one function each. properties_test.cpp makes each a
-// named RapidCheck property (RC_GTEST_PROP); bite_test.cpp checks each programmatically
-// with an injected fault and asserts that it fails. Every function is a RapidCheck property
-// body: it draws picks and fails its case through props::fail, which writes the
-// counterexample trace.
+// The bodies of the properties of docs/properties.md, one function each. registry.cpp
+// registers each once, with its id, floors and the faults it must catch; every consumer (the
+// gtests, the bite tests, `properties_test --run`, the doc tables) reads that table. Every
+// function is a RapidCheck property body: it draws picks and fails its case through
+// props::fail, which writes the counterexample trace.
 #pragma once
 
 #include "trace/generate.h"

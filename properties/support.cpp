@@ -1,6 +1,7 @@
 #include "properties/support.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -108,13 +109,6 @@ class ModelSystem final : public System {
   model::Model m_;
 };
 
-template <class... Ts>
-struct overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-overloaded(Ts...) -> overloaded<Ts...>;
-
 }  // namespace
 
 std::unique_ptr<System> make_system(Side side, const Trace& header, impl::FaultSet faults) {
@@ -137,34 +131,26 @@ const Outcome& Run::step(const Op& op) {
   st.body = op;
   trace_.statements.push_back(std::move(st));
   sys_->apply(op, last_);
+  table_.apply(op, last_);
   if (!last_.ok) return last_;
-  if (auto use = handle_use(op)) {
-    if (use->binds) {
-      table_.bind(use->id, use->family);
-      HandleInfo i;
-      i.family = use->family;
-      std::visit(overloaded{
-                     [&](const Alloc& o) {
-                       i.kind = o.kind;
-                       i.order = o.order;
-                     },
-                     [&](const CmaAlloc& o) {
-                       i.area = o.area;
-                       i.count = o.count;
-                       i.align = o.align;
-                     },
-                     [&](const AllocContig& o) { i.count = o.count; },
-                     [](const auto&) {},
-                 },
-                 op);
-      info_[raw(use->id)] = i;
-    } else if (std::holds_alternative<Free>(op) || std::holds_alternative<CmaRelease>(op) ||
-               std::holds_alternative<FreeContig>(op)) {
-      table_.unbind(use->id);
-    }
-  } else if (std::holds_alternative<CmaReleaseRaw>(op)) {
-    for (HandleId h : table_.live_of(Family::cma))
-      if (!sys_->where(h)) table_.unbind(h);
+  if (auto use = handle_use(op); use && use->binds) {
+    HandleInfo i;
+    i.family = use->family;
+    std::visit(overloaded{
+                   [&](const Alloc& o) {
+                     i.kind = o.kind;
+                     i.order = o.order;
+                   },
+                   [&](const CmaAlloc& o) {
+                     i.area = o.area;
+                     i.count = o.count;
+                     i.align = o.align;
+                   },
+                   [&](const AllocContig& o) { i.count = o.count; },
+                   [](const auto&) {},
+               },
+               op);
+    info_[raw(use->id)] = i;
   }
   return last_;
 }
@@ -503,38 +489,25 @@ std::vector<bool> pageblocks_of(const Trace& t, FrameRange r) {
 // ---------------------------------------------------------------------------------------
 // Context and counterexamples
 
-// The environment can inject an impl fault and redirect counterexamples, so that
-// `cmacheck zoo` runs the stateful property against each fault:
-// CMACHECK_FAULT=NAME CMACHECK_COUNTEREXAMPLE_DIR=DIR properties_test --gtest_filter=...
 Context& context() {
-  static Context c = [] {
-    Context init;
-    if (const char* f = std::getenv("CMACHECK_FAULT"); f && *f) {
-      if (auto fault = impl::fault_by_name(f)) {
-        init.faults = impl::FaultSet(*fault);
-        init.fault_names = f;
-      }
-    }
-    if (const char* d = std::getenv("CMACHECK_COUNTEREXAMPLE_DIR"); d && *d) init.out_dir = d;
-    return init;
-  }();
+  static Context c;
   return c;
 }
 
-ContextScope::ContextScope(std::string property, impl::Fault fault, std::string out_dir) : saved_(context()) {
+ContextScope::ContextScope(std::string property, const std::vector<impl::Fault>& faults, std::string out_dir)
+    : saved_(context()) {
   Context& c = context();
+  c = Context{};
   c.property = std::move(property);
-  c.faults = impl::FaultSet(fault);
-  c.fault_names = fault == impl::Fault::none ? "" : std::string(impl::fault_info(fault).name);
+  for (impl::Fault f : faults) {
+    if (f == impl::Fault::none) continue;
+    c.faults.add(f);
+    c.fault_names.emplace_back(impl::fault_info(f).name);
+  }
   c.out_dir = std::move(out_dir);
-  c.last_file.clear();
 }
 
-ContextScope::~ContextScope() {
-  const std::string last = context().last_file;
-  context() = saved_;
-  context().last_file = last;
-}
+ContextScope::~ContextScope() { context() = saved_; }
 
 std::string current_property() {
   if (!context().property.empty()) return context().property;
@@ -550,35 +523,50 @@ std::string relative(const std::string& path) {
   return path.compare(0, root.size(), root) == 0 ? path.substr(root.size()) : path;
 }
 
+// "--fault a --fault b" for the replay command, "a+b" for the file name.
+std::string fault_args(const std::string& prefix, const std::string& separator) {
+  std::string out;
+  for (const std::string& f : context().fault_names) out += (out.empty() ? prefix : separator) + f;
+  return out;
+}
+
 }  // namespace
 
 std::string counterexample_path() {
   const std::string dir = context().out_dir.empty() ? std::string(CMACHECK_SOURCE_DIR) + "/corpus/properties" : context().out_dir;
-  std::string file = current_property();
-  if (!context().fault_names.empty()) file += "." + context().fault_names;
-  return dir + "/" + file + ".trace";
+  return dir + "/" + current_property() + fault_args(".", "+") + ".trace";
 }
 
 std::string replay_command(const std::string& path) {
-  std::string cmd = relative(CMACHECK_BIN) + " replay";
-  if (!context().fault_names.empty()) cmd += " --fault " + context().fault_names;
-  return cmd + " " + relative(path);
+  return relative(CMACHECK_BIN) + " replay" + fault_args(" --fault ", " --fault ") + " " + relative(path);
 }
 
-void fail(const Trace& t, Side side, const std::string& what) {
+std::string cited_rules(const std::string& message) {
+  // The last "(...)" closing the message, if it starts with a rule id (a capital letter and
+  // a digit); an explanation after a colon is dropped.
+  size_t end = message.find_last_not_of(" \n");
+  if (end == std::string::npos || message[end] != ')') return "";
+  const size_t open = message.rfind('(', end);
+  if (open == std::string::npos || open + 2 >= end) return "";
+  const std::string inside = message.substr(open + 1, end - open - 1);
+  if (!std::isupper(static_cast<unsigned char>(inside[0])) || !std::isdigit(static_cast<unsigned char>(inside[1]))) return "";
+  return inside.substr(0, inside.find(':'));
+}
+
+void fail(const Trace& t, Side side, const std::string& what, const std::string& rule) {
   const std::string path = counterexample_path();
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   std::ostringstream text;
   text << "# Counterexample of the property " << current_property() << " (docs/properties.md), shrunk by RapidCheck,\n"
-       << "# found on " << name(side) << (context().fault_names.empty() ? "" : " with --fault " + context().fault_names)
-       << ".\n";
+       << "# found on " << name(side) << fault_args(" with --fault ", " --fault ") << ".\n";
   std::istringstream lines(what);
   for (std::string line; std::getline(lines, line);) text << "# " << line << "\n";
   text << "# reproduce (from the repository root): " << replay_command(path) << "\n" << print_trace(t);
   std::ofstream f(path);
   f << text.str();
   context().last_file = path;
+  context().last_rule = rule.empty() ? cited_rules(what) : rule;
   std::string message = what + "\n  counterexample: " + relative(path) + "\n  reproduce: " + replay_command(path);
   if (side == Side::model)
     message += "\n  (found on the model alone: the property as stated is false of the spec, or the model is wrong)";
@@ -707,88 +695,6 @@ std::string floors_table(const Stats& s, const std::vector<Floor>& floors) {
         << "  " << f.why << "\n";
   }
   return out.str();
-}
-
-namespace {
-
-struct Registered {
-  std::vector<Floor> floors;
-  bool op_table = false;
-};
-std::map<std::string, Registered>& registry() {
-  static std::map<std::string, Registered> r;
-  return r;
-}
-
-// After every test of the process: print each property's tables, and fail the run when a
-// property that passed is below a floor (its generator stopped exploring what it claims).
-class FloorsEnvironment final : public ::testing::Environment {
- public:
-  void TearDown() override {
-    const auto* unit = ::testing::UnitTest::GetInstance();
-    for (int i = 0; i < unit->total_test_suite_count(); ++i) {
-      const auto* suite = unit->GetTestSuite(i);
-      for (int j = 0; j < suite->total_test_count(); ++j) {
-        const auto* ti = suite->GetTestInfo(j);
-        const std::string id = std::string(suite->name()) + "." + ti->name();
-        auto it = registry().find(id);
-        if (it == registry().end() || !ti->should_run() || !ti->result()->Passed()) continue;
-        const Stats& s = stats_of(id);
-        if (s.get("cases") == 0) continue;  // skipped or not a RapidCheck run
-        std::cout << "\n== " << id << "\n";
-        if (it->second.op_table) std::cout << distribution_table(s);
-        if (!it->second.floors.empty()) std::cout << floors_table(s, it->second.floors);
-        for (const std::string& f : failed_floors(s, it->second.floors))
-          ADD_FAILURE() << id << ": the generator stopped exploring: " << f;
-      }
-    }
-  }
-};
-
-}  // namespace
-
-bool register_floors(const std::string& property, std::vector<Floor> floors, bool op_table) {
-  static const bool env = [] {
-    ::testing::AddGlobalTestEnvironment(new FloorsEnvironment);
-    return true;
-  }();
-  (void)env;
-  registry()[property] = Registered{std::move(floors), op_table};
-  return true;
-}
-
-// ---------------------------------------------------------------------------------------
-// Running a property programmatically
-
-rc::detail::TestParams configured_params() { return rc::detail::configuration().testParams; }
-
-CheckOutcome check_property(const std::string& id, const std::function<void()>& property,
-                            const rc::detail::TestParams& params) {
-  rc::detail::TestMetadata md;
-  md.id = id;
-  md.description = id;
-  // A silent listener: RapidCheck's global one would print a `reproduce=` line at exit for
-  // every failure, and these failures are expected (bite_test.cpp).
-  struct Silent final : rc::detail::TestListener {
-    void onTestCaseFinished(const rc::detail::CaseDescription&) override {}
-    void onShrinkTried(const rc::detail::CaseDescription&, bool) override {}
-    void onTestFinished(const rc::detail::TestMetadata&, const rc::detail::TestResult&) override {}
-  } silent;
-  const auto result = rc::detail::checkProperty(rc::detail::toProperty([&] { property(); }), md, params, silent);
-  CheckOutcome o;
-  std::ostringstream ss;
-  rc::detail::printResultMessage(result, ss);
-  o.message = ss.str();
-  if (result.template is<rc::detail::SuccessResult>()) {
-    o.passed = true;
-    o.successes = result.template get<rc::detail::SuccessResult>().numSuccess;
-  } else if (result.template is<rc::detail::GaveUpResult>()) {
-    o.gave_up = true;
-    o.successes = result.template get<rc::detail::GaveUpResult>().numSuccess;
-  } else if (result.template is<rc::detail::FailureResult>()) {
-    o.successes = result.template get<rc::detail::FailureResult>().numSuccess;
-  }
-  return o;
 }
 
 }  // namespace cmacheck::props

@@ -263,9 +263,10 @@ std::vector<bool> pageblocks_of(const Trace& t, FrameRange r);
 struct Context {
   std::string property;   // "Suite.Name"; empty: the current gtest name
   impl::FaultSet faults;  // injected into impl
-  std::string fault_names;  // as `--fault NAME` arguments, for the replay command
+  std::vector<std::string> fault_names;  // their names, for the file name and `--fault NAME` of the replay command
   std::string out_dir;      // counterexample directory; empty: corpus/properties
   std::string last_file;    // the last counterexample written
+  std::string last_rule;    // the rules the last failure cited
   // Property-local faults, for the two properties no impl fault can reach (round trip and
   // determinism: see docs/properties.md). Empty: the real printer and make_system.
   std::function<std::string(const Trace&)> printer;
@@ -275,10 +276,11 @@ Context& context();
 // make_system, or the context's factory.
 std::unique_ptr<System> new_system(Side side, const Trace& header);
 
-// Sets the context for a scope (the proof-they-bite tests).
+// Sets the context for a scope (run_property in run.h): the property, the impl faults
+// injected, where counterexamples go (empty: corpus/properties).
 class ContextScope {
  public:
-  ContextScope(std::string property, impl::Fault fault, std::string out_dir);
+  ContextScope(std::string property, const std::vector<impl::Fault>& faults, std::string out_dir);
   Context& operator*() { return context(); }
   Context* operator->() { return &context(); }
   ~ContextScope();
@@ -294,8 +296,14 @@ std::string replay_command(const std::string& path);
 
 // Writes the run's trace as the counterexample of the current property and fails the case
 // with `what`, the file and the replay command. The last failing case of a check is the
-// shrunk one, so the file left behind is the shrunk counterexample.
-[[noreturn]] void fail(const Trace& t, Side side, const std::string& what);
+// shrunk one, so the file left behind is the shrunk counterexample. `rule` is the rule
+// violated (context().last_rule); without it, the rule ids `what` cites at its end, as in
+// "... (L2, A3, A4)".
+[[noreturn]] void fail(const Trace& t, Side side, const std::string& what, const std::string& rule);
+[[noreturn]] inline void fail(const Trace& t, Side side, const std::string& what) { fail(t, side, what, {}); }
+// The rule ids cited in parentheses at the end of a message ("... (M4, A4: exactly count
+// frames)" -> "M4, A4"), or "".
+std::string cited_rules(const std::string& message);
 [[noreturn]] inline void fail(const Run& run, const std::string& what) { fail(run.trace(), run.sys().side(), what); }
 #define PROP_ASSERT(run, cond, what)              \
   do {                                            \
@@ -338,24 +346,5 @@ struct Floor {
 };
 std::vector<std::string> failed_floors(const Stats& s, const std::vector<Floor>& floors);
 std::string floors_table(const Stats& s, const std::vector<Floor>& floors);
-
-// Registers floors and whether to print the operation table for a property (a gtest
-// "Suite.Name"). After all tests of the process, a global test environment prints the
-// tables and fails the run if a property that passed is below one of its floors.
-bool register_floors(const std::string& property, std::vector<Floor> floors, bool op_table);
-
-// ---------------------------------------------------------------------------------------
-// Running a property programmatically (floors, and the proof-they-bite tests)
-
-struct CheckOutcome {
-  bool passed = false;
-  bool gave_up = false;
-  std::string message;  // RapidCheck's result message
-  int successes = 0;
-};
-// RapidCheck's test parameters: RC_PARAMS (seed, max_success, max_size...) as configured.
-rc::detail::TestParams configured_params();
-CheckOutcome check_property(const std::string& id, const std::function<void()>& property,
-                            const rc::detail::TestParams& params);
 
 }  // namespace cmacheck::props

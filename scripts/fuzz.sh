@@ -6,6 +6,7 @@
 set -uo pipefail
 target=${1:-fuzz_lockstep}; seconds=${2:-120}; jobs=${3:-$(nproc)}
 root=$(cd "$(dirname "$0")/.." && pwd); cd "$root"
+. scripts/fuzz-log.sh
 bin=build/fuzz/fuzz/$target
 cli=build/release/tools/cmacheck
 [ -x "$bin" ] || { echo "no fuzz target $target (known: $(ls build/fuzz/fuzz | grep -v replay | grep ^fuzz_ | tr '\n' ' '))" >&2; exit 2; }
@@ -24,17 +25,12 @@ echo "fuzzing $target on $jobs core(s) for ${seconds}s from corpus/$target (work
 [ -n "${CMACHECK_FAULT:-}" ] && echo "injected fault: $CMACHECK_FAULT"
 start=$(date +%s)
 "$bin" "${args[@]}" "$work/corpus" "corpus/$target" 2>&1 | tee "$log" |
-  grep --line-buffered -E '^#[0-9]+:? |INFO: fuzzing|==[0-9]+== ERROR|cmacheck finding|VIOLATION' |
+  grep --line-buffered -E "$FUZZ_PROGRESS_RE|INFO: fuzzing|==[0-9]+== ERROR|cmacheck finding|VIOLATION" |
   sed -u -E 's/^(#[0-9]+):? +/  \1 /'
 elapsed=$(( $(date +%s) - start ))
-last=$(grep -E '^#[0-9]+' "$log" | tail -1)
-execs=$(echo "$last" | grep -oE '^#[0-9]+' | tr -d '#'); execs=${execs:-0}
-cov=$(echo "$last" | grep -oE 'cov: [0-9]+' | grep -oE '[0-9]+')
-corp=$(echo "$last" | grep -oE 'corp: [0-9]+' | grep -oE '[0-9]+')
-rate=$(( elapsed > 0 ? execs / elapsed : execs ))
 new=$(comm -13 <(echo "$before") <(ls "$crashes" 2>/dev/null | sort) | grep -E '^(crash|leak|timeout|oom)-[0-9a-f]+$' || true)
 echo
-echo "summary: $target, ${elapsed}s on $jobs core(s): $execs inputs (~$rate/s, ~$(( rate / jobs ))/s per core), coverage ${cov:-?} edges, corpus ${corp:-?} inputs"
+fuzz_summary "$target" "$elapsed" "$jobs" "$log"
 if [ -z "$new" ]; then
   echo "no crash found"
   exit 0

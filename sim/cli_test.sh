@@ -22,7 +22,7 @@ for bad in "--utilisation 120" "--memory 3K" "--orders 0:x" "--preset nonsense" 
   # shellcheck disable=SC2086
   "$bin" sim "${small[@]}" $bad > /dev/null 2> "$tmp/err"; rc=$?
   [ $rc -eq 2 ] || fail "'$bad': exit $rc, want 2"
-  grep -q "cmacheck sim: " "$tmp/err" || fail "'$bad': no message"
+  grep -q "cmacheck: error: " "$tmp/err" || fail "'$bad': no message"
 done
 
 "$bin" sim "${small[@]}" --fault migration_drops_content > /dev/null 2> "$tmp/err"; rc=$?

@@ -1,7 +1,7 @@
 // The success-rate simulator (issue 8): how often does a contiguous request of 1, 2, 4 or
 // 8 MiB succeed on an aged machine, with a CMA area reserved at boot (`cma_alloc`) and
 // without one (`alloc_contig` on the whole zone)? The question a reviewer asked of the
-// CMA patches in 2012 (cma-semantics.md section 9). Runs the reference allocator (impl/)
+// CMA patches in 2012 (docs/semantics.md section 9). Runs the reference allocator (impl/)
 // only; docs/success-rates.md states the method and the answer.
 #pragma once
 

@@ -28,10 +28,11 @@ echo "$out" | grep -q "pageblock labels" || fail "report has no frame picture: $
 
 "$bin" replay -q "$tmp/does-not-exist.trace" 2>"$tmp/err"; rc=$?
 [ $rc -eq 2 ] || fail "missing file: exit $rc, want 2"
-grep -q "does-not-exist.trace:0: error: cannot read file" "$tmp/err" || fail "missing-file message: $(cat "$tmp/err")"
+grep -q "does-not-exist.trace: error: no such file or directory" "$tmp/err" || fail "missing-file message: $(cat "$tmp/err")"
 
 "$bin" replay -q "$root/corpus/traces/A3-lowest-window-first.trace" 2>/dev/null || [ ! -f "$root/corpus/traces/A3-lowest-window-first.trace" ] || fail "good trace did not pass"
 "$bin" bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command must exit 2"
-"$bin" --help | grep -q "replay FILE" || fail "--help lists replay"
+"$bin" --help | grep -q "^  replay " || fail "--help lists replay"
 "$bin" replay --help | grep -q -- "--impl-only" || fail "replay --help lists options"
+"$bin" help replay | grep -q "Usage: cmacheck replay \[OPTIONS\] FILE" || fail "help replay shows its usage"
 echo ok

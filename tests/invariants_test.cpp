@@ -157,3 +157,22 @@ TEST(Invariants, I10AllowsTheMovesAFailedWindowReports) {
   ASSERT_EQ(out.moves.size(), 1u);
   EXPECT_FALSE(a.check_unchanged(before, out));
 }
+
+TEST(Invariants, I10AllowsAFailedAllocContigToUndoPageblocksToMovableOnly) {
+  // X5 (revision 2): a failed alloc_contig gives every pageblock it isolated the caller's
+  // type, MOVABLE. Any other relabel by a failed operation is a violation.
+  Fixture f;
+  Outcome contig_failed;
+  contig_failed.windows_tried = 3;
+  auto before = f.a->snapshot();  // pageblock 8 (frames 128..143) is UNMOVABLE: u claimed it
+  f.corrupt().relabel(8, MigrateType::reclaimable);
+  auto v = f.a->check_unchanged(before, contig_failed);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "I10");  // RECLAIMABLE is not the caller's type
+  f.corrupt().relabel(8, MigrateType::movable);
+  EXPECT_FALSE(f.a->check_unchanged(before, contig_failed));
+  Outcome unpin_failed;  // no window tried, no move: no relabel allowed
+  v = f.a->check_unchanged(before, unpin_failed);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "I10");
+}

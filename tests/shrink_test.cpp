@@ -52,16 +52,17 @@ TEST(Shrink, PassingTraceIsNotShrunk) {
   EXPECT_FALSE(r.failed);
 }
 
-// Found by the zoo's random engine under claim_always (`cmacheck zoo --engines random
-// --seed 1`, its 12th trace): a run of allocations that builds one fragmentation state, then
-// an alloc_contig whose migration target is wrong. Deleting any one allocation moves every
-// later placement and loses the failure, so statement-wise ddmin stopped at 31 statements.
-// Writing each placement into the trace (`at=`) lets the shrinker delete the allocations
-// that only shaped the free lists: 8 statements.
+// A generated run under claim_always (seed 72 * 1000003 + 11, 300 operations) fails at
+// its 253rd statement, an alloc that the wrongly claimed pageblock sends to the wrong
+// block (K2). Its state was built by a run of allocations: deleting any one of them moves
+// every later placement and loses the failure, so statement-wise ddmin stops at 22
+// statements. Writing each placement into the trace (`at=`) lets the shrinker delete the
+// allocations that only shaped the free lists: 4 statements. (Until X1/X5 revision 2 the
+// seed was 1 * 1000003 + 11, whose run changed with them.)
 TEST(Shrink, PlacementsArePinnedSoStateBuildingAllocationsCanGo) {
   RunOptions opts;
   opts.faults.add(impl::Fault::claim_always);
-  SeededChoices rng(1 * 1000003 + 11);
+  SeededChoices rng(72 * 1000003 + 11);
   auto s = generate_and_run(rng, opts, {}, 300);
   ASSERT_EQ(s->status(), RunStatus::violation);
   const Trace t = s->trace();

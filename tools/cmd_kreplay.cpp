@@ -1,107 +1,42 @@
 // `cmacheck kreplay`: replay traces on Linux 6.1 or 6.12 under qemu and compare with the model
 // (kreplay/kreplay.h, docs/kernel-crosscheck.md).
-#include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "check/replay.h"
 #include "kreplay/kreplay.h"
 #include "tools/commands.h"
 
+namespace cmacheck::cli {
 namespace {
 
-const char* const kUsage =
-    "usage: cmacheck kreplay [OPTIONS] FILE.trace...\n"
-    "  Runs each trace on Linux 6.1 or 6.12 under qemu (kernel/run.sh) and on the model, and compares\n"
-    "  every result: frames inside the area, success/failure, used, maxchunk and the bitmap.\n"
-    "  The trace's one area `base=B pages=N` becomes the kernel's cma=N@B (the same pfns);\n"
-    "  `#kernel:` comment lines drive kernel-only agents (docs/kernel-crosscheck.md).\n"
-    "  -q, --quiet              print only disagreements and the summary\n"
-    "  --kernel 6.1|6.12        the kernel to boot (default: $CMACHECK_KERNEL, else the trace's profile,\n"
-    "                           else 6.1); `make kernel KERNEL=V` builds it\n"
-    "  --mem SIZE               guest memory in MiB (`256` or `256M`; default: the machine, at least 64M)\n"
-    "  --timeout SEC            kill the guest after SEC seconds (default 120)\n"
-    "  --build                  build the kernel first if missing (kernel/build.sh; minutes)\n"
-    "  --kernel-dir DIR         kernel/ of the repository (default: this source tree's)\n"
-    "  --script                 print the command script and run.sh arguments; run nothing\n"
-    "  --results FILE           compare with these result lines instead of running qemu\n"
-    "  --keep DIR               keep the script, result lines, console and stderr in DIR\n"
-    "  --expect-disagreement    exit 0 if the kernel disagrees, 1 if it agrees (for tests)\n"
-    "  --skip-if-unbuilt        exit 77 when the kernel is not built (unless CMACHECK_KERNEL_REQUIRED=1)\n"
-    "exit status: 0 agree, 1 disagree, 2 malformed or not kernel-checkable (names the statement),\n"
-    "             3 inconclusive (no kernel build, qemu failed, a directive's set-up not reached)\n";
-
-int usage_error(const std::string& msg) {
-  std::cerr << "cmacheck kreplay: " << msg << "\n" << kUsage;
-  return 2;
-}
-
-int run(int argc, char** argv) {
-  using namespace cmacheck::kreplay;
-  FileOptions o;
-  o.run.kernel_dir = default_kernel_dir();
-  if (const char* k = std::getenv("CMACHECK_KERNEL"); k && *k) o.plan.kernel = k;
+struct KreplayArgs {
+  kreplay::FileOptions file;
+  std::vector<std::string> paths;
+  std::string mem;
   bool expect_disagreement = false;
+};
+
+int run(KreplayArgs& a) {
+  using namespace cmacheck::kreplay;
+  FileOptions& o = a.file;
+  if (!a.mem.empty()) o.plan.mem_mib = std::strtoull(a.mem.c_str(), nullptr, 10);  // checked when parsed
   std::vector<std::string> files;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (a == "-q" || a == "--quiet") {
-      o.compare.quiet = true;
-    } else if (a == "--mem") {
-      const char* v = value();
-      char* end = nullptr;
-      const unsigned long long m = v ? std::strtoull(v, &end, 10) : 0;
-      if (!v || m == 0 || (*end && std::strcmp(end, "M") != 0)) return usage_error("--mem needs a size in MiB");
-      o.plan.mem_mib = m;
-    } else if (a == "--kernel") {
-      const char* v = value();
-      if (!v || !known_kernel(v)) return usage_error("--kernel needs 6.1 or 6.12");
-      o.plan.kernel = v;
-    } else if (a == "--timeout") {
-      const char* v = value();
-      if (!v || std::atoi(v) < 1) return usage_error("--timeout needs a positive number of seconds");
-      o.run.timeout_s = static_cast<unsigned>(std::atoi(v));
-    } else if (a == "--build") {
-      o.run.build = true;
-    } else if (a == "--kernel-dir") {
-      const char* v = value();
-      if (!v) return usage_error("--kernel-dir needs a directory");
-      o.run.kernel_dir = v;
-    } else if (a == "--script") {
-      o.script_only = true;
-    } else if (a == "--results") {
-      const char* v = value();
-      if (!v) return usage_error("--results needs a file");
-      o.results_file = v;
-    } else if (a == "--keep") {
-      const char* v = value();
-      if (!v) return usage_error("--keep needs a directory");
-      o.run.keep_dir = v;
-    } else if (a == "--expect-disagreement") {
-      expect_disagreement = true;
-    } else if (a == "--skip-if-unbuilt") {
-      o.skip_if_unbuilt = true;
-    } else if (!a.empty() && a[0] == '-') {
-      return usage_error("unknown option '" + a + "'");
-    } else {
-      files.push_back(a);
-    }
-  }
-  if (files.empty()) return usage_error("kreplay needs at least one FILE");
+  const bool listed = expand_inputs(a.paths, InputKind::traces, files, std::cerr);
   if (files.size() > 1 && (!o.results_file.empty() || !o.run.keep_dir.empty()))
-    return usage_error("--results and --keep take one FILE");
-  int status = kAgree;
+    return usage_error("kreplay: --results and --keep take one FILE");
+  int status = listed ? kAgree : kNotCheckable;
   for (const std::string& f : files) {
     const int s = kreplay_file(f, o, std::cout, std::cerr);
-    if (s == kSkip && files.size() == 1) return kSkip;
+    if (s == kSkip && files.size() == 1 && listed) return kSkip;
     // Several files: malformed over disagreement over inconclusive, as replay ranks them.
     auto rank = [](int x) { return x == kNotCheckable ? 3 : x == kDisagree ? 2 : x == kInconclusive ? 1 : 0; };
     if (s != kSkip && rank(s) > rank(status)) status = s;
   }
-  if (expect_disagreement) {
+  if (a.expect_disagreement) {
     if (status == kDisagree) return 0;
     if (status == kAgree) std::cerr << "cmacheck kreplay: expected a disagreement, but the kernel agreed\n";
     return status == kAgree ? 1 : status;
@@ -109,7 +44,59 @@ int run(int argc, char** argv) {
   return status;
 }
 
-const cmacheck::cli::CommandRegistration kRegistration{
-    {"kreplay", "replay traces on Linux 6.1 or 6.12 under qemu and compare with the model", kUsage, run}};
+Command add(CLI::App& parent) {
+  CLI::App* cmd =
+      parent.add_subcommand("kreplay", "replay traces on Linux 6.1 or 6.12 under qemu and compare with the model");
+  auto a = std::make_shared<KreplayArgs>();
+  a->file.run.kernel_dir = kreplay::default_kernel_dir();
+  if (const char* k = std::getenv("CMACHECK_KERNEL"); k && *k) a->file.plan.kernel = k;
+  add_input_paths(*cmd, a->paths, "traces (a DIR stands for every *.trace under it, recursively, sorted)");
+  cmd->add_flag("-q,--quiet", a->file.compare.quiet, "print only disagreements and the summary");
+  const CLI::Validator mib(
+      [](std::string& v) -> std::string {
+        char* end = nullptr;
+        const unsigned long long m = std::strtoull(v.c_str(), &end, 10);
+        return end != v.c_str() && m > 0 && (*end == '\0' || std::string(end) == "M") ? "" : "needs a size in MiB";
+      },
+      "");
+  cmd->add_option("--mem", a->mem, "guest memory in MiB (`256` or `256M`; default: the machine, at least 64M)")
+      ->type_name("SIZE")
+      ->check(mib);
+  cmd->add_option("--kernel", a->file.plan.kernel,
+                  "the kernel to boot (default: $CMACHECK_KERNEL, else the trace's profile, else 6.1); "
+                  "`make kernel KERNEL=V` builds it")
+      ->type_name("6.1|6.12")
+      ->check(CLI::IsMember({"6.1", "6.12"}));
+  cmd->add_option("--timeout", a->file.run.timeout_s, "kill the guest after SEC seconds")
+      ->type_name("SEC")
+      ->check(CLI::Validator(CLI::Range(1u, 86400u)).description(""))
+      ->capture_default_str();
+  cmd->add_flag("--build", a->file.run.build, "build the kernel first if missing (kernel/build.sh; minutes)");
+  cmd->add_option("--kernel-dir", a->file.run.kernel_dir, "kernel/ of the repository (default: this source tree's)")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_flag("--script", a->file.script_only, "print the command script and run.sh arguments; run nothing");
+  cmd->add_option("--results", a->file.results_file, "compare with these result lines instead of running qemu")
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--keep", a->file.run.keep_dir, "keep the script, result lines, console and stderr in DIR")
+      ->type_name("DIR")
+      ->check(kOutputDir);
+  cmd->add_flag("--expect-disagreement", a->expect_disagreement, "exit 0 if the kernel disagrees, 1 if it agrees (tests)");
+  cmd->add_flag("--skip-if-unbuilt", a->file.skip_if_unbuilt,
+                "exit 77 when the kernel is not built (unless CMACHECK_KERNEL_REQUIRED=1)");
+  cmd->footer(
+      "Runs each trace on Linux 6.1 or 6.12 under qemu (kernel/run.sh, one boot per trace) and on the model,\n"
+      "and compares every result: frames inside the area, success/failure, used, maxchunk and the bitmap.\n"
+      "The trace's one area `base=B pages=N` becomes the kernel's cma=N@B (the same pfns);\n"
+      "`#kernel:` comment lines drive kernel-only agents (docs/kernel-crosscheck.md).\n"
+      "exit status: 0 agree, 1 disagree, 2 unreadable, malformed or not kernel-checkable (names the\n"
+      "statement), 3 inconclusive (no kernel build, qemu failed, a directive's set-up not reached);\n"
+      "several traces: the worst (2 over 1 over 3)");
+  return {cmd, [a] { return run(*a); }};
+}
+
+const Registration kKreplay{add, 70};
 
 }  // namespace
+}  // namespace cmacheck::cli

@@ -1,9 +1,8 @@
 // `cmacheck zoo`: the historical CMA bugs as injected faults, each hunted from scratch by
 // the lockstep fuzzer, the stateful property test and plain random traces.
-#include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "tools/commands.h"
@@ -12,91 +11,73 @@
 namespace cmacheck::cli {
 namespace {
 
-const char* const kUsage =
-    "usage: cmacheck zoo [OPTIONS]\n"
-    "  For each injectable fault (see `cmacheck faults`), run each search engine from\n"
-    "  scratch and report whether and how fast it finds the fault.\n"
-    "  --seconds S        budget per fault and engine (default 60)\n"
-    "  --fault NAME       only this fault (repeatable)\n"
-    "  --engines LIST     comma-separated: fuzz-empty, fuzz-seeds, properties, random (default all)\n"
-    "  --fuzzer PATH      the fuzz_lockstep binary (default build/fuzz/fuzz/fuzz_lockstep)\n"
-    "  --properties PATH  the property-test binary (default build/dev/properties/properties_test)\n"
-    "  --seed N           engine seed (default 1)\n"
-    "  --csv FILE         also write the table as CSV\n"
-    "  --plot FILE.svg    plot faults found against time to detect, one line per engine\n"
-    "  --reproducers DIR  write each fault's smallest shrunk counterexample as DIR/FAULT.trace\n"
-    "  Prints a Markdown table: fault, origin, engine, detected, time to detect, executions,\n"
-    "  rule that fired, size of the shrunk counterexample. Exit 1 if a fault was not found.\n";
-
-int run(int argc, char** argv) {
-  zoo::ZooOptions o;
-  o.seed_corpus = "corpus/fuzz_lockstep";
+struct ZooArgs {
+  zoo::ZooOptions zoo;
+  std::vector<std::string> engines;
   std::string csv_path, plot_path;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "cmacheck zoo: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--seconds") {
-      o.seconds = std::atof(value().c_str());
-      if (!(o.seconds > 0)) {
-        std::cerr << "cmacheck zoo: --seconds must be positive\n";
-        return 2;
-      }
-    } else if (a == "--fault") {
-      auto f = impl::fault_by_name(value());
-      if (!f || *f == impl::Fault::none) {
-        std::cerr << "cmacheck zoo: unknown fault (see `cmacheck faults`)\n";
-        return 2;
-      }
-      o.faults.push_back(*f);
-    } else if (a == "--engines") {
-      o.engines.clear();
-      std::string list = value();
-      size_t pos = 0;
-      while (pos <= list.size()) {
-        size_t c = list.find(',', pos);
-        auto e = zoo::engine_by_name(list.substr(pos, c == std::string::npos ? std::string::npos : c - pos));
-        if (!e) {
-          std::cerr << "cmacheck zoo: unknown engine in '" << list << "'\n";
-          return 2;
-        }
-        o.engines.push_back(*e);
-        if (c == std::string::npos) break;
-        pos = c + 1;
-      }
-    } else if (a == "--fuzzer") {
-      o.fuzzer = value();
-    } else if (a == "--properties") {
-      o.properties = value();
-    } else if (a == "--seed") {
-      o.seed = std::strtoull(value().c_str(), nullptr, 10);
-    } else if (a == "--csv") {
-      csv_path = value();
-    } else if (a == "--plot") {
-      plot_path = value();
-    } else if (a == "--reproducers") {
-      o.reproducers = value();
-    } else {
-      std::cerr << "cmacheck zoo: unknown option '" << a << "'\n" << kUsage;
-      return 2;
-    }
+};
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+  if (!f) std::cerr << path << ": error: cannot write\n";
+  return static_cast<bool>(f);
+}
+
+int run(ZooArgs& a) {
+  zoo::ZooOptions& o = a.zoo;
+  if (!a.engines.empty()) {
+    o.engines.clear();
+    for (const auto& e : a.engines) o.engines.push_back(*zoo::engine_by_name(e));
   }
   auto results = zoo::run_zoo(o, [](const std::string& s) { std::cerr << "\r\033[K" << s << std::flush; });
   std::cerr << "\r\033[K";
   std::cout << zoo::markdown_table(results);
-  if (!csv_path.empty()) std::ofstream(csv_path) << zoo::csv(results);
-  if (!plot_path.empty()) std::ofstream(plot_path) << zoo::svg(results, o.seconds);
+  if (!a.csv_path.empty() && !write_file(a.csv_path, zoo::csv(results))) return kBadInput;
+  if (!a.plot_path.empty() && !write_file(a.plot_path, zoo::svg(results, o.seconds))) return kBadInput;
   bool all = true;
   for (const auto& r : results) all &= r.detected || r.skipped;
-  return all ? 0 : 1;
+  return all ? kHeld : kViolation;
 }
 
-CommandRegistration reg({"zoo", "hunt every injected historical bug with every engine; time to detect", kUsage, run});
+Command add(CLI::App& parent) {
+  CLI::App* cmd = parent.add_subcommand("zoo", "hunt every injected historical bug with every engine; time to detect");
+  auto a = std::make_shared<ZooArgs>();
+  a->zoo.seed_corpus = "corpus/fuzz_lockstep";
+  cmd->add_option("--seconds", a->zoo.seconds, "budget per fault and engine")
+      ->type_name("S")
+      ->check(CLI::Validator(CLI::PositiveNumber).description(""))
+      ->capture_default_str();
+  add_fault_option(*cmd, a->zoo.faults, /*allow_none=*/false)->description("only this fault (repeatable)");
+  cmd->add_option("--engines", a->engines, "comma-separated: fuzz-empty, fuzz-seeds, properties, random (default all)")
+      ->type_name("LIST")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random"}).description(""));
+  cmd->add_option("--fuzzer", a->zoo.fuzzer, "the fuzz_lockstep binary (default build/fuzz/fuzz/fuzz_lockstep)")
+      ->type_name("PATH")
+      ->check(kExecutable);
+  cmd->add_option("--properties", a->zoo.properties,
+                  "the property-test binary (default build/dev/properties/properties_test)")
+      ->type_name("PATH")
+      ->check(kExecutable);
+  add_seed_option(*cmd, a->zoo.seed)->description("engine seed");
+  cmd->add_option("--csv", a->csv_path, "also write the table as CSV")->type_name("FILE")->check(kOutputFile);
+  cmd->add_option("--plot", a->plot_path, "plot faults found against time to detect, one line per engine")
+      ->type_name("FILE.svg")
+      ->check(kOutputFile);
+  cmd->add_option("--reproducers", a->zoo.reproducers, "write each fault's smallest shrunk counterexample as DIR/FAULT.trace")
+      ->type_name("DIR")
+      ->check(kOutputDir);
+  cmd->footer(
+      "For each injectable fault (see `cmacheck faults`), run each search engine from scratch and\n"
+      "report whether and how fast it finds the fault. Prints a Markdown table: fault, origin, engine,\n"
+      "detected, time to detect, executions, rule that fired, size of the shrunk counterexample.\n"
+      "exit status: 0 every fault found, 1 a fault was not found, 2 bad input");
+  return {cmd, [a] { return run(*a); }};
+}
+
+const Registration kZoo{add, 60};
 
 }  // namespace
 }  // namespace cmacheck::cli

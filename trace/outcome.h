@@ -41,6 +41,8 @@ struct Outcome {
   Pfn pfn{};  // first frame of the allocation made or moved; 0 when not applicable
   FailReason reason = FailReason::none;
   std::vector<Move> moves;     // every block moved, in the order moved (kept on failure: X2)
+  // The allocation a success ended without the statement naming it: a raw cma_release (R2).
+  std::optional<HandleId> ended;
   uint32_t windows_tried = 0;  // cma_alloc / alloc_contig candidate ranges tried
   // Why each failed candidate window failed (busy / no_memory), for the simulator's report.
   uint32_t busy_pinned = 0, busy_unmovable = 0;
@@ -49,6 +51,7 @@ struct Outcome {
     pfn = Pfn{0};
     reason = FailReason::none;
     moves.clear();
+    ended.reset();
     windows_tried = 0;
     busy_pinned = busy_unmovable = 0;
   }
@@ -71,15 +74,19 @@ struct Placement {
 
 // The observable state after an operation. `live` holds the allocations the operation
 // created or moved (the cheap tier) or every live allocation (the full tier), sorted by
-// handle.
+// handle; `labels` is filled on the full tier.
 struct Observation {
   bool ok = false;
   Pfn pfn{};
   FailReason reason = FailReason::none;
+  // What each contiguous request met (K1: the model predicts these exactly; the simulator's
+  // failure table is built from them).
+  uint32_t windows_tried = 0, busy_pinned = 0, busy_unmovable = 0;
   uint64_t free = 0;
   uint64_t free_cma = 0;
   std::vector<AreaStats> areas;
   std::vector<Placement> live;
+  std::vector<MigrateType> labels;  // every pageblock's label: the full tier only, else empty
   friend bool operator==(const Observation&, const Observation&) = default;
 };
 

@@ -1,6 +1,7 @@
 #include "trace/parse.h"
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -316,112 +317,150 @@ class Parser {
     return std::nullopt;
   }
 
-  std::optional<Failure> area_arg(Args& args, AreaId& out) {
-    auto v = args.take("area");
-    if (!v) return Failure{"missing key 'area'"};
+  std::optional<Failure> area_arg(Args& args, const std::string& key, AreaId& out) {
+    auto v = args.take(key);
+    if (!v) return Failure{"missing key '" + key + "'"};
     auto a = trace_.find_area(*v);
     if (!a) return Failure{"area '" + *v + "' was not declared"};
     out = *a;
     return std::nullopt;
   }
 
-  std::pair<std::optional<Op>, Failure> parse_op(const std::vector<std::string_view>& toks) {
-    const std::string verb(toks[0]);
-    auto bad = [](std::optional<Failure> f) { return std::pair<std::optional<Op>, Failure>{std::nullopt, *f}; };
-    auto need_handle = [&](HandleId& id) -> std::optional<Failure> {
-      if (toks.size() < 2) return Failure{"'" + verb + "' needs an allocation handle"};
-      return handle_arg(toks[1], id);
+  using OpParse = std::pair<std::optional<Op>, Failure>;
+  static OpParse bad(Failure f) { return {std::nullopt, std::move(f)}; }
+
+  // The statement `toks` as an operation: the operations with that verb (cma_release has a
+  // handle form and a raw form) are told apart by whether the first argument is a handle.
+  OpParse parse_op(const std::vector<std::string_view>& toks) {
+    const bool handle_first = toks.size() >= 2 && toks[1].find('=') == std::string_view::npos;
+    std::optional<OpParse> result;
+    size_t candidates = 0;
+    for_each_op_type([&](auto t) {
+      using O = typename decltype(t)::type;
+      if (O::facts.name != toks[0]) return;
+      ++candidates;
+      if (!result || O::facts.names_handle() == handle_first) result = parse_as<O>(toks);
+    });
+    if (!candidates) return bad(Failure{"unknown statement '" + std::string(toks[0]) + "'"});
+    return std::move(*result);
+  }
+
+  // The usage of an operation's statement, derived from its arguments:
+  // `cma_release area=NAME pfn=P count=N`.
+  template <class O>
+  static std::string usage() {
+    std::string u(O::facts.name);
+    auto one = [&](const auto& a) {
+      using A = std::remove_cvref_t<decltype(a)>;
+      if constexpr (std::is_same_v<A, arg::Handle<O>>) u += " ID";
+      if constexpr (std::is_same_v<A, arg::Word<O>>) (u += " [") += a.word, u += ']';
+      if constexpr (std::is_same_v<A, arg::KindOf<O>>) (u += ' ') += a.key, u += "=movable|unmovable|reclaimable";
+      if constexpr (std::is_same_v<A, arg::AreaOf<O>>) (u += ' ') += a.key, u += "=NAME";
+      if constexpr (std::is_same_v<A, arg::Pages<O>>) (u += ' ') += a.key, u += "=N";
+      if constexpr (std::is_same_v<A, arg::Frame<O>>) (u += ' ') += a.key, u += "=PFN";
+      if constexpr (std::is_same_v<A, arg::MaybeFrame<O>>) (u += " [") += a.key, u += "=PFN]";
+      if constexpr (std::is_same_v<A, arg::OrderOf<O>>) (u += " [") += a.key, u += "=K]";
     };
-    // Statements of the form `VERB ID` with nothing else.
-    auto simple = [&](auto op) -> std::pair<std::optional<Op>, Failure> {
-      if (auto f = need_handle(op.id)) return bad(f);
-      if (toks.size() > 2) return bad(Failure{"unexpected '" + std::string(toks[2]) + "' after '" + verb + " ID'"});
-      return {Op{op}, {}};
+    std::apply([&](const auto&... a) { (one(a), ...); }, O::args);
+    return u;
+  }
+
+  // Usages of the other operations spelled like O, for a hint in O's errors.
+  template <class O>
+  static std::string other_forms() {
+    std::string hint;
+    for_each_op_type([&](auto t) {
+      using P = typename decltype(t)::type;
+      if constexpr (!std::is_same_v<P, O>)
+        if (P::facts.name == O::facts.name) hint += "; use '" + usage<P>() + "'";
+    });
+    return hint;
+  }
+
+  // An operation of type O from its tokens, argument by argument as O::args describes
+  // them: positional arguments (the handle, a bare word) first, then key=value pairs, each
+  // key at most once.
+  template <class O>
+  OpParse parse_as(const std::vector<std::string_view>& toks) {
+    O op{};
+    const std::string verb(O::facts.name);
+    size_t pos = 1;
+    std::string form = verb;  // what was read so far, for messages: `pin ID longterm`
+    std::optional<Failure> failure;
+    size_t keyed = 0;
+    auto positional = [&](const auto& a) {
+      using A = std::remove_cvref_t<decltype(a)>;
+      if (failure) return;
+      if constexpr (std::is_same_v<A, arg::Handle<O>>) {
+        if (pos >= toks.size()) {
+          failure = Failure{"'" + verb + "' needs an allocation handle"};
+          return;
+        }
+        HandleId id{};
+        if ((failure = handle_arg(toks[pos], id))) return;
+        op.*a.member = id;
+        ++pos;
+        form += " ID";
+      } else if constexpr (std::is_same_v<A, arg::Word<O>>) {
+        if (pos >= toks.size() || toks[pos].find('=') != std::string_view::npos) return;
+        if (toks[pos] != a.word) {
+          failure = Failure{"'" + form + "' takes only the word '" + std::string(a.word) + "', got '" +
+                            std::string(toks[pos]) + "'"};
+          return;
+        }
+        op.*a.member = true;
+        ++pos;
+        (form += ' ') += a.word;
+      } else {
+        ++keyed;
+      }
     };
-    if (verb == "alloc") {
-      Alloc op;
-      if (auto f = need_handle(op.id)) return bad(f);
-      Args args;
-      if (auto f = collect(toks, 2, args)) return bad(f);
-      auto kind = args.take("kind");
-      if (!kind) return bad(Failure{"missing key 'kind'"});
-      if (*kind == "movable")
-        op.kind = Kind::movable;
-      else if (*kind == "unmovable")
-        op.kind = Kind::unmovable;
-      else if (*kind == "reclaimable")
-        op.kind = Kind::reclaimable;
-      else
-        return bad(Failure{"kind must be movable, unmovable or reclaimable, got '" + *kind + "'"});
-      if (auto f = order_arg(args, "order", 63, op.order.value)) return bad(f);
-      if (args.has("at")) {
-        uint64_t at = 0;
-        if (auto f = number(args, "at", true, true, at)) return bad(f);
-        op.at = Pfn{at};
+    std::apply([&](const auto&... a) { (positional(a), ...); }, O::args);
+    if (failure) return bad(*failure);
+    if (keyed == 0) {
+      if (pos < toks.size())
+        return bad(Failure{"'" + form + "' takes no " + (form == verb + " ID" ? "" : "other ") + "arguments, got '" +
+                           std::string(toks[pos]) + "'" + other_forms<O>()});
+      return {Op{op}, {}};
+    }
+    Args args;
+    if (auto f = collect(toks, pos, args)) return bad(*f);
+    auto keyed_arg = [&](const auto& a) {
+      using A = std::remove_cvref_t<decltype(a)>;
+      if (failure) return;
+      if constexpr (std::is_same_v<A, arg::KindOf<O>>) {
+        const std::string key(a.key);
+        auto v = args.take(key);
+        if (!v) {
+          failure = Failure{"missing key '" + key + "'"};
+          return;
+        }
+        for (Kind k : {Kind::movable, Kind::unmovable, Kind::reclaimable})
+          if (*v == name(k)) {
+            op.*a.member = k;
+            return;
+          }
+        failure = Failure{key + " must be movable, unmovable or reclaimable, got '" + *v + "'"};
+      } else if constexpr (std::is_same_v<A, arg::AreaOf<O>>) {
+        failure = area_arg(args, std::string(a.key), op.*a.member);
+      } else if constexpr (std::is_same_v<A, arg::Pages<O>>) {
+        uint64_t v = 0;
+        if (!(failure = number(args, std::string(a.key), true, true, v))) op.*a.member = PageCount{v};
+      } else if constexpr (std::is_same_v<A, arg::Frame<O>>) {
+        uint64_t v = 0;
+        if (!(failure = number(args, std::string(a.key), true, true, v))) op.*a.member = Pfn{v};
+      } else if constexpr (std::is_same_v<A, arg::MaybeFrame<O>>) {
+        if (!args.has(std::string(a.key))) return;
+        uint64_t v = 0;
+        if (!(failure = number(args, std::string(a.key), true, true, v))) op.*a.member = Pfn{v};
+      } else if constexpr (std::is_same_v<A, arg::OrderOf<O>>) {
+        failure = order_arg(args, std::string(a.key), 63, (op.*a.member).value);
       }
-      if (auto f = args.leftover()) return bad(f);
-      return {Op{op}, {}};
-    }
-    if (verb == "free") return simple(Free{});
-    if (verb == "unpin") return simple(Unpin{});
-    if (verb == "migrate") return simple(Migrate{});
-    if (verb == "free_contig") return simple(FreeContig{});
-    if (verb == "pin") {
-      Pin op;
-      if (auto f = need_handle(op.id)) return bad(f);
-      if (toks.size() > 3) return bad(Failure{"unexpected '" + std::string(toks[3]) + "' after 'pin ID longterm'"});
-      if (toks.size() == 3) {
-        if (toks[2] != "longterm")
-          return bad(Failure{"'pin ID' takes only the word 'longterm', got '" + std::string(toks[2]) + "'"});
-        op.longterm = true;
-      }
-      return {Op{op}, {}};
-    }
-    if (verb == "cma_alloc") {
-      CmaAlloc op;
-      if (auto f = need_handle(op.id)) return bad(f);
-      Args args;
-      if (auto f = collect(toks, 2, args)) return bad(f);
-      if (auto f = area_arg(args, op.area)) return bad(f);
-      uint64_t count = 0;
-      if (auto f = number(args, "count", true, true, count)) return bad(f);
-      op.count = PageCount{count};
-      if (auto f = order_arg(args, "align", 63, op.align.value)) return bad(f);
-      if (auto f = args.leftover()) return bad(f);
-      return {Op{op}, {}};
-    }
-    if (verb == "cma_release") {
-      if (toks.size() >= 2 && toks[1].find('=') == std::string_view::npos) {
-        CmaRelease op;
-        if (auto f = handle_arg(toks[1], op.id)) return bad(f);
-        if (toks.size() > 2)
-          return bad(Failure{"'cma_release ID' takes no arguments; use 'cma_release area=NAME pfn=P count=N'"});
-        return {Op{op}, {}};
-      }
-      CmaReleaseRaw op;
-      Args args;
-      if (auto f = collect(toks, 1, args)) return bad(f);
-      if (auto f = area_arg(args, op.area)) return bad(f);
-      uint64_t pfn = 0, count = 0;
-      if (auto f = number(args, "pfn", true, true, pfn)) return bad(f);
-      if (auto f = number(args, "count", true, true, count)) return bad(f);
-      op.pfn = Pfn{pfn};
-      op.count = PageCount{count};
-      if (auto f = args.leftover()) return bad(f);
-      return {Op{op}, {}};
-    }
-    if (verb == "alloc_contig") {
-      AllocContig op;
-      if (auto f = need_handle(op.id)) return bad(f);
-      Args args;
-      if (auto f = collect(toks, 2, args)) return bad(f);
-      uint64_t count = 0;
-      if (auto f = number(args, "count", true, true, count)) return bad(f);
-      op.count = PageCount{count};
-      if (auto f = args.leftover()) return bad(f);
-      return {Op{op}, {}};
-    }
-    return bad(Failure{"unknown statement '" + verb + "'"});
+    };
+    std::apply([&](const auto&... a) { (keyed_arg(a), ...); }, O::args);
+    if (failure) return bad(*failure);
+    if (auto f = args.leftover()) return bad(*f);
+    return {Op{op}, {}};
   }
 
   std::pair<std::optional<Expect>, Failure> parse_expect(const std::vector<std::string_view>& toks) {
@@ -442,6 +481,25 @@ class Parser {
         item.key = ExpectKey::free;
       } else if (key == "free_cma") {
         item.key = ExpectKey::free_cma;
+      } else if (key.rfind("label@", 0) == 0) {
+        std::string why;
+        auto pfn = parse_number(key.substr(6), true, why);
+        if (!pfn) return {std::nullopt, {key + ": " + why}};
+        if (*pfn >= trace_.machine.pages)
+          return {std::nullopt, {key + ": frame " + std::to_string(*pfn) + " is outside the machine"}};
+        const std::string_view v = tok.substr(eq + 1);
+        std::optional<MigrateType> type;
+        for (MigrateType t : {MigrateType::unmovable, MigrateType::movable, MigrateType::reclaimable,
+                              MigrateType::cma, MigrateType::isolate})
+          if (v == label_name(t)) type = t;
+        if (!type)
+          return {std::nullopt,
+                  {key + ": a label is movable, unmovable, reclaimable, cma or isolate, got '" + std::string(v) + "'"}};
+        item.key = ExpectKey::pageblock_label;
+        item.subject = static_cast<uint32_t>(*pfn);
+        item.value = static_cast<uint64_t>(*type);
+        e.items.push_back(item);
+        continue;
       } else {
         auto dot = key.rfind('.');
         if (dot == std::string::npos) return {std::nullopt, {"unknown key '" + key + "'"}};
@@ -473,7 +531,7 @@ class Parser {
   // whether the handle is live, is decided when the statement runs.)
   std::optional<ParseError> check_handles() {
     std::unordered_map<uint32_t, Family> bound;
-    static const char* const family_op[] = {"alloc", "cma_alloc", "alloc_contig"};
+    auto family_op = [](Family f) { return std::string(binding_op(f)); };
     for (const auto& st : trace_.statements) {
       if (const auto* op = std::get_if<Op>(&st.body)) {
         auto use = handle_use(*op);
@@ -488,8 +546,8 @@ class Parser {
           return ParseError{st.line, "handle '" + hname + "' is not bound by any earlier statement"};
         if (it->second != use->family)
           return ParseError{st.line, std::string("'") + op_name(*op) + "' takes a handle bound by " +
-                                         family_op[static_cast<int>(use->family)] + ", but '" + hname +
-                                         "' is bound by " + family_op[static_cast<int>(it->second)]};
+                                         family_op(use->family) + ", but '" + hname + "' is bound by " +
+                                         family_op(it->second)};
       } else {
         for (const auto& item : std::get<Expect>(st.body).items)
           if (item.key == ExpectKey::handle_pfn && !bound.count(item.subject))
@@ -519,40 +577,23 @@ std::optional<AreaId> Trace::find_area(const std::string& name) const {
   return std::nullopt;
 }
 
-std::optional<HandleUse> handle_use(const Op& op) {
-  struct V {
-    std::optional<HandleUse> operator()(const Alloc& o) const { return HandleUse{o.id, true, Family::block}; }
-    std::optional<HandleUse> operator()(const Free& o) const { return HandleUse{o.id, false, Family::block}; }
-    std::optional<HandleUse> operator()(const Pin& o) const { return HandleUse{o.id, false, Family::block}; }
-    std::optional<HandleUse> operator()(const Unpin& o) const { return HandleUse{o.id, false, Family::block}; }
-    std::optional<HandleUse> operator()(const Migrate& o) const { return HandleUse{o.id, false, Family::block}; }
-    std::optional<HandleUse> operator()(const CmaAlloc& o) const { return HandleUse{o.id, true, Family::cma}; }
-    std::optional<HandleUse> operator()(const CmaRelease& o) const { return HandleUse{o.id, false, Family::cma}; }
-    std::optional<HandleUse> operator()(const CmaReleaseRaw&) const { return std::nullopt; }
-    std::optional<HandleUse> operator()(const AllocContig& o) const { return HandleUse{o.id, true, Family::contig}; }
-    std::optional<HandleUse> operator()(const FreeContig& o) const { return HandleUse{o.id, false, Family::contig}; }
-  };
-  return std::visit(V{}, op);
-}
-
-const char* op_name(const Op& op) {
-  static const char* const names[] = {"alloc",      "free",        "pin",          "unpin",       "migrate",
-                                      "cma_alloc",  "cma_release", "cma_release", "alloc_contig", "free_contig"};
-  return names[op.index()];
-}
-
 ParseResult parse_trace(std::string_view text) { return Parser{}.run(text); }
 
 ParseResult parse_trace_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    ParseResult r;
-    r.error = ParseError{0, "cannot read file"};
-    return r;
+  // std::ifstream opens a directory on Linux and throws when it is read: check first.
+  ParseResult bad;
+  bad.error = ParseError{0, "cannot read file"};
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return bad;
+  try {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return bad;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_trace(ss.str());
+  } catch (const std::exception&) {
+    return bad;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_trace(ss.str());
 }
 
 }  // namespace cmacheck

@@ -1,6 +1,7 @@
 #include "trace/print.h"
 
 #include <string>
+#include <tuple>
 
 namespace cmacheck {
 
@@ -8,37 +9,42 @@ namespace {
 
 std::string num(uint64_t v) { return std::to_string(v); }
 
-struct OpPrinter {
+// One argument, as the canonical form writes it: defaults (order 0, no at=, no word) are
+// omitted, numbers are decimal.
+template <class O>
+struct ArgPrinter {
   const Trace& t;
-  std::string h(HandleId id) const { return t.handle_name(id); }
-  std::string operator()(const Alloc& o) const {
-    std::string s = "alloc " + h(o.id) + " kind=" + name(o.kind);
-    if (o.order.value) s += " order=" + num(o.order.value);
-    if (o.at) s += " at=" + num(raw(*o.at));
-    return s;
+  const O& o;
+  std::string& out;
+  void operator()(const arg::Handle<O>& a) const { out += ' ' + t.handle_name(o.*a.member); }
+  void operator()(const arg::Word<O>& a) const {
+    if (o.*a.member) (out += ' ') += a.word;
   }
-  std::string operator()(const Free& o) const { return "free " + h(o.id); }
-  std::string operator()(const Pin& o) const { return "pin " + h(o.id) + (o.longterm ? " longterm" : ""); }
-  std::string operator()(const Unpin& o) const { return "unpin " + h(o.id); }
-  std::string operator()(const Migrate& o) const { return "migrate " + h(o.id); }
-  std::string operator()(const CmaAlloc& o) const {
-    std::string s = "cma_alloc " + h(o.id) + " area=" + t.area_name(o.area) + " count=" + num(raw(o.count));
-    if (o.align.value) s += " align=" + num(o.align.value);
-    return s;
+  void operator()(const arg::KindOf<O>& a) const { key(a.key) += name(o.*a.member); }
+  void operator()(const arg::AreaOf<O>& a) const { key(a.key) += t.area_name(o.*a.member); }
+  void operator()(const arg::Pages<O>& a) const { key(a.key) += num(raw(o.*a.member)); }
+  void operator()(const arg::Frame<O>& a) const { key(a.key) += num(raw(o.*a.member)); }
+  void operator()(const arg::MaybeFrame<O>& a) const {
+    if (o.*a.member) key(a.key) += num(raw(*(o.*a.member)));
   }
-  std::string operator()(const CmaRelease& o) const { return "cma_release " + h(o.id); }
-  std::string operator()(const CmaReleaseRaw& o) const {
-    return "cma_release area=" + t.area_name(o.area) + " pfn=" + num(raw(o.pfn)) + " count=" + num(raw(o.count));
+  void operator()(const arg::OrderOf<O>& a) const {
+    if ((o.*a.member).value) key(a.key) += num((o.*a.member).value);
   }
-  std::string operator()(const AllocContig& o) const {
-    return "alloc_contig " + h(o.id) + " count=" + num(raw(o.count));
-  }
-  std::string operator()(const FreeContig& o) const { return "free_contig " + h(o.id); }
+  std::string& key(std::string_view k) const { return ((out += ' ') += k) += '='; }
 };
 
 }  // namespace
 
-std::string print_op(const Trace& t, const Op& op) { return std::visit(OpPrinter{t}, op); }
+std::string print_op(const Trace& t, const Op& op) {
+  return std::visit(
+      [&](const auto& o) {
+        using O = std::remove_cvref_t<decltype(o)>;
+        std::string out(O::facts.name);
+        std::apply([&](const auto&... a) { (ArgPrinter<O>{t, o, out}(a), ...); }, O::args);
+        return out;
+      },
+      op);
+}
 
 std::string print_statement(const Trace& t, const Statement& s) {
   std::string out;
@@ -59,6 +65,9 @@ std::string print_statement(const Trace& t, const Statement& s) {
       case ExpectKey::area_used: out += t.areas[item.subject].name + ".used"; break;
       case ExpectKey::area_maxchunk: out += t.areas[item.subject].name + ".maxchunk"; break;
       case ExpectKey::handle_pfn: out += t.handles[item.subject] + ".pfn"; break;
+      case ExpectKey::pageblock_label:
+        out += "label@" + num(item.subject) + '=' + label_name(static_cast<MigrateType>(item.value));
+        continue;
     }
     out += '=' + num(item.value);
   }

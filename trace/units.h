@@ -1,6 +1,6 @@
 // Units in the types: frame numbers, page counts, bitmap bits and orders never mix
 // silently. Several historical CMA bugs were unit mix-ups (bits vs pages, D5/D6 of
-// cma-semantics.md), so the compiler keeps them apart.
+// docs/semantics.md), so the compiler keeps them apart.
 #pragma once
 
 #include <compare>
@@ -61,6 +61,18 @@ constexpr const char* name(MigrateType t) {
     case MigrateType::reclaimable: return "RECLAIMABLE";
     case MigrateType::cma: return "CMA";
     case MigrateType::isolate: return "ISOLATE";
+  }
+  return "?";
+}
+
+// The trace format's spelling of a pageblock label (`expect label@PFN=movable`).
+constexpr const char* label_name(MigrateType t) {
+  switch (t) {
+    case MigrateType::unmovable: return "unmovable";
+    case MigrateType::movable: return "movable";
+    case MigrateType::reclaimable: return "reclaimable";
+    case MigrateType::cma: return "cma";
+    case MigrateType::isolate: return "isolate";
   }
   return "?";
 }

@@ -13,6 +13,8 @@
 #include "check/decode.h"
 #include "check/replay.h"
 #include "check/shrink.h"
+#include "properties/result.h"
+#include "trace/parse.h"
 #include "trace/print.h"
 
 namespace cmacheck::zoo {
@@ -126,6 +128,9 @@ ZooResult run_fuzzer(impl::Fault fault, Engine engine, const ZooOptions& options
   return r;
 }
 
+// The property the zoo runs (properties/registry.cpp): the stateful model-vs-impl test.
+constexpr const char* kZooProperty = "Lockstep.ImplAgreesWithModelAfterEveryOperation";
+
 ZooResult run_properties(impl::Fault fault, const ZooOptions& options, const std::string& binary) {
   ZooResult r;
   r.fault = fault;
@@ -134,35 +139,38 @@ ZooResult run_properties(impl::Fault fault, const ZooOptions& options, const std
   const fs::path work = fs::path(options.work_dir) / (std::string(info.name) + "-properties");
   fs::remove_all(work);
   fs::create_directories(work);
-  // The stateful model-vs-impl property, with the fault injected; its counterexample is
-  // written as a .trace into CMACHECK_COUNTEREXAMPLE_DIR.
-  std::string cmd = "CMACHECK_FAULT=" + std::string(info.name) + " CMACHECK_COUNTEREXAMPLE_DIR=" + work.string() +
-                    " RC_PARAMS='seed=" + std::to_string(options.seed) + " max_success=1000000 max_size=100'" +
-                    " timeout " + std::to_string(static_cast<int>(options.seconds)) + " " + binary +
-                    " --gtest_filter='Lockstep.*' > " + (work / "log").string() + " 2>&1";
+  // The property with the fault injected; its result (passed, cases, the shrunk
+  // counterexample) comes back as JSON (properties/result.h). Its own budget ends a run that
+  // finds nothing a second before `timeout` would, so that even then the cases are counted.
+  const fs::path result_file = work / "result.json";
+  const int seconds = static_cast<int>(options.seconds);
+  std::string cmd = "timeout " + std::to_string(seconds) + " " + binary + " --run " + kZooProperty + " --fault " +
+                    std::string(info.name) + " --seed " + std::to_string(options.seed) +
+                    " --max-success 1000000 --max-size 100 --seconds " + std::to_string(std::max(0.5, options.seconds - 1)) +
+                    " --counterexample-dir " + work.string() + " --result-file " + result_file.string() + " > " +
+                    (work / "log").string() + " 2>&1";
   const auto t0 = Clock::now();
   const int rc = std::system(cmd.c_str());
   r.seconds = since(t0);
-  const std::string log = slurp(work / "log");
-  std::smatch m;
-  if (std::regex_search(log, m, std::regex("Falsifiable after ([0-9]+) tests"))) {
-    r.detected = true;
-    r.executions = std::stoull(m[1]);
-  } else if (std::regex_search(log, m, std::regex("OK, passed ([0-9]+) tests"))) {
-    r.executions = std::stoull(m[1]);
+  std::optional<props::PropertyResult> result;
+  if (fs::exists(result_file)) {
+    std::string error;
+    result = props::result_from_json(slurp(result_file), error);
+    if (!result) r.note = result_file.string() + ": " + error;
+  } else if (rc != 0 && WEXITSTATUS(rc) != 124) {
+    r.note = "property binary failed without a result (see " + (work / "log").string() + ")";
   }
-  if (!r.detected) {
+  if (result) r.executions = result->cases;
+  if (!result || result->passed || result->gave_up) {
     r.seconds = options.seconds;
-    if (rc != 0 && WEXITSTATUS(rc) != 124) r.note = "property binary failed without a counterexample";
     return r;
   }
-  for (const auto& e : fs::directory_iterator(work))
-    if (e.path().extension() == ".trace") {
-      Trace t;
-      std::ostringstream errs;
-      if (load_trace(e.path().string(), options_for(fault).faults, t, errs)) finish(r, t, options);
-      break;
-    }
+  r.detected = true;
+  ParseResult t = parse_trace(result->counterexample);
+  if (t.ok())
+    finish(r, t.trace, options);
+  else
+    r.note = "counterexample " + result->counterexample_file + " does not parse";
   return r;
 }
 
