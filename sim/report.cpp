@@ -78,10 +78,10 @@ std::string markdown(const Summary& s) {
 
 std::string csv(const Summary& s) {
   std::ostringstream o;
-  o << "configuration,size_pages,size,trials,successes,rate,low,high,clean_share,windows_mean,windows_max,"
+  o << "profile,configuration,size_pages,size,trials,successes,rate,low,high,clean_share,windows_mean,windows_max,"
        "migrated_mean,migrated_mean_ok,failed_pinned,failed_no_target,failed_unmovable,failed_no_window\n";
   for (const Cell& c : s.cells) {
-    o << name(c.config) << "," << c.size_pages << "," << format_size(c.size_pages) << "," << c.trials << ","
+    o << name(s.workload.profile) << "," << name(c.config) << "," << c.size_pages << "," << format_size(c.size_pages) << "," << c.trials << ","
       << c.successes << "," << fmt("%.6f", c.rate.estimate) << "," << fmt("%.6f", c.rate.low) << ","
       << fmt("%.6f", c.rate.high) << ",";
     if (c.config == Config::no_reservation) o << fmt("%.6f", c.clean_share);
@@ -94,9 +94,54 @@ std::string csv(const Summary& s) {
   return o.str();
 }
 
-std::string svg(const Summary& s) {
+std::string svg(const Summary& s) { return svg(std::vector<Summary>{s}); }
+
+std::string markdown_profiles(const std::vector<Summary>& runs) {
+  const Summary& s = runs.front();
   const Workload& w = s.workload;
-  const double W = 760, H = 440, left = 70, right = 230, top = 50, bottom = 60;
+  std::ostringstream o;
+  o << "| request | configuration |";
+  for (const Summary& r : runs) o << " success " << name(r.workload.profile) << " |";
+  o << " clean windows |";
+  for (const Summary& r : runs) o << " windows tried " << name(r.workload.profile) << " |";
+  for (const Summary& r : runs) o << " pages migrated " << name(r.workload.profile) << " |";
+  o << "\n|---|---|";
+  for (size_t k = 0; k < 3 * runs.size() + 1; ++k) o << "---|";
+  o << "\n";
+  for (uint64_t size : w.sizes)
+    for (Config c : s.options.configs) {
+      if (!find(s, c, size)) continue;
+      o << "| " << format_size(size) << " | " << name(c) << " |";
+      for (const Summary& r : runs) {
+        const Cell* cell = find(r, c, size);
+        o << " " << pct(cell->rate.estimate) << " (" << cell->successes << "/" << cell->trials << ") |";
+      }
+      o << " ";
+      for (size_t k = 0; k < runs.size(); ++k) {
+        const Cell* cell = find(runs[k], c, size);
+        o << (k ? " / " : "") << (c == Config::no_reservation ? pct(cell->clean_share) : "–");
+      }
+      o << " |";
+      for (const Summary& r : runs) o << " " << fmt("%.1f", find(r, c, size)->windows_mean) << " |";
+      for (const Summary& r : runs) o << " " << fmt("%.0f", find(r, c, size)->migrated_mean) << " |";
+      o << "\n";
+    }
+  o << "\nThe aged machines (mean over trials):\n\n";
+  for (const Summary& r : runs)
+    for (size_t ci = 0; ci < r.options.configs.size() && ci < r.aging_mean.size(); ++ci) {
+      const AgingStats& a = r.aging_mean[ci];
+      o << "- " << name(r.workload.profile) << ", " << name(r.options.configs[ci]) << ": " << a.polluted_pageblocks
+        << " of " << a.pageblocks << " non-CMA pageblocks hold an unmovable or reclaimable page ("
+        << a.polluted_movable << " of them labelled MOVABLE); " << a.alloc_failures
+        << " aging allocations found no free block.\n";
+    }
+  return o.str();
+}
+
+std::string svg(const std::vector<Summary>& runs) {
+  const Summary& s = runs.front();
+  const Workload& w = s.workload;
+  const double right = runs.size() > 1 ? 300 : 230, left = 70, top = 50, bottom = 60, W = left + 460 + right, H = 440;
   const double pw = W - left - right, ph = H - top - bottom;
   // x: log2 of the size, the smallest and largest sizes at the ends (a little margin).
   double lo = 1e300, hi = -1e300;
@@ -116,8 +161,9 @@ std::string svg(const Summary& s) {
     << " " << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   o << "<text x=\"" << left + pw / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">Contiguous requests on "
-    << format_size(w.memory_pages) << ", aged to " << share(w.utilisation) << " in use, " << name(w.profile) << " ("
-    << s.options.trials << " trials each)</text>\n";
+    << format_size(w.memory_pages) << ", aged to " << share(w.utilisation) << " in use, ";
+  for (size_t k = 0; k < runs.size(); ++k) o << (k ? " vs " : "") << name(runs[k].workload.profile);
+  o << " (" << s.options.trials << " trials each)</text>\n";
   // Grid and axes.
   for (int i = 0; i <= 10; ++i) {
     const double y = Y(i / 10.0);
@@ -151,35 +197,47 @@ std::string svg(const Summary& s) {
       {"no reservation: one window", "#d62728", Config::no_reservation, true, 5},
   };
   double legend_y = top + 10;
-  for (const Series& se : series) {
-    bool present = false;
-    for (Config c : s.options.configs) present |= c == se.config;
-    if (!present) continue;
-    std::ostringstream path;
-    for (uint64_t size : w.sizes) {
-      const Cell* c = find(s, se.config, size);
-      if (!c) continue;
-      const double x = X(size) + se.dodge, y = Y(se.clean ? c->clean_share : c->rate.estimate);
-      path << (path.tellp() == 0 ? "M" : " L") << fmt("%.1f", x) << " " << fmt("%.1f", y);
-      if (se.clean) {
-        o << "<rect x=\"" << x - 3.5 << "\" y=\"" << y - 3.5 << "\" width=\"7\" height=\"7\" fill=\"white\" stroke=\""
-          << se.colour << "\"/>\n";
-        continue;
+  for (size_t k = 0; k < runs.size(); ++k) {
+    const Summary& run = runs[k];
+    // A second profile: thinner dotted lines, square markers, nudged further aside.
+    const bool alt = k > 0;
+    const double nudge = alt ? 4 : 0;
+    for (const Series& se : series) {
+      bool present = false;
+      for (Config c : run.options.configs) present |= c == se.config;
+      if (!present) continue;
+      const char* dash = se.clean ? (alt ? "2 3" : "6 4") : (alt ? "1 3" : nullptr);
+      std::ostringstream path;
+      for (uint64_t size : w.sizes) {
+        const Cell* c = find(run, se.config, size);
+        if (!c) continue;
+        const double x = X(size) + se.dodge + (se.dodge < 0 ? -nudge : nudge), y = Y(se.clean ? c->clean_share : c->rate.estimate);
+        path << (path.tellp() == 0 ? "M" : " L") << fmt("%.1f", x) << " " << fmt("%.1f", y);
+        if (se.clean) {
+          o << "<rect x=\"" << x - 3.5 << "\" y=\"" << y - 3.5 << "\" width=\"7\" height=\"7\" fill=\"white\" stroke=\""
+            << se.colour << "\"/>\n";
+          continue;
+        }
+        const double y0 = Y(c->rate.low), y1 = Y(c->rate.high);
+        o << "<g stroke=\"" << se.colour << "\"><line x1=\"" << x << "\" y1=\"" << y0 << "\" x2=\"" << x << "\" y2=\""
+          << y1 << "\"/><line x1=\"" << x - 5 << "\" y1=\"" << y0 << "\" x2=\"" << x + 5 << "\" y2=\"" << y0
+          << "\"/><line x1=\"" << x - 5 << "\" y1=\"" << y1 << "\" x2=\"" << x + 5 << "\" y2=\"" << y1 << "\"/></g>\n";
+        if (alt)
+          o << "<rect x=\"" << x - 4 << "\" y=\"" << y - 4 << "\" width=\"8\" height=\"8\" fill=\"" << se.colour << "\"/>\n";
+        else
+          o << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"4\" fill=\"" << se.colour << "\"/>\n";
       }
-      const double y0 = Y(c->rate.low), y1 = Y(c->rate.high);
-      o << "<g stroke=\"" << se.colour << "\"><line x1=\"" << x << "\" y1=\"" << y0 << "\" x2=\"" << x << "\" y2=\""
-        << y1 << "\"/><line x1=\"" << x - 5 << "\" y1=\"" << y0 << "\" x2=\"" << x + 5 << "\" y2=\"" << y0
-        << "\"/><line x1=\"" << x - 5 << "\" y1=\"" << y1 << "\" x2=\"" << x + 5 << "\" y2=\"" << y1 << "\"/></g>\n";
-      o << "<circle cx=\"" << x << "\" cy=\"" << y << "\" r=\"4\" fill=\"" << se.colour << "\"/>\n";
+      o << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << se.colour << "\" stroke-width=\"2\""
+        << (dash ? std::string(" stroke-dasharray=\"") + dash + "\"" : "") << "/>\n";
+      const double lx = left + pw + 14;
+      o << "<line x1=\"" << lx << "\" y1=\"" << legend_y << "\" x2=\"" << lx + 24 << "\" y2=\"" << legend_y
+        << "\" stroke=\"" << se.colour << "\" stroke-width=\"2\""
+        << (dash ? std::string(" stroke-dasharray=\"") + dash + "\"" : "") << "/>\n";
+      o << "<text x=\"" << lx + 30 << "\" y=\"" << legend_y + 4 << "\" font-size=\"11\">" << se.label;
+      if (runs.size() > 1) o << " (" << name(run.workload.profile) << ")";
+      o << "</text>\n";
+      legend_y += 20;
     }
-    o << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << se.colour << "\" stroke-width=\"2\""
-      << (se.clean ? " stroke-dasharray=\"6 4\"" : "") << "/>\n";
-    const double lx = left + pw + 14;
-    o << "<line x1=\"" << lx << "\" y1=\"" << legend_y << "\" x2=\"" << lx + 24 << "\" y2=\"" << legend_y
-      << "\" stroke=\"" << se.colour << "\" stroke-width=\"2\"" << (se.clean ? " stroke-dasharray=\"6 4\"" : "")
-      << "/>\n";
-    o << "<text x=\"" << lx + 30 << "\" y=\"" << legend_y + 4 << "\" font-size=\"11\">" << se.label << "</text>\n";
-    legend_y += 20;
   }
   o << "<text x=\"" << left + pw + 14 << "\" y=\"" << legend_y + 10 << "\" font-size=\"10\" fill=\"#555\">bars: 95 % "
        "Wilson interval</text>\n";

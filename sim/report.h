@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "sim/sim.h"
 
@@ -20,5 +21,11 @@ std::string csv(const Summary& s);
 // Success rate against request size (log scale), one line per configuration with 95 %
 // interval bars, and the share of clean windows without a reservation as a dashed line.
 std::string svg(const Summary& s);
+
+// The same workload run under several kernel profiles (`cmacheck sim --compare-profiles`):
+// one row per (size, configuration) with each profile's success, clean windows, windows
+// tried and pages migrated side by side; and one plot with a line style per profile.
+std::string markdown_profiles(const std::vector<Summary>& runs);
+std::string svg(const std::vector<Summary>& runs);
 
 }  // namespace cmacheck::sim

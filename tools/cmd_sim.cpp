@@ -102,6 +102,7 @@ struct SimArgs {
   uint32_t trials = 0;
   std::vector<impl::Fault> faults;
   std::optional<Profile> profile;
+  bool compare_profiles = false;
   sim::Options run;
   std::string csv_path, plot_path;
   bool progress = false;
@@ -161,27 +162,41 @@ int run(SimArgs& a) {
 
   Progress bar(a.given("--progress") ? a.progress : isatty(2) != 0);
   o.progress = [&bar](uint64_t done, uint64_t total) { bar.update(done, total); };
-  sim::Summary s;
-  try {
-    s = sim::run(w, o);
-  } catch (const sim::SimViolation& v) {
+  // --compare-profiles: the same workload and seed under every profile, one after the other.
+  std::vector<Profile> profiles{w.profile};
+  if (a.compare_profiles) profiles = {Profile::linux_6_1, Profile::linux_6_12};
+  std::vector<sim::Summary> runs;
+  std::string csv;
+  for (Profile p : profiles) {
+    w.profile = p;
+    sim::Summary s;
+    try {
+      s = sim::run(w, o);
+    } catch (const sim::SimViolation& v) {
+      bar.finish();
+      std::cerr << "cmacheck sim: VIOLATION (" << name(p) << "): " << v.message << "\n"
+                << "cmacheck sim: this is a bug in impl/, not a simulation result; rerun with --full-every 1 "
+                   "to find the first operation that breaks it\n";
+      return cli::kViolation;
+    }
     bar.finish();
-    std::cerr << "cmacheck sim: VIOLATION: " << v.message << "\n"
-              << "cmacheck sim: this is a bug in impl/, not a simulation result; rerun with --full-every 1 "
-                 "to find the first operation that breaks it\n";
-    return cli::kViolation;
+    s.preset = preset->name;
+    std::cout << sim::markdown(s) << "\n" << std::flush;
+    std::cerr << "sim: " << name(p) << ": " << s.trials_run << " trials (" << s.options.trials
+              << " per configuration) in " << std::round(s.seconds * 10) / 10 << " s on " << s.threads_used
+              << " thread(s): " << std::round(static_cast<double>(s.trials_run) / s.seconds * 100) / 100
+              << " trials/s\n";
+    const std::string table = sim::csv(s);
+    // One CSV for every profile: the header once, then each run's rows.
+    csv += runs.empty() ? table : table.substr(table.find('\n') + 1);
+    runs.push_back(std::move(s));
   }
-  bar.finish();
-  s.preset = preset->name;
-  std::cout << sim::markdown(s) << std::flush;
-  std::cerr << "sim: " << s.trials_run << " trials (" << s.options.trials << " per configuration) in "
-            << std::round(s.seconds * 10) / 10 << " s on " << s.threads_used << " thread(s): "
-            << std::round(static_cast<double>(s.trials_run) / s.seconds * 100) / 100 << " trials/s\n";
-  if (!a.csv_path.empty() && !write_file(a.csv_path, sim::csv(s))) {
+  if (runs.size() > 1) std::cout << "## " << name(runs[0].workload.profile) << " against " << name(runs[1].workload.profile) << "\n\n" << sim::markdown_profiles(runs) << std::flush;
+  if (!a.csv_path.empty() && !write_file(a.csv_path, csv)) {
     std::cerr << a.csv_path << ": error: cannot write\n";
     return cli::kBadInput;
   }
-  if (!a.plot_path.empty() && !write_file(a.plot_path, sim::svg(s))) {
+  if (!a.plot_path.empty() && !write_file(a.plot_path, sim::svg(runs))) {
     std::cerr << a.plot_path << ": error: cannot write\n";
     return cli::kBadInput;
   }
@@ -312,6 +327,10 @@ cli::Command add(CLI::App& parent) {
   opt["--progress"] = cmd->add_flag("--progress,!--no-progress", a->progress,
                                     "force the progress line on stderr on or off (default: if a tty)");
   cli::add_profile_option(*cmd, a->profile);
+  cmd->add_flag("--compare-profiles", a->compare_profiles,
+                "run the workload under linux-6.1 and linux-6.12 with the same seed: both tables, a "
+                "side-by-side table, one CSV and one plot")
+      ->excludes("--profile");
   cli::add_fault_option(*cmd, a->faults)
       ->description("run on a faulty allocator (repeatable): shows that the sampled invariant\n"
                    "checks catch a broken impl/");
