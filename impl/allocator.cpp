@@ -644,8 +644,10 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
       out.pfn = r.pfn;
       return;
     }
+    // D27: before v5.13 a failed migration still pinned the page where it was.
+    const bool pin_anyway = faults_.on(Fault::longterm_pins_after_failed_migration);
     if (!faults_.on(Fault::longterm_stays_in_cma)) {
-      if (r.pins) {
+      if (r.pins && !pin_anyway) {
         out.reason = FailReason::pinned;
         return;
       }
@@ -653,7 +655,7 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
       // memalloc_pin_save(), an UNMOVABLE request that never takes CMA. D13: the target
       // was a movable request that could land in CMA again.
       const bool d13 = faults_.on(Fault::longterm_target_in_cma);
-      if (!move_block(slot, d13 ? MigrateType::movable : MigrateType::unmovable, d13, out)) {
+      if (!r.pins && !move_block(slot, d13 ? MigrateType::movable : MigrateType::unmovable, d13, out) && !pin_anyway) {
         out.reason = FailReason::no_target;
         return;
       }
@@ -708,8 +710,10 @@ void Allocator::migrate(HandleId h, Outcome& out) {
 // The whole pageblock counts, also the first and last one of the range
 // (isolate_single_pageblock passes the whole block). Movable blocks, pinned or not, pass:
 // they are LRU pages here and fail later, in migration (X2).
-bool Allocator::pageblock_unmovable(uint64_t pb) const {
-  if (labels_[pb] == MigrateType::cma && !faults_.on(Fault::contig_ignores_cma)) return true;
+bool Allocator::pageblock_unmovable(uint64_t pb, bool edge) const {
+  // D25: before v6.0 isolate_single_pageblock isolated a CMA edge pageblock for any caller.
+  const bool cma_passes = faults_.on(Fault::contig_ignores_cma) || (edge && faults_.on(Fault::contig_isolates_cma_edges));
+  if (labels_[pb] == MigrateType::cma && !cma_passes) return true;
   const uint64_t end = (pb + 1) << machine_.pageblock_order;
   for (uint64_t f = pb << machine_.pageblock_order; f < end;) {
     const uint32_t slot = owner_[f];
@@ -734,7 +738,8 @@ bool Allocator::pageblock_unmovable(uint64_t pb) const {
 bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   isolated_.clear();
   auto refused = [&](uint64_t pb) {
-    return labels_[pb] == MigrateType::isolate || (mode == Mode::normal && pageblock_unmovable(pb));
+    return labels_[pb] == MigrateType::isolate ||
+           (mode == Mode::normal && pageblock_unmovable(pb, pb == first_pb || pb == last_pb));
   };
   auto in_order = [&](auto&& visit) {
     if (!visit(first_pb)) return false;
@@ -768,6 +773,8 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
     for (uint64_t pb : isolated_) relabel(pb, MigrateType::isolate);
     auto split_large = [&](uint64_t head, uint8_t order) {
       list_del(head);
+      const uint64_t size = uint64_t{1} << order;
+      if (faults_.on(Fault::edge_split_counts_free_twice) && (head < lo || head + size > hi)) free_pages_ += size;  // D26
       for (uint64_t p = head; p < head + (uint64_t{1} << order); p += uint64_t{1} << B) free_block(p, B, block_type(p));
     };
     for (uint64_t pb : isolated_) {  // find_large_buddy: the block holding the pageblock's first frame
@@ -788,6 +795,7 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
       const auto [head, order] = *e;
       const uint64_t end = head + (uint64_t{1} << order);
       list_del(head);
+      if (faults_.on(Fault::edge_split_counts_free_twice)) free_pages_ += end - head;  // D26: before v5.19
       for (uint64_t p = head; p < end;) {
         const uint64_t limit = p < edge ? edge : end;
         const uint8_t k = static_cast<uint8_t>(std::min<int>(std::countr_zero(p), std::bit_width(limit - p) - 1));
@@ -978,7 +986,7 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
   // A2 (cma_bitmap_aligned_mask/offset): alignment of the physical frame.
   const uint64_t base = raw(a.decl.base);
   const Alignment al = cma_alignment(base, o, align.value, faults_.on(Fault::aligned_offset_to_next),
-                                     faults_.on(Fault::align_to_area_base));
+                                     faults_.on(Fault::align_to_area_base), faults_.on(Fault::aligned_mask_shifts_order));
   const uint64_t mask = al.mask;
   uint64_t start = 0;
   bool saw_busy = false;

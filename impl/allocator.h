@@ -171,7 +171,7 @@ class Allocator {
 
   // alloc_contig_range (X1..X5).
   RangeResult alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out);
-  bool pageblock_unmovable(uint64_t pb) const;
+  bool pageblock_unmovable(uint64_t pb, bool edge = false) const;
   bool isolate(uint64_t first_pb, uint64_t last_pb, Mode mode);
   void unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode);
   void take_range(uint64_t s, uint64_t e);

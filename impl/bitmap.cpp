@@ -4,10 +4,12 @@
 
 namespace cmacheck::impl {
 
-Alignment cma_alignment(uint64_t base, uint8_t o, uint8_t align, bool to_next_boundary, bool ignore_base) {
+Alignment cma_alignment(uint64_t base, uint8_t o, uint8_t align, bool to_next_boundary, bool ignore_base,
+                        bool mask_shifts_order) {
   Alignment al;
+  if (mask_shifts_order) al.mask = (uint64_t{1} << (align >> o)) - 1;  // D24: before v3.18
   if (align <= o) return al;  // chunks are already aligned enough
-  al.mask = (uint64_t{1} << (align - o)) - 1;
+  if (!mask_shifts_order) al.mask = (uint64_t{1} << (align - o)) - 1;
   const uint64_t amask = (uint64_t{1} << align) - 1;
   if (ignore_base)
     al.offset = 0;  // D1: before v3.19 bitmap indices were aligned

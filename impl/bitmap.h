@@ -15,8 +15,9 @@ struct Alignment {
   uint64_t mask = 0;
   uint64_t offset = 0;
 };
+// `mask_shifts_order` is the pre-v3.18 mask, 2^(align >> order_per_bit) - 1 (bug D24).
 Alignment cma_alignment(uint64_t base_pfn, uint8_t order_per_bit, uint8_t align, bool to_next_boundary = false,
-                        bool ignore_base = false);
+                        bool ignore_base = false, bool mask_shifts_order = false);
 
 // bitmap_find_next_zero_area_off() (A3): the lowest aligned j >= start with bits
 // [j, j + nbits) clear and j + nbits <= len; nullopt when there is none.

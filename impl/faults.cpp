@@ -51,6 +51,27 @@ constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1> kFaults{
      "D12: \"mm,page_alloc,cma: conditionally prefer cma pageblocks for movable allocations\" (v5.8)",
      "movable requests never prefer CMA, even when more than half of free memory is CMA.",
      "K2 (B4 step 1)"},
+    {Fault::aligned_mask_shifts_order, "aligned_mask_shifts_order",
+     "D24: \"mm/cma: fix cma bitmap aligned mask computing\" (v3.18)",
+     "the bitmap alignment mask is 2^(align >> order_per_bit) - 1 instead of "
+     "2^(align - order_per_bit) - 1: with order_per_bit > 0 buffers are misaligned.",
+     "I4, K1"},
+    {Fault::contig_isolates_cma_edges, "contig_isolates_cma_edges",
+     "D25: \"mm: fix isolate_single_pageblock() isolation behavior\" (v6.0)",
+     "alloc_contig (normal mode) isolates a CMA first or last pageblock of its range; when a "
+     "later pageblock is refused, or the call goes on, the undo labels it MOVABLE: CMA "
+     "pageblocks leak to general use.",
+     "I7, K1"},
+    {Fault::edge_split_counts_free_twice, "edge_split_counts_free_twice",
+     "D26: \"mm: split free page with proper free memory accounting\" (v5.19)",
+     "splitting the free block across an isolation edge frees its pieces without taking the "
+     "block off the free count first: its frames count as free twice.",
+     "I1, I9"},
+    {Fault::longterm_pins_after_failed_migration, "longterm_pins_after_failed_migration",
+     "D27: \"mm/gup: return an error on migration failure\" (v5.13)",
+     "when a long-term pin cannot migrate its page out of CMA (no target, or pinned already), "
+     "the page is pinned where it is instead of the pin failing.",
+     "I6, L4"},
     {Fault::longterm_target_in_cma, "longterm_target_in_cma",
      "D13: \"mm/page_alloc: fix memalloc_nocma_{save/restore} APIs\" (v5.9)",
      "the migration target of a long-term pin may itself lie in CMA.", "I6, L4"},

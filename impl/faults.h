@@ -37,6 +37,10 @@ enum class Fault : uint8_t {
   contig_ignores_cma,          // plausible
   claim_always,                // plausible
   fallback_smallest_first,     // plausible
+  aligned_mask_shifts_order,   // D24
+  contig_isolates_cma_edges,   // D25
+  edge_split_counts_free_twice,  // D26
+  longterm_pins_after_failed_migration,  // D27
   count_,                      // number of faults (not a fault)
 };
 

@@ -85,7 +85,9 @@ std::vector<Property> make_table() {
           {"expect.calls", "ops", 0.05, "expect statements are checked"},
       },
       true,
-      {Fault::no_cma_preference, Fault::keep_bits_after_busy, Fault::migration_drops_content},
+      {Fault::no_cma_preference, Fault::keep_bits_after_busy, Fault::migration_drops_content,
+       Fault::aligned_mask_shifts_order, Fault::contig_isolates_cma_edges, Fault::edge_split_counts_free_twice,
+       Fault::longterm_pins_after_failed_migration},
       {},
   });
 
