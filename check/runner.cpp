@@ -37,6 +37,17 @@ Session::~Session() {
   if (model_) spare.model = std::move(*model_).release_tables();
 }
 
+void Session::restore(const Session& other) {
+  *impl_ = *other.impl_;
+  if (model_ && other.model_) *model_ = *other.model_;
+  handles_ = other.handles_;
+  ops_run_ = other.ops_run_;
+  status_ = other.status_;
+  finding_ = other.finding_;
+  malformed_ = other.malformed_;
+  malformed_line_ = other.malformed_line_;
+}
+
 bool Session::step_op(const Op& op) {
   Statement st;
   st.body = op;

@@ -60,6 +60,10 @@ class Session {
   bool step_op(const Op& op);
   // Final full-tier check.
   bool finish();
+  // Makes this session's state (allocator, model, live handles, operations run) a copy of
+  // `other`'s, which runs the same header with the same options, and clears any finding:
+  // `cmacheck explore` tries each operation from a saved state. Reuses this session's memory.
+  void restore(const Session& other);
 
   RunStatus status() const { return status_; }
   const std::optional<Finding>& finding() const { return finding_; }
@@ -69,6 +73,7 @@ class Session {
   const HandleTable& handles() const { return handles_; }
   const impl::Allocator& impl() const { return *impl_; }
   model::Model* model_for_tests() { return model_.get(); }
+  const model::Model* model() const { return model_.get(); }
   const Trace& trace() const { return trace_; }
   Trace& mutable_trace() { return trace_; }
   uint64_t ops_run() const { return ops_run_; }

@@ -106,6 +106,7 @@ class Allocator {
   FrameRole role(Pfn p) const;
   uint64_t content(Pfn p) const { return content_[raw(p)]; }
   uint64_t moves_total() const { return moves_total_; }
+  uint64_t state_hash() const;  // canonical, for `cmacheck explore` (impl/hash.cpp)
 
   // Deliberate corruption, for the tests that show each invariant check fires.
   struct Corruptor;
