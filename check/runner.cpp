@@ -168,8 +168,7 @@ bool Session::run_op(const Statement& st, size_t index) {
     return false;
   }
   const bool full = options_.full_every && (ops_run_ % options_.full_every) == options_.full_every - 1;
-  std::optional<impl::Allocator::Snapshot> before;
-  if (full) before = impl_->snapshot();
+  if (full) impl_->snapshot(before_);  // (I10, checked below after a failure)
 
   impl_->apply(op, impl_out_);
   ++ops_run_;
@@ -206,8 +205,8 @@ bool Session::run_op(const Statement& st, size_t index) {
   }
   if (model_ && options_.self_check_every && ops_run_ % options_.self_check_every == 0)
     if (auto e = model_->self_check()) return fail(Violation{"self-check", "the model's own bookkeeping: " + *e, {}}, index);
-  if (before && !impl_out_.ok)
-    if (auto v = impl_->check_unchanged(*before, impl_out_)) return fail(*v, index);
+  if (full && !impl_out_.ok)
+    if (auto v = impl_->check_unchanged(before_, impl_out_)) return fail(*v, index);
 
   if (options_.check_expectations && st.expectation) {
     const Expectation& e = *st.expectation;

@@ -93,6 +93,7 @@ class Session {
   Outcome impl_out_, model_out_;
   Observation impl_obs_, model_obs_;
   std::vector<HandleId> touched_;
+  impl::Allocator::Snapshot before_;  // the state before a full-tier operation (I10)
   RunStatus status_ = RunStatus::ok;
   std::optional<Finding> finding_;
   std::string malformed_;

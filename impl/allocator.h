@@ -93,6 +93,7 @@ class Allocator {
     uint64_t free = 0;
   };
   Snapshot snapshot() const;
+  void snapshot(Snapshot& into) const;  // the same, reusing `into`'s memory
   std::optional<Violation> check_unchanged(const Snapshot& before, const Outcome& failed) const;
 
   // Queries.

@@ -31,7 +31,11 @@ struct Mix {
 uint64_t Allocator::state_hash() const {
   Mix m;
   const uint64_t n = machine_.pages;
-  for (MigrateType t : labels_) m.add(static_cast<uint64_t>(t));
+  for (size_t pb = 0; pb < labels_.size(); pb += 8) {  // eight labels a word
+    uint64_t word = 0;
+    for (size_t i = pb; i < std::min(labels_.size(), pb + 8); ++i) word = word << 8 | static_cast<uint8_t>(labels_[i]);
+    m.add(word);
+  }
   // Frames in order: free, or the rank of their allocation (in order of first frame) and
   // their content relative to its stamp. Each allocation's facts at its first frame.
   thread_local std::vector<uint32_t> rank_of_slot;
@@ -52,12 +56,12 @@ uint64_t Allocator::state_hash() const {
             uint64_t{r.order.value} << 16 | uint64_t{r.longterm} << 24 | uint64_t{raw(r.area)} << 32);
       m.add(r.pins);
     }
-    m.add(rank_of_slot[slot]);
-    m.add(content_[f] - (r.serial << 32));
+    m.add(uint64_t{rank_of_slot[slot]} << 40 ^ (content_[f] - (r.serial << 32)));
   }
   // The free lists, each in list order (B6), and their counts.
   for (int t = 0; t < kTypes; ++t)
     for (uint8_t o = 0; o <= machine_.max_order; ++o) {
+      if (!nr_free_[t][o] && heads_[t][o] == kNil) continue;
       m.add(uint64_t{nr_free_[t][o]} << 32 | uint64_t(t) << 8 | o);
       for (uint32_t f = heads_[t][o]; f != kNil; f = next_[f]) m.add(f);
     }
@@ -65,10 +69,8 @@ uint64_t Allocator::state_hash() const {
     m.add(a.set_bits);
     for (uint64_t w : a.bits) m.add(w);
   }
-  m.add(free_pages_);
-  m.add(free_cma_pages_);
-  m.add(free_isolated_pages_);
-  m.add(isolated_pageblocks_);
+  m.add(free_pages_ << 32 ^ free_cma_pages_);
+  m.add(free_isolated_pages_ << 32 ^ isolated_pageblocks_);
   m.add(allocated_pages_);
   return m.h;
 }

@@ -5,6 +5,8 @@
 // their first frame), the serial numbers of rule M5 (a frame's content is hashed relative
 // to its allocation's first frame's stamp), and the derived free-block tables, which
 // self_check() re-derives from the frames and labels.
+#include <algorithm>
+
 #include "model/model.h"
 
 namespace cmacheck::model {
@@ -26,7 +28,12 @@ struct Mix {
 
 uint64_t Model::state_hash() const {
   Mix m;
-  for (uint64_t pb = 0; pb < memory_.pageblocks(); ++pb) m.add(static_cast<uint64_t>(memory_.pageblock_label(pb)));
+  for (uint64_t pb = 0; pb < memory_.pageblocks(); pb += 8) {  // eight labels a word
+    uint64_t word = 0;
+    for (uint64_t i = pb; i < std::min(memory_.pageblocks(), pb + 8); ++i)
+      word = word << 8 | static_cast<uint8_t>(memory_.pageblock_label(i));
+    m.add(word);
+  }
   // Frames in order: free, or the rank of their allocation (in order of first frame) and
   // their content relative to the stamp of the allocation's first frame.
   uint32_t ranks = 0;
@@ -51,8 +58,7 @@ uint64_t Model::state_hash() const {
         m.add(a->pins);
       }
     }
-    m.add(last_rank);
-    m.add(content_[p] - stamp);
+    m.add(uint64_t{last_rank} << 40 ^ (content_[p] - stamp));
   }
   for (const Area& a : areas_) {
     uint64_t word = 0;
