@@ -1,36 +1,66 @@
 #!/bin/bash
-# cmacheck kreplay: build everything the qemu runs need, into build/kernel/.
+# cmacheck kreplay: build everything the qemu runs need, into build/kernel-$KERNEL/.
 #
-#   kernel/build.sh [-q]        (-q: print nothing when up to date)
-#   kernel/build.sh --check     exit 0 when the build is present and up to date, 1 otherwise;
-#                               builds and installs nothing (cmacheck kreplay asks this first)
+#   kernel/build.sh [--kernel 6.1|6.12] [-q]   (-q: print nothing when up to date)
+#   kernel/build.sh [--kernel V] --check       exit 0 when the build is present and up to date,
+#                               1 otherwise; builds and installs nothing (cmacheck kreplay asks
+#                               this first)
+#
+# The kernel is Debian's linux-source-$KERNEL: KERNEL=6.1 (the default) or 6.12, from
+# --kernel or the environment. Each kernel has its own output directory and cache keys, so
+# building one never invalidates the other.
 #
 # Steps, each cached by a key (sha256 of its inputs):
 #   deps     install missing Debian packages (kernel/deps.sh)
-#   tree     extract /usr/src/linux-source-6.1.tar.xz into build/kernel/linux and append the
-#            EXPORT_SYMBOL_GPL lines of kernel/exports.list (the only change to the tree)
+#   tree     extract /usr/src/linux-source-$KERNEL.tar.xz into build/kernel-$KERNEL/linux and
+#            append the EXPORT_SYMBOL_GPL lines of kernel/exports.list that apply to $KERNEL
+#            (the only change to the tree)
 #   kernel   make tinyconfig + kernel/cmacheck.config (merge_config.sh, olddefconfig), check
 #            every fragment line is in .config, make bzImage modules
-#   module   kernel/module/cmacheck_cma.c -> build/kernel/module/cmacheck_cma.ko
-#   agents   kernel/agents/*.c -> static binaries build/kernel/agents/{krdrive,krpressure,krpin}
-#   initramfs busybox-static + agents + module + kernel/init.sh -> build/kernel/base.cpio.gz
-# Outputs: build/kernel/bzImage, build/kernel/base.cpio.gz. Logs: build/kernel/logs/.
-# Build times are appended to build/kernel/build-times.txt.
+#   module   kernel/module/cmacheck_cma.c -> OUT/module/cmacheck_cma.ko
+#   agents   kernel/agents/*.c -> static binaries OUT/agents/{krdrive,krpressure,krpin}
+#   initramfs busybox-static + agents + module + kernel/init.sh -> OUT/base.cpio.gz
+# OUT is build/kernel-$KERNEL (KREPLAY_BUILD_DIR overrides it).
+# Outputs: OUT/bzImage, OUT/base.cpio.gz. Logs: OUT/logs/.
+# Build times are appended to OUT/build-times.txt.
 set -euo pipefail
 
 quiet=0
 check=0
-[ "${1:-}" = "-q" ] && quiet=1
-[ "${1:-}" = "--check" ] && check=1
+KERNEL=${KERNEL:-6.1}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -q) quiet=1; shift ;;
+    --check) check=1; shift ;;
+    --kernel) KERNEL=${2:?--kernel needs 6.1 or 6.12}; shift 2 ;;
+    *) echo "kernel: error: unknown argument $1 (kernel/build.sh [--kernel 6.1|6.12] [-q|--check])" >&2; exit 1 ;;
+  esac
+done
+case "$KERNEL" in
+  6.1|6.12) ;;
+  *) echo "kernel: error: KERNEL must be 6.1 or 6.12 (got '$KERNEL')" >&2; exit 1 ;;
+esac
+export KERNEL
 
 K=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$K")
-OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel}
-TARBALL=/usr/src/linux-source-6.1.tar.xz
+OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel-$KERNEL}
+SRC_PKG=linux-source-$KERNEL
+TARBALL=/usr/src/$SRC_PKG.tar.xz
 JOBS=$(( $(nproc) + 1 ))
 
-say() { echo "kernel: $*" >&2; }
-die() { echo "kernel: error: $*" >&2; exit 1; }
+say() { echo "kernel $KERNEL: $*" >&2; }
+die() { echo "kernel $KERNEL: error: $*" >&2; exit 1; }
+
+# The lines of exports.list for this kernel: "FILE SYMBOL" (every kernel) or
+# "FILE SYMBOL K1,K2" (only those kernels).
+exports_for_kernel() {
+  grep -v '^[[:space:]]*#' "$K/exports.list" | while read -r file sym only; do
+    [ -n "$file" ] || continue
+    if [ -n "$only" ] && ! printf ',%s,' "$only" | grep -qF ",$KERNEL,"; then continue; fi
+    echo "$file $sym"
+  done
+}
 
 if [ $check = 0 ]; then
   "$K/deps.sh" build || die "missing packages"
@@ -48,10 +78,14 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 record() { echo "$(date -u +%FT%TZ) $1 $2s" >> "$OUT/build-times.txt"; }
 
-src_ver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
+if [ $check = 1 ]; then
+  src_ver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null) || exit 1
+else
+  src_ver=$(dpkg-query -W -f='${Version}' "$SRC_PKG")
+fi
 busybox_ver=$(dpkg-query -W -f='${Version}' busybox-static)
 gcc_ver=$(gcc -dumpfullversion)
-key_tree=$(hash_str "$src_ver $(hash_files "$K/exports.list")")
+key_tree=$(hash_str "$KERNEL $src_ver $(exports_for_kernel | sha256sum | cut -c1-16)")
 key_kernel=$(hash_str "$key_tree $(hash_files "$K/cmacheck.config")")
 key_module=$(hash_str "$key_kernel $(hash_files "$K/module/cmacheck_cma.c" "$K/module/Kbuild")")
 key_agents=$(hash_str "$gcc_ver $(hash_files "$K"/agents/*.c "$K"/agents/*.h)")
@@ -68,15 +102,15 @@ T_ALL=$(now)
 TREE=$OUT/linux
 if ! stamp_ok tree "$key_tree" || [ ! -f "$TREE/Makefile" ]; then
   t=$(now)
-  say "extracting linux-source-6.1 $src_ver ..."
+  say "extracting $SRC_PKG $src_ver ..."
   rm -rf "$TREE" "$OUT"/kernel.key "$OUT"/module.key
   mkdir -p "$TREE"
   tar -xJf "$TARBALL" -C "$TREE" --strip-components=1
   # the export-only change: append EXPORT_SYMBOL_GPL(SYMBOL); to FILE
-  grep -v '^[[:space:]]*#' "$K/exports.list" | while read -r file sym; do
-    [ -n "$file" ] || continue
+  exports_for_kernel | while read -r file sym; do
     [ -f "$TREE/$file" ] || die "exports.list: no file $file in the tree"
-    grep -qw "$sym" "$TREE/$file" || die "exports.list: $sym not defined in $file"
+    # the symbol must be defined there (a function or variable definition, not a mention)
+    grep -qE "^[a-z].*[^a-zA-Z0-9_]$sym *(\(|;| =|\[)" "$TREE/$file" || die "exports.list: $sym not defined in $file"
     printf 'EXPORT_SYMBOL_GPL(%s);\n' "$sym" >> "$TREE/$file"
   done
   stamp_set tree "$key_tree"

@@ -1,11 +1,17 @@
 #!/bin/sh
 # cmacheck kreplay: install the Debian packages the kernel build and the qemu runs need.
-# Silent and quick when everything is present. Sourced or run by build.sh and run.sh.
+# Silent and quick when everything is present. Run by build.sh and run.sh.
 # Usage: kernel/deps.sh [build|run]   (default: build = everything)
+# KERNEL=6.1|6.12 (default 6.1) picks the source package linux-source-$KERNEL.
 set -eu
 what=${1:-build}
+KERNEL=${KERNEL:-6.1}
+case "$KERNEL" in
+  6.1|6.12) ;;
+  *) echo "kernel/deps.sh: KERNEL must be 6.1 or 6.12 (got '$KERNEL')" >&2; exit 1 ;;
+esac
 PKGS_RUN="qemu-system-x86"
-PKGS_BUILD="linux-source-6.1 gcc make libc6-dev flex bison bc libelf-dev libssl-dev cpio gzip xz-utils busybox-static $PKGS_RUN"
+PKGS_BUILD="linux-source-$KERNEL gcc make libc6-dev flex bison bc libelf-dev libssl-dev cpio gzip xz-utils busybox-static $PKGS_RUN"
 case "$what" in
   run) pkgs=$PKGS_RUN ;;
   *)   pkgs=$PKGS_BUILD ;;

@@ -1,12 +1,13 @@
 #!/bin/bash
-# cmacheck kreplay: run one command script on Linux 6.1 under qemu (TCG) and print the
-# result lines ("KR ...") on stdout. See kernel/README.md for the language.
+# cmacheck kreplay: run one command script on Linux 6.1 or 6.12 under qemu (TCG) and print
+# the result lines ("KR ...") on stdout. See kernel/README.md for the language.
 #
-#   kernel/run.sh SCRIPT|- [--cma SIZE[@BASE]] [--mem SIZE] [--timeout SEC]
+#   kernel/run.sh SCRIPT|- [--kernel 6.1|6.12] [--cma SIZE[@BASE]] [--mem SIZE] [--timeout SEC]
 #                 [--append "KERNEL ARGS"] [--cpu MODEL] [--console FILE] [--no-build]
 #
+#   --kernel   which build to boot (default: $KERNEL, else 6.1): build/kernel-6.1 or -6.12
 #   --cma      the kernel's cma= argument (default 16M; "none" for no cma= at all).
-#              SIZE@BASE places the area at exactly BASE (6.1.192 treats BASE as fixed);
+#              SIZE@BASE places the area at exactly BASE (both kernels treat BASE as fixed);
 #              sizes and bases are multiples of 2 MiB (a pageblock).
 #   --mem      guest memory, qemu -m syntax (default 256M)
 #   --timeout  seconds before the run is killed (default 120)
@@ -26,7 +27,7 @@ set -euo pipefail
 
 K=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$K")
-OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel}
+KERNEL=${KERNEL:-6.1}
 
 usage() { sed -n '2,/^set -e/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2; exit 1; }
 die() { echo "kreplay: error: $*" >&2; exit 1; }
@@ -41,6 +42,7 @@ console=""
 build=1
 while [ $# -gt 0 ]; do
   case "$1" in
+    --kernel) KERNEL=${2:?}; shift 2 ;;
     --cma) cma=${2:?}; shift 2 ;;
     --mem) mem=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
@@ -54,13 +56,19 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$script" ] || usage
+case "$KERNEL" in
+  6.1|6.12) ;;
+  *) die "--kernel must be 6.1 or 6.12 (got '$KERNEL')" ;;
+esac
+export KERNEL
+OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel-$KERNEL}
 
 if [ $build = 1 ]; then
   "$K/build.sh" -q || die "build failed"
 else
   "$K/deps.sh" run || die "missing packages"
 fi
-[ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ] || die "no build in $OUT (run kernel/build.sh)"
+[ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ] || die "no build in $OUT (run kernel/build.sh --kernel $KERNEL)"
 
 tmp=$(mktemp -d /tmp/kreplay.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT

@@ -46,11 +46,21 @@ class Comparer {
 
   int run() {
     res_ = parse_results(run_.out);
-    const AreaDecl& area = t_.areas[0];
-    out_ << "== " << name_ << ": area " << area.name << " base=" << raw(area.base) << " pages=" << raw(area.pages)
-         << " -> cma=" << plan_.cma_arg() << " (the same pfns " << raw(area.base) << "-"
-         << raw(area.base) + raw(area.pages) - 1 << " in the guest), qemu -m " << plan_.mem_arg() << "\n";
+    out_ << "== " << name_ << ": ";
+    if (plan_.node)
+      out_ << "machine pages=" << t_.machine.pages << " -> node " << kNodeId << " of the guest at frame "
+           << plan_.offset << " (trace frame P = guest frame " << plan_.offset << " + P), ";
+    if (plan_.has_area) {
+      const AreaDecl& area = t_.areas[0];
+      out_ << "area " << area.name << " base=" << raw(area.base) << " pages=" << raw(area.pages)
+           << " -> cma=" << plan_.cma_arg();
+      if (!plan_.node)
+        out_ << " (the same pfns " << raw(area.base) << "-" << raw(area.base) + raw(area.pages) - 1 << " in the guest)";
+      out_ << ", ";
+    }
+    out_ << "qemu -m " << plan_.mem_arg() << (plan_.append.empty() ? "" : " " + plan_.append) << "\n";
     if (int s = check_boot(); s >= 0) return s;
+    if (int s = check_node(); s >= 0) return s;
 
     const Prediction* current = &pred_.start;
     for (const Step& st : plan_.steps) {
@@ -69,14 +79,25 @@ class Comparer {
       return has_crash_lines(run_.err) ? kDisagree : kInconclusive;
     }
     const ResultLine& b = *res_.boot;
-    out_ << "   kernel: Linux " << (b.fields.count("kernel") ? b.fields.at("kernel") : "?");
+    const std::string release = b.fields.count("kernel") ? b.fields.at("kernel") : "?";
+    out_ << "   kernel: Linux " << release;
+    if (release.rfind(plan_.kernel + ".", 0) != 0) {
+      out_ << "\nkreplay: " << name_ << ": the guest runs Linux " << release << ", the plan asked for Linux "
+           << plan_.kernel << " (build/kernel-" << plan_.kernel << ")\n";
+      return kInconclusive;
+    }
     if (b.number("pageblock_order") != kKernelPageblockOrder || b.number("max_order") != kKernelMaxOrder) {
       out_ << "\nkreplay: " << name_ << ": the guest reports " << b.rest
            << "; kreplay needs pageblock_order=9 max_order=10 (kernel/cmacheck.config)\n";
       return kInconclusive;
     }
+    if (!plan_.has_area) {
+      out_ << ", no CMA area\n";
+      return -1;
+    }
+    const uint64_t kbase = raw(plan_.base) + plan_.offset;
     const ResultLine* a = res_.areas.empty() ? nullptr : &res_.areas[0];
-    const bool placed = a && a->number("base_pfn") == raw(plan_.base) && a->number("count") == raw(plan_.pages) &&
+    const bool placed = a && a->number("base_pfn") == kbase && a->number("count") == raw(plan_.pages) &&
                         a->number("order_per_bit") == 0 && res_.areas.size() == 1;
     if (!placed) {
       out_ << "\nkreplay: " << name_ << ": error: the kernel did not place the area at cma=" << plan_.cma_arg();
@@ -93,8 +114,34 @@ class Comparer {
           out_ << "    console: " << l << "\n";
       return kNotCheckable;
     }
-    out_ << ", area " << (a->fields.count("name") ? a->fields.at("name") : "?") << " base_pfn=" << raw(plan_.base)
+    out_ << ", area " << (a->fields.count("name") ? a->fields.at("name") : "?") << " base_pfn=" << kbase
          << " count=" << raw(plan_.pages) << " order_per_bit=0\n";
+    return -1;
+  }
+
+  // The node mapping: node_setup found the node where the plan put it, the machine's frames
+  // all free (nothing of the kernel's in them), and fenced off the rest of the node.
+  int check_node() {
+    if (!plan_.node) return -1;
+    const ResultLine* r = result(plan_.setup_line);
+    if (!r) {
+      out_ << "kreplay: " << name_ << ": no result for node_setup (run.sh status " << run_.status << ")\n"
+           << indent_lines(run_.err, "    ");
+      return has_crash_lines(run_.err) ? kDisagree : kInconclusive;
+    }
+    out_ << "   node " << kNodeId << ": " << r->status << " " << r->rest << "\n";
+    if (r->status != "ok" || r->number("start_pfn") != plan_.zone_start) {
+      out_ << "kreplay: " << name_ << ": the guest's node " << kNodeId << " is not as the plan expects (zone start "
+           << plan_.zone_start << ", the machine at frame " << plan_.offset << " on, " << t_.machine.pages
+           << " frames): " << r->rest << "\n";
+      return kInconclusive;
+    }
+    if (r->number("busy") != 0u) {
+      out_ << "kreplay: " << name_ << ": the kernel uses frames of the trace's machine in node " << kNodeId
+           << " before the trace starts (guest frames " << (r->fields.count("runs") ? r->fields.at("runs") : "?")
+           << "): the node is not quiet\n";
+      return kInconclusive;
+    }
     return -1;
   }
 
@@ -122,11 +169,14 @@ class Comparer {
     return "not reached";
   }
 
-  // A frame with its offset inside the area: "16400 (+16)".
+  // A trace frame with its offset inside the area: "16400 (+16)" (without an area: "16400").
   std::string fr(uint64_t pfn) const {
+    if (!plan_.has_area) return std::to_string(pfn);
     const int64_t d = static_cast<int64_t>(pfn) - static_cast<int64_t>(raw(plan_.base));
     return std::to_string(pfn) + " (" + (d >= 0 ? "+" : "") + std::to_string(d) + ")";
   }
+  // A guest frame as a trace frame (the mapping's offset; 0 outside the node mapping).
+  uint64_t trace_pfn(uint64_t guest_pfn) const { return guest_pfn - plan_.offset; }
   std::string off(uint64_t pfn) const { return "pfn=" + fr(pfn); }
 
   void step(const Step& st, const Prediction& p) {
@@ -158,22 +208,24 @@ class Comparer {
         head = "(start)";
         ktext = mtext = "-";
         break;
-      case StepKind::cma_alloc: {
-        const auto& o = std::get<CmaAlloc>(std::get<Op>(stmt->body));
+      case StepKind::cma_alloc:
+      case StepKind::contig: {
+        const HandleId id = st.kind == StepKind::cma_alloc ? std::get<CmaAlloc>(std::get<Op>(stmt->body)).id
+                                                           : std::get<AllocContig>(std::get<Op>(stmt->body)).id;
         mtext = p.ok ? "ok " + off(raw(p.pfn)) : std::string("fail (") + name(p.reason) + ")";
         if (have) {
           if (r->status == "ok" && r->number("pfn")) {
-            const uint64_t kp = *r->number("pfn");
+            const uint64_t kp = trace_pfn(*r->number("pfn"));
             ktext = "ok " + off(kp);
-            kpfn_[raw(o.id)] = kp;
+            kpfn_[raw(id)] = kp;
             if (!p.ok)
               diffs.push_back("result: kernel ok, model fail");
-            else if (kp - raw(plan_.base) != raw(p.pfn) - raw(t_.areas[0].base))
+            else if (kp != raw(p.pfn))
               diffs.push_back("frame: kernel " + off(kp) + ", model " + off(raw(p.pfn)));
             check_expectation(stmt, true, kp, p, diffs);
           } else if (r->status == "fail") {
             ktext = "fail";
-            kpfn_.erase(raw(o.id));
+            kpfn_.erase(raw(id));
             if (p.ok) diffs.push_back("result: kernel fail, model ok");
             check_expectation(stmt, false, 0, p, diffs);
           } else {
@@ -185,9 +237,12 @@ class Comparer {
       }
       case StepKind::cma_release:
       case StepKind::cma_release_pfn:
-      case StepKind::drop: {
-        const bool is_drop = st.kind == StepKind::drop;
-        mtext = std::string(is_drop ? "unpin " : "") + (p.ok ? "ok" : std::string("fail (") + name(p.reason) + ")");
+      case StepKind::drop:
+      case StepKind::block_free:
+      case StepKind::free_contig: {
+        const bool is_drop = st.kind == StepKind::drop || st.kind == StepKind::block_free;
+        const char* mverb = st.kind == StepKind::drop ? "unpin " : st.kind == StepKind::block_free ? "free " : "";
+        mtext = std::string(mverb) + (p.ok ? "ok" : std::string("fail (") + name(p.reason) + ")");
         if (have) {
           ktext = std::string(is_drop ? "drop " : "") + r->status + (r->rest.empty() ? "" : " " + r->rest);
           if (r->status == "err") {
@@ -197,16 +252,19 @@ class Comparer {
             if (kok != p.ok)
               diffs.push_back(std::string("result: kernel ") + (kok ? "ok" : "fail") + ", model " +
                               (p.ok ? "ok" : "fail"));
-            check_expectation(stmt, kok, 0, p, diffs);
+            check_expectation(stmt, kok, 0, p, diffs, false);
             if (kok) forget_released(st, *stmt);
           }
         }
         break;
       }
-      case StepKind::hold: {
+      case StepKind::hold:
+      case StepKind::block: {
         const auto& o = std::get<Alloc>(std::get<Op>(stmt->body));
         const uint64_t at = raw(*o.at);
-        mtext = p.ok ? "ok " + off(raw(p.pfn)) + " (a movable page, pinned next)"
+        mtext = p.ok ? "ok " + off(raw(p.pfn)) +
+                           (st.kind == StepKind::hold ? " (a movable page, pinned next)"
+                                                      : " (" + std::string(name(o.kind)) + ")")
                      : std::string("fail (") + name(p.reason) + ")";
         if (have) {
           ktext = "hold " + r->status + (r->rest.empty() ? "" : " " + r->rest);
@@ -231,7 +289,7 @@ class Comparer {
         ktext = "(held since line " + std::to_string(st.hold_line) + ")";
         mtext = p.ok ? "ok" : std::string("fail (") + name(p.reason) + ")";
         if (!p.ok) diffs.push_back("the model's pin failed; the kernel's frame is held");
-        check_expectation(stmt, true, 0, p, diffs);
+        check_expectation(stmt, true, 0, p, diffs, false);
         break;
       case StepKind::expect:
         expect_step(*stmt, p, ktext, mtext, diffs);
@@ -240,6 +298,22 @@ class Comparer {
         directive_step(plan_.directives[st.directive], r, p, ktext, mtext, diffs, inconcl);
         break;
     }
+
+    // Relabels that reproduce the model's claim (set-up): each must have worked.
+    for (uint32_t l : st.relabel_lines) {
+      const ResultLine* rl = result(l);
+      if (!rl)
+        missing(diffs, inconcl);
+      else if (rl->status != "ok")
+        inconcl.push_back("set-up: the relabel of a claimed pageblock (script line " + std::to_string(l) +
+                          ") failed: " + rl->status + " " + rl->rest);
+    }
+    if (!st.relabel_lines.empty() && !opt_.quiet)
+      ktext += " (+" + std::to_string(st.relabel_lines.size()) + " pageblocks relabelled as the model's claim)";
+
+    // The node mapping: the pageblock labels and the frames in use after the command.
+    std::string knode, mnode;
+    if (st.labels_line) node_state(st, p, knode, mnode, diffs, inconcl);
 
     // The area's state after the command: used, maxchunk, the bitmap's set bits.
     std::string kstate, mstate;
@@ -303,15 +377,50 @@ class Comparer {
       out_ << "       kernel  " << (kstate.empty() ? ktext : pad(ktext) + "  " + kstate) << "\n";
       out_ << "       model   " << (mstate.empty() ? mtext : pad(mtext) + "  " + mstate) << "\n";
     }
+    if (!knode.empty()) {
+      out_ << "       kernel  " << knode << "\n";
+      out_ << "       model   " << mnode << "\n";
+    }
     for (const auto& d : diffs) out_ << "       DISAGREE " << d << "\n";
     for (const auto& d : ediffs_) out_ << "       DISAGREE (trace) " << d << "\n";
     for (const auto& d : inconcl) out_ << "       INCONCLUSIVE " << d << "\n";
   }
 
+  // Labels (one letter per pageblock of the machine) and free frames: the kernel's `labels`
+  // and `busy` over the machine's frames in the node against impl/'s labels and the
+  // model's free count. A movable block whose hold was dropped at unpin stays allocated in
+  // the model; its frames are free in the kernel, so they are counted back.
+  void node_state(const Step& st, const Prediction& p, std::string& ktext, std::string& mtext,
+                  std::vector<std::string>& diffs, std::vector<std::string>& inconcl) {
+    const uint64_t mfree = p.free;
+    mtext = "labels=" + p.labels + " free=" + std::to_string(mfree);
+    const ResultLine* l = result(st.labels_line);
+    const ResultLine* b = result(st.busy_line);
+    if (!l || !b) {
+      ktext = missing(diffs, inconcl);
+      return;
+    }
+    if (l->status != "ok" || b->status != "ok" || !b->number("busy")) {
+      ktext = "labels " + l->status + " " + l->rest + "; busy " + b->status + " " + b->rest;
+      diffs.push_back("the driver could not read the node: " + ktext);
+      return;
+    }
+    const std::string klabels = l->fields.count("labels") ? l->fields.at("labels") : "?";
+    const uint64_t busy = *b->number("busy");
+    const uint64_t kfree = t_.machine.pages - busy - dropped_pages_;
+    have_kfree_ = true;
+    kfree_ = kfree;
+    ktext = "labels=" + klabels + " free=" + std::to_string(kfree);
+    if (klabels != p.labels) diffs.push_back("labels: kernel " + klabels + ", model " + p.labels);
+    if (kfree != mfree)
+      diffs.push_back("free: kernel " + std::to_string(kfree) + ", model " + std::to_string(mfree) +
+                      " (frames in use in the kernel: " + (b->fields.count("runs") ? b->fields.at("runs") : "?") + ")");
+  }
+
   // `=> ok [pfn=P]` / `=> fail` written in the trace, against the kernel (and the model:
   // a model that differs from it means the trace fails `cmacheck replay` as well).
   void check_expectation(const Statement* stmt, bool kok, uint64_t kpfn, const Prediction& p,
-                         std::vector<std::string>& diffs) {
+                         std::vector<std::string>& diffs, bool kpfn_valid = true) {
     if (!stmt || !stmt->expectation) return;
     const Expectation& e = *stmt->expectation;
     std::string want = e.ok ? "ok" : "fail";
@@ -322,14 +431,22 @@ class Comparer {
     if (kok != e.ok)
       ediffs_.push_back("expectation: the trace says => " + want + ", the kernel " + (kok ? "succeeded" : "failed") +
                         also);
-    else if (kok && e.pfn && kpfn && kpfn - raw(plan_.base) != raw(*e.pfn) - raw(t_.areas[0].base))
+    else if (kok && e.pfn && kpfn_valid && kpfn != raw(*e.pfn))
       ediffs_.push_back("expectation: the trace says => " + want + ", the kernel gave " + off(kpfn) + also);
   }
 
   void forget_released(const Step& st, const Statement& stmt) {
     const Op& op = std::get<Op>(stmt.body);
     if (const auto* o = std::get_if<CmaRelease>(&op)) kpfn_.erase(raw(o->id));
-    if (const auto* o = std::get_if<Unpin>(&op)) kpfn_.erase(raw(o->id));
+    if (const auto* o = std::get_if<FreeContig>(&op)) kpfn_.erase(raw(o->id));
+    if (const auto* o = std::get_if<Free>(&op)) kpfn_.erase(raw(o->id));
+    if (const auto* o = std::get_if<Unpin>(&op)) {
+      kpfn_.erase(raw(o->id));
+      // the model's page stays allocated (a movable page, no longer pinned)
+      for (const Step& h : plan_.steps)
+        if (h.kind == StepKind::hold && h.line == st.hold_line)
+          dropped_pages_ += raw(std::get<Alloc>(std::get<Op>(t_.statements[h.statement].body)).order.pages());
+    }
     if (const auto* o = std::get_if<CmaReleaseRaw>(&op))
       for (auto it = kpfn_.begin(); it != kpfn_.end(); ++it)
         if (it->second == raw(o->pfn)) {
@@ -357,6 +474,10 @@ class Comparer {
           key = t_.areas[it.subject].name + ".maxchunk";
           if (have_kstats_) kv = kstats_.maxchunk;
           break;
+        case ExpectKey::free:
+          key = "free";
+          if (have_kfree_) kv = kfree_;
+          break;
         case ExpectKey::handle_pfn: {
           key = t_.handles[it.subject] + ".pfn";
           frame = true;
@@ -372,13 +493,12 @@ class Comparer {
       const std::string mstr = frame ? fr(mv) : std::to_string(mv);
       ktext += (ktext.empty() ? "" : " ") + key + "=" + kstr;
       mtext += (mtext.empty() ? "" : " ") + key + "=" + mstr;
-      // Frames compare as offsets inside the area; the identity mapping makes them equal.
-      auto rel = [&](uint64_t v) { return frame ? v - raw(plan_.base) : v; };
+      // Frames are trace frames on both sides (the kernel's through the mapping's offset).
       if (!kv)
         diffs.push_back(key + ": the kernel has no value (" + (frame ? "no live allocation" : "no stats") + ")");
-      else if (rel(*kv) != (frame ? mv - raw(t_.areas[0].base) : mv))
+      else if (*kv != mv)
         diffs.push_back(key + ": kernel " + kstr + ", model " + mstr);
-      if (!kv || rel(*kv) != (frame ? it.value - raw(t_.areas[0].base) : it.value))
+      if (!kv || *kv != it.value)
         ediffs_.push_back(
             key + ": the trace expects " + (frame ? fr(it.value) : std::to_string(it.value)) + ", the kernel has " +
             kstr + (mv != it.value ? " (the model differs from it too: the trace fails `cmacheck replay`)" : ""));
@@ -507,8 +627,9 @@ class Comparer {
       out_ << "INCONCLUSIVE: " << inconclusive_ << " steps could not be checked on the kernel";
       status = kInconclusive;
     } else {
-      out_ << "agree (" << steps_ - 1 << " steps: every result, used, maxchunk and bitmap as the model predicts" << took
-           << ")";
+      out_ << "agree (" << steps_ - 1 << " steps: every result"
+           << (plan_.has_area ? ", used, maxchunk and bitmap" : "") << (plan_.node ? ", label and free count" : "")
+           << " as the model predicts" << took << ")";
     }
     out_ << "\n";
     return status;
@@ -522,7 +643,10 @@ class Comparer {
   CompareOptions opt_;
   std::ostream& out_;
   KernelResults res_;
-  std::map<uint32_t, uint64_t> kpfn_;  // kernel pfn of each live cma allocation / hold, by HandleId
+  std::map<uint32_t, uint64_t> kpfn_;  // trace frame of each live kernel allocation / hold, by HandleId
+  uint64_t dropped_pages_ = 0;         // frames of holds dropped at unpin (still allocated in the model)
+  uint64_t kfree_ = 0;                 // node mapping: the machine's free frames in the kernel, last read
+  bool have_kfree_ = false;
   KStats kstats_;
   bool have_kstats_ = false;
   bool stopped_ = false;

@@ -1,5 +1,5 @@
-// cmacheck kreplay: replays a trace on Linux 6.1 under qemu (kernel/run.sh) and compares
-// every result with the model's prediction (docs/kernel-crosscheck.md).
+// cmacheck kreplay: replays a trace on Linux 6.1 or 6.12 under qemu (kernel/run.sh) and
+// compares every result with the model's prediction (docs/kernel-crosscheck.md).
 //
 // Four stages, each a function so that tests can drive them without qemu:
 //   make_plan     trace + `#kernel:` directives -> a command script for kernel/krdrive
@@ -36,6 +36,35 @@ inline constexpr uint8_t kKernelPageblockOrder = 9;
 inline constexpr uint8_t kKernelMaxOrder = 10;
 inline constexpr uint64_t kMinGuestMiB = 64;  // smallest guest the kernel and initramfs boot in
 
+// The kernels kreplay can boot (kernel/build.sh --kernel V builds build/kernel-V/).
+inline constexpr std::string_view kKernels[] = {"6.1", "6.12"};
+inline constexpr std::string_view kDefaultKernel = "6.1";
+bool known_kernel(std::string_view version);
+// The kernel a trace profile names: "linux-6.1" -> "6.1", "linux-6.12" -> "6.12"; "" (a
+// profile-neutral trace, which runs on every kernel) -> ""; anything else -> nullopt.
+// The one place where a trace's `machine ... profile=` will choose the kernel.
+std::optional<std::string> kernel_for_profile(std::string_view profile);
+
+// The node mapping (docs/kernel-crosscheck.md): a trace with alloc_contig, free_contig or
+// unmovable/reclaimable blocks runs in the second node of a guest split in two emulated
+// NUMA nodes (qemu -m 512M, numa=fake=2U): node 1 is one DMA32 zone from Z to 131040 that
+// only the module allocates from, Z = node_zone_start(kernel) (65536 on 6.1.192, 65537 on
+// 6.12.118, whose memblock starts at pfn 1). Trace frame P is guest frame offset + P, the
+// offset chosen by node_offset(): a pageblock boundary past the kernel's own per-node pages
+// that is a candidate of alloc_contig_pages for every count C of the trace, i.e. congruent
+// to ALIGN(Z, C) = (Z + C - 1) & ~(C - 1) modulo C (the kernel's power-of-two ALIGN, also
+// for C not a power of two). From there on the kernel's candidates are the model's 0, C,
+// 2C, ... (rule C1); the node's other frames are fenced off (held) so no other succeeds.
+inline constexpr uint64_t kNodeId = 1;
+inline constexpr uint64_t kNodeStartPfn = 65536;     // 256 MiB: where node 1 begins
+inline constexpr uint64_t kNodeEndPfn = 131040;      // qemu -m 512M: RAM ends 128 KiB below 512 MiB
+inline constexpr uint64_t kNodeGuestMiB = 512;
+inline constexpr uint64_t kNodeKernelPages = 2048;  // the kernel's per-node pages: 65536-65719 (6.1), 66560-66798 (6.12)
+inline constexpr uint64_t kNodeTopPages = 1024;     // the node's top: its memmap and other boot reservations
+uint64_t node_zone_start(std::string_view kernel);
+// ALIGN(x, a) as the kernel's macro computes it: (x + a - 1) & ~(a - 1).
+constexpr uint64_t kernel_align(uint64_t x, uint64_t a) { return (x + a - 1) & ~(a - 1); }
+
 // A `#kernel: VERB [ID] ARGS` line: kernel-only actions with no exact trace statement.
 // The trace parser sees a comment, so the file stays a valid trace for `cmacheck replay`.
 struct Directive {
@@ -65,6 +94,10 @@ enum class StepKind {
   hold,             // alloc ID kind=movable at=PFN, pinned by the next statement
   pin_of_hold,      // that pin: part of the hold
   drop,             // unpin of a held block
+  block,            // alloc ID kind=unmovable|reclaimable at=PFN (node mapping): a hold of that type
+  block_free,       // free ID of such a block: drop
+  contig,           // alloc_contig ID count=C (node mapping): alloc_contig_pages on the node
+  free_contig,      // free_contig ID: free_contig_range
   expect,           // expect NAME.used= / NAME.maxchunk= / ID.pfn=
   directive,        // #kernel: ...
 };
@@ -77,6 +110,9 @@ struct Step {
   std::string command;          // the kernel command ("" when none)
   uint32_t command_line = 0;    // its line in the script (0: none)
   uint32_t stats_line = 0;      // line of the `stats` that follows it (0: none)
+  std::vector<uint32_t> relabel_lines;  // node mapping: `relabel` commands that reproduce a claim (set-up)
+  uint32_t labels_line = 0;     // node mapping: line of the `labels` that follows it
+  uint32_t busy_line = 0;       // node mapping: line of the `busy` that follows it
   uint32_t hold_line = 0;       // pin_of_hold / drop: source line of the hold
 };
 
@@ -85,15 +121,23 @@ struct Plan {
   std::vector<Directive> directives;
   std::vector<Step> steps;  // in source order; steps[0] is the start
   std::string script;       // the command script for kernel/krdrive
-  Pfn base{};               // the area's first frame, in the trace and in the guest (the same)
+  bool has_area = false;    // the trace declares an area (always, outside the node mapping)
+  Pfn base{};               // the area's first frame in the trace
   PageCount pages{};
+  bool node = false;        // the node mapping: trace frame P is guest frame offset + P
+  uint64_t offset = 0;      // guest frame - trace frame (0 outside the node mapping)
+  uint32_t setup_line = 0;  // node mapping: the script line of `node_setup`
+  uint64_t zone_start = 0;  // node mapping: the node's zone start the plan expects
   uint64_t mem_mib = 0;         // guest memory
-  std::string cma_arg() const;  // SIZE@BASE for run.sh --cma
+  std::string append;           // extra kernel arguments (numa=fake= for the node mapping)
+  std::string kernel;           // the kernel to boot: "6.1" or "6.12"
+  std::string cma_arg() const;  // SIZE@BASE for run.sh --cma (guest frames), or "none"
   std::string mem_arg() const;  // for run.sh --mem
 };
 
 struct PlanOptions {
   uint64_t mem_mib = 0;  // 0: the trace's machine size rounded up to MiB (at least kMinGuestMiB)
+  std::string kernel;    // "6.1" / "6.12"; "": the trace profile's kernel, else kDefaultKernel
 };
 
 struct PlanResult {
@@ -116,6 +160,8 @@ struct Prediction {
   FailReason reason = FailReason::none;
   AreaStats stats;
   std::vector<uint64_t> set_bits;  // bit indices, ascending (rule I5 from the live cma allocations)
+  std::string labels;              // one letter per pageblock (U M R C I), from impl/
+  uint64_t free = 0;               // free frames of the machine
   uint64_t free_cma = 0;
   std::vector<uint64_t> expect_values;  // expect statements: the value of each item
 };
@@ -168,8 +214,9 @@ struct RunKernelOptions {
   std::string keep_dir;  // keep script, results, console, stderr here
 };
 
-// Whether the cached kernel build is present and up to date (kernel/build.sh --check).
-bool kernel_built(const std::string& kernel_dir);
+// Whether the cached build of `kernel` ("6.1", "6.12") is present and up to date
+// (kernel/build.sh --kernel V --check).
+bool kernel_built(const std::string& kernel_dir, const std::string& kernel);
 std::string default_kernel_dir();
 
 // Runs the plan's script; returns false (with `error`) when run.sh could not be started.

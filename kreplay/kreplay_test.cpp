@@ -35,7 +35,12 @@ std::string problem_of(const std::string& text) {
 std::string fake_kernel(const Plan& plan, const Predictions& pred) {
   std::ostringstream o;
   o << "KR 0 boot ok kernel=6.1.192 pageblock_order=9 max_order=10 mem_pages=62514 free=59979 free_cma=4096 areas=1\n";
-  o << "KR 0 area ok name=reserved base_pfn=" << raw(plan.base) << " count=" << raw(plan.pages) << " order_per_bit=0\n";
+  if (plan.has_area)
+    o << "KR 0 area ok name=reserved base_pfn=" << raw(plan.base) + plan.offset << " count=" << raw(plan.pages)
+      << " order_per_bit=0\n";
+  if (plan.node)
+    o << "KR " << plan.setup_line << " node_setup ok nid=1 start_pfn=65536 end_pfn=131040 present=65504 free=65000 "
+      << "nodes=2 zones=DMA32:65536-131040 busy=0 runs=- held=" << 65504 - plan.trace.machine.pages << " kernel=0\n";
   const Prediction* cur = &pred.start;
   uint32_t last = 0;
   for (const Step& st : plan.steps) {
@@ -44,10 +49,14 @@ std::string fake_kernel(const Plan& plan, const Predictions& pred) {
       o << "KR " << st.command_line << " " << st.command.substr(0, st.command.find(' ')) << " ";
       switch (st.kind) {
         case StepKind::cma_alloc:
-          o << (cur->ok ? "ok pfn=" + std::to_string(raw(cur->pfn)) + " ns=0" : "fail ns=0");
+        case StepKind::contig:
+          o << (cur->ok ? "ok pfn=" + std::to_string(raw(cur->pfn) + plan.offset) + " ns=0" : "fail ns=0");
           break;
         case StepKind::hold:
           o << (cur->ok ? "ok mt=cma ns=0" : "fail err=-16 mt=cma ns=0");
+          break;
+        case StepKind::block:
+          o << (cur->ok ? "ok mt=unmovable ns=0" : "fail err=-16 mt=unmovable ns=0");
           break;
         case StepKind::cma_release_pfn:
           o << (cur->ok ? "ok" : "fail reason=notlive");
@@ -64,12 +73,18 @@ std::string fake_kernel(const Plan& plan, const Predictions& pred) {
       }
       o << "\n";
     }
+    for (uint32_t l : st.relabel_lines) o << "KR " << l << " relabel ok\n";
+    if (st.labels_line) {
+      o << "KR " << st.labels_line << " labels ok labels=" << cur->labels << "\n";
+      o << "KR " << st.busy_line << " busy ok busy=" << plan.trace.machine.pages - cur->free << " runs=-\n";
+      last = std::max(st.busy_line, st.labels_line);
+    }
     if (st.stats_line) {
       o << "KR " << st.stats_line << " stats ok area=reserved base_pfn=" << raw(plan.base)
         << " count=" << raw(plan.pages) << " order_per_bit=0 used=" << cur->stats.used
         << " maxchunk=" << cur->stats.maxchunk << " free=50000 free_cma=" << cur->free_cma
         << " bits=" << raw(plan.pages) << " set=" << format_runs(cur->set_bits) << "\n";
-      last = st.stats_line;
+      last = std::max(last, st.stats_line);
     }
   }
   o << "KR " << last + 2 << " end ok\n";
@@ -145,14 +160,18 @@ TEST(KreplayPlan, PinnedPageAtAFrameBecomesAHoldAndItsUnpinADrop) {
 TEST(KreplayPlan, StatementsWithNoKernelCounterpartAreRefusedByName) {
   const std::string h = kHeader;
   EXPECT_NE(problem_of(h + "alloc m kind=movable\n").find("alloc without at="), std::string::npos);
-  EXPECT_NE(problem_of(h + "alloc u kind=unmovable at=0\npin u\n").find("unmovable pages"), std::string::npos);
+  const std::string small = "machine pages=4096\narea dma base=2048 pages=1024\n";
+  EXPECT_NE(problem_of(small + "alloc u kind=unmovable\n").find("without at="), std::string::npos);
+  EXPECT_NE(problem_of(small + "alloc u kind=unmovable at=2048\n").find("inside the CMA area"), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc u kind=unmovable at=0\n").find("no frame of node"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\n").find("pin m"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nmigrate m\n").find("migrate"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\nunpin m\nfree m\n").find("free of a block"),
             std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m\npin m\n").find("pins nest"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\npin m longterm\n").find("pin m"), std::string::npos);
-  EXPECT_NE(problem_of(h + "alloc_contig x count=4\n").find("zone starts at pfn 1"), std::string::npos);
+  EXPECT_NE(problem_of("machine pages=1024\nalloc_contig x count=4\n#kernel: pressure pages=10\n").find("node mapping"),
+            std::string::npos);
   EXPECT_NE(problem_of(h + "expect free=1\n").find("free and free_cma"), std::string::npos);
   EXPECT_NE(
       problem_of("machine pages=65536\narea dma base=16896 pages=4096\nalloc m kind=movable order=10 at=16384\npin m\n")
@@ -168,7 +187,7 @@ TEST(KreplayPlan, StatementsWithNoKernelCounterpartAreRefusedByName) {
             std::string::npos);
   EXPECT_NE(problem_of("machine pages=65536\narea a base=0 pages=512\n").find("pfn 0"), std::string::npos);
   // the line is named
-  PlanResult r = plan_of(h + "cma_alloc a area=dma count=1\nalloc_contig x count=4\n");
+  PlanResult r = plan_of(h + "cma_alloc a area=dma count=1\nalloc m kind=movable\n");
   ASSERT_TRUE(r.problem);
   EXPECT_EQ(r.problem->line, 4u);
 }
@@ -318,6 +337,156 @@ TEST(KreplayCompare, PressureThatNeverReachedTheAreaIsInconclusive) {
                          [](std::string s) { return s; });
   EXPECT_EQ(c.status, kInconclusive) << c.report;
   EXPECT_NE(c.report.find("fewer than min_in_cma=50"), std::string::npos) << c.report;
+}
+
+
+TEST(KreplayKernel, AProfileNamesItsKernelAndANeutralTraceRunsOnEvery) {
+  EXPECT_EQ(kernel_for_profile(""), "");
+  EXPECT_EQ(kernel_for_profile("linux-6.1"), "6.1");
+  EXPECT_EQ(kernel_for_profile("linux-6.12"), "6.12");
+  EXPECT_FALSE(kernel_for_profile("linux-5.10"));
+  EXPECT_FALSE(kernel_for_profile("modern"));
+  EXPECT_TRUE(known_kernel("6.12"));
+  EXPECT_FALSE(known_kernel("6.1x"));
+}
+
+TEST(KreplayKernel, TheDefaultIs61AndTheOptionChoosesAnother) {
+  PlanResult d = plan_of(kSequence);
+  ASSERT_TRUE(d.plan);
+  EXPECT_EQ(d.plan->kernel, "6.1");
+  PlanOptions o;
+  o.kernel = "6.12";
+  PlanResult r = make_plan(parse(kSequence), kSequence, o);
+  ASSERT_TRUE(r.plan);
+  EXPECT_EQ(r.plan->kernel, "6.12");
+  o.kernel = "5.10";
+  PlanResult bad = make_plan(parse(kSequence), kSequence, o);
+  ASSERT_TRUE(bad.problem);
+  EXPECT_NE(bad.problem->message.find("unknown kernel '5.10'"), std::string::npos);
+}
+
+TEST(KreplayKernel, AGuestRunningAnotherKernelIsInconclusive) {
+  PlanOptions o;
+  o.kernel = "6.12";
+  PlanResult r = make_plan(parse(kSequence), kSequence, o);
+  ASSERT_TRUE(r.plan);
+  Predictions pred = predict(r.plan->trace);
+  KernelRun run;
+  run.out = fake_kernel(*r.plan, pred);  // says kernel=6.1.192
+  std::ostringstream out;
+  EXPECT_EQ(compare(*r.plan, pred, run, "t.trace", {}, out), kInconclusive);
+  EXPECT_NE(out.str().find("the plan asked for Linux 6.12"), std::string::npos) << out.str();
+  run.out = replace(run.out, "kernel=6.1.192", "kernel=6.12.118");
+  std::ostringstream out2;
+  EXPECT_EQ(compare(*r.plan, pred, run, "t.trace", {}, out2), kAgree) << out2.str();
+}
+
+
+const std::string kNodeTrace =
+    "machine pages=1024\n"
+    "alloc u kind=unmovable order=9 at=0 => ok pfn=0\n"
+    "alloc_contig c count=3 => ok pfn=513\n"
+    "free_contig c\n"
+    "free u\n"
+    "expect free=1024\n";
+
+TEST(KreplayNode, AllocContigAndUnmovableBlocksRunInTheSecondNode) {
+  PlanResult r = plan_of(kNodeTrace);
+  ASSERT_TRUE(r.plan) << r.problem->message;
+  EXPECT_TRUE(r.plan->node);
+  EXPECT_FALSE(r.plan->has_area);
+  EXPECT_EQ(r.plan->offset, 68608u);  // past 65536 + 2048, a multiple of 3 from 65536
+  EXPECT_EQ(r.plan->cma_arg(), "none");
+  EXPECT_EQ(r.plan->append, "numa=fake=2U");
+  EXPECT_EQ(r.plan->mem_arg(), "512M");
+  const std::string& sc = r.plan->script;
+  EXPECT_NE(sc.find("\nnode_setup nid=1 pfn=68608 count=1024\nbusy pfn=68608 count=1024\nlabels pfn=68608 count=1024\n"),
+            std::string::npos)
+      << sc;
+  EXPECT_NE(sc.find("\nhold t0 pfn=68608 count=512 mt=unmovable\n"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("\nalloc_contig t1 count=3 node=1\n"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("\nfree_contig t1\n"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("\ndrop t0\n"), std::string::npos) << sc;
+  EXPECT_EQ(sc.find("stats"), std::string::npos) << sc;  // no area
+  // u's claim took the free order-10 block: pageblock 1 is relabelled too (B5)
+  EXPECT_NE(sc.find("\nhold t0 pfn=68608 count=512 mt=unmovable\nrelabel pfn=69120 mt=unmovable\n"),
+            std::string::npos)
+      << sc;
+}
+
+TEST(KreplayNode, AnAreaMovesWithTheNode) {
+  PlanResult r = plan_of("machine pages=4096\narea cma base=2048 pages=1024\nalloc_contig c count=512\n");
+  ASSERT_TRUE(r.plan) << r.problem->message;
+  EXPECT_EQ(r.plan->cma_arg(), "4M@272M");  // frame 0 at guest frame 67584: the area at 69632
+}
+
+TEST(KreplayNode, TheOffsetIsAMultipleOfEveryCountPastTheKernelsPages) {
+  PlanResult a = plan_of("machine pages=2048\nalloc_contig a count=3\nalloc_contig b count=600\n");
+  ASSERT_TRUE(a.plan) << a.problem->message;
+  EXPECT_EQ(a.plan->offset, kNodeStartPfn + 38400);  // lcm(512, 3, 600)
+  EXPECT_NE(problem_of("machine pages=2048\nalloc_contig a count=1000\nalloc_contig b count=999\n").find("no frame of node"),
+            std::string::npos);
+  EXPECT_NE(problem_of("machine pages=4096\narea c base=2048 pages=1024\nalloc_contig a count=512\n"
+                       "cma_alloc x area=c count=1 align=12\n")
+                .find("align=12"),
+            std::string::npos);
+}
+
+TEST(KreplayNode, TheOffsetIsACandidateOfEveryCountFromTheKernelsZoneStart) {
+  // 6.12's node 1 starts at 65537: ALIGN(65537, 3) = 65537, ALIGN(65537, 1536) = 66048 (the
+  // power-of-two ALIGN of a count that is not one), so 3 and 1536 have no common candidate
+  EXPECT_EQ(kernel_align(65537, 3), 65537u);
+  EXPECT_EQ(kernel_align(65537, 768), 65792u);
+  EXPECT_EQ(kernel_align(65537, 1536), 66048u);
+  EXPECT_EQ(kernel_align(65536, 600), 65536u);
+  PlanOptions o;
+  o.kernel = "6.12";
+  const std::string both = "machine pages=2048\nalloc_contig a count=3\nalloc_contig b count=1536\n";
+  EXPECT_TRUE(plan_of(both).plan);  // 6.1: 65536 + 3072
+  PlanResult r = make_plan(parse(both), both, o);
+  ASSERT_TRUE(r.problem);
+  EXPECT_NE(r.problem->message.find("zone start 65537 on Linux 6.12"), std::string::npos) << r.problem->message;
+  const std::string ok = "machine pages=2048\nalloc_contig a count=3\nalloc_contig b count=1024\n";
+  PlanResult r2 = make_plan(parse(ok), ok, o);
+  ASSERT_TRUE(r2.plan);
+  EXPECT_EQ(r2.plan->offset, 69632u);  // 69632 - 65537 = 3 * 1365; 69632 - 66560 = 3 * 1024
+  EXPECT_EQ(r2.plan->zone_start, 65537u);
+}
+
+TEST(KreplayNode, AKernelThatAnswersAsTheModelAgrees) {
+  Checked c = check_with(kNodeTrace, [](std::string s) { return s; });
+  EXPECT_EQ(c.status, kAgree) << c.report;
+}
+
+TEST(KreplayNode, ADifferentLabelIsADisagreement) {
+  // after the hold of u: the model's pageblock 0 is UNMOVABLE
+  Checked c = check_with(kNodeTrace, [](std::string s) { return replace(s, "labels=UU\n", "labels=MU\n"); });
+  EXPECT_EQ(c.status, kDisagree) << c.report;
+  EXPECT_NE(c.report.find("labels: kernel MU, model UU"), std::string::npos) << c.report;
+}
+
+TEST(KreplayNode, ADifferentContigFrameOrFreeCountIsADisagreement) {
+  Checked f = check_with(kNodeTrace, [](std::string s) { return replace(s, "ok pfn=69121", "ok pfn=69120"); });
+  EXPECT_EQ(f.status, kDisagree) << f.report;
+  EXPECT_NE(f.report.find("frame: kernel pfn=512, model pfn=513"), std::string::npos) << f.report;
+  Checked n = check_with(kNodeTrace, [](std::string s) { return replace(s, "busy ok busy=0 runs=-\nKR", "busy ok busy=2 runs=65540-65541\nKR"); });
+  EXPECT_EQ(n.status, kDisagree) << n.report;
+  EXPECT_NE(n.report.find("free: kernel 1022, model 1024"), std::string::npos) << n.report;
+}
+
+TEST(KreplayNode, ANodeElsewhereOrAFailedRelabelIsInconclusive) {
+  Checked z = check_with(kNodeTrace, [](std::string s) { return replace(s, "start_pfn=65536 end", "start_pfn=65537 end"); });
+  EXPECT_EQ(z.status, kInconclusive) << z.report;
+  EXPECT_NE(z.report.find("not as the plan expects (zone start 65536"), std::string::npos) << z.report;
+  Checked r = check_with(kNodeTrace, [](std::string s) { return replace(s, "relabel ok", "relabel fail err=-16"); });
+  EXPECT_EQ(r.status, kInconclusive) << r.report;
+  EXPECT_NE(r.report.find("set-up: the relabel of a claimed pageblock"), std::string::npos) << r.report;
+}
+
+TEST(KreplayNode, AKernelPageInTheMachineBeforeTheStartIsInconclusive) {
+  Checked c = check_with(kNodeTrace, [](std::string s) { return replace(s, "busy=0 runs=- held", "busy=1 runs=65536 held"); });
+  EXPECT_EQ(c.status, kInconclusive) << c.report;
+  EXPECT_NE(c.report.find("not quiet"), std::string::npos) << c.report;
 }
 
 }  // namespace

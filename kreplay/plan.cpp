@@ -2,6 +2,7 @@
 // statement, refusing (with the reason) every statement the kernel cannot be made to run.
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -35,7 +36,10 @@ constexpr std::string_view kPrefix = "#kernel:";
 
 }  // namespace
 
-std::string Plan::cma_arg() const { return mib_or_kib(raw(pages)) + "@" + mib_or_kib(raw(base)); }
+std::string Plan::cma_arg() const {
+  if (!has_area) return "none";
+  return mib_or_kib(raw(pages)) + "@" + mib_or_kib(raw(base) + offset);
+}
 std::string Plan::mem_arg() const { return std::to_string(mem_mib) + "M"; }
 
 // Directive syntax (docs/kernel-crosscheck.md):
@@ -146,12 +150,51 @@ std::optional<Problem> parse_directives(std::string_view text, std::vector<Direc
 
 namespace {
 
+// The profile a trace's machine line declares (`profile=`), if it declares one.
+std::optional<Profile> declared_profile(std::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    if (const size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    const size_t start = line.find_first_not_of(" \t\r");
+    if (start == std::string_view::npos) continue;
+    if (line.substr(start, 8) != "machine ") return std::nullopt;
+    const size_t key = line.find("profile=");
+    if (key == std::string_view::npos) return std::nullopt;
+    const size_t end = line.find_first_of(" \t\r", key);
+    return profile_by_name(line.substr(key + 8, end == std::string_view::npos ? std::string_view::npos : end - key - 8));
+  }
+  return std::nullopt;
+}
+
 class Planner {
  public:
   Planner(const Trace& t, const PlanOptions& o) : t_(t), options_(o) {}
 
   PlanResult run(std::string_view text) {
     PlanResult r;
+    plan_.node = needs_node();
+    // The kernel: --kernel, else the one the trace's `profile=` names, else the default. A
+    // trace without `profile=` is profile-neutral: it runs on every kernel, and the model
+    // predicts it under the profile of the kernel booted.
+    if (!options_.kernel.empty() && !known_kernel(options_.kernel)) {
+      r.problem = Problem{0, "unknown kernel '" + options_.kernel + "' (6.1 or 6.12)"};
+      return r;
+    }
+    const auto declared = declared_profile(text);
+    const std::string profile_kernel = declared ? *kernel_for_profile(name(*declared)) : std::string();
+    if (!options_.kernel.empty() && !profile_kernel.empty() && options_.kernel != profile_kernel) {
+      r.problem = Problem{0, "the trace's profile is Linux " + profile_kernel + ", not " + options_.kernel};
+      return r;
+    }
+    plan_.kernel = !options_.kernel.empty()    ? options_.kernel
+                   : !profile_kernel.empty() ? profile_kernel
+                                             : std::string(kDefaultKernel);
+    t_.machine.profile = plan_.kernel == "6.12" ? Profile::linux_6_12 : Profile::linux_6_1;
+    // The model's labels after each statement, for reproducing claims (relabels below).
+    if (plan_.node) pred_ = predict(t_);
     if (auto p = check_header()) {
       r.problem = p;
       return r;
@@ -163,21 +206,42 @@ class Planner {
     }
     plan_.trace = t_;
     plan_.directives = std::move(ds);
-    plan_.base = t_.areas[0].base;
-    plan_.pages = t_.areas[0].pages;
+    plan_.has_area = !t_.areas.empty();
+    if (plan_.has_area) {
+      plan_.base = t_.areas[0].base;
+      plan_.pages = t_.areas[0].pages;
+    }
     const uint64_t machine_mib = (t_.machine.pages * 4 + 1023) / 1024;
-    plan_.mem_mib = options_.mem_mib ? options_.mem_mib : std::max(machine_mib, kMinGuestMiB);
-    if (plan_.mem_mib < machine_mib) {
-      r.problem =
-          Problem{0, "--mem " + std::to_string(plan_.mem_mib) + "M is smaller than the trace's machine (" +
-                         std::to_string(t_.machine.pages) + " pages = " + std::to_string(machine_mib) + " MiB)"};
+    uint64_t need_mib = machine_mib;
+    if (plan_.node) {
+      if (auto p = node_offset()) {
+        r.problem = p;
+        return r;
+      }
+      plan_.append = "numa=fake=2U";
+      need_mib = kNodeGuestMiB;
+    }
+    plan_.mem_mib = options_.mem_mib ? options_.mem_mib : std::max(need_mib, kMinGuestMiB);
+    if (plan_.mem_mib < need_mib) {
+      r.problem = Problem{0, "--mem " + std::to_string(plan_.mem_mib) + "M is smaller than the " +
+                                 (plan_.node ? "two nodes the trace's machine needs (" + std::to_string(need_mib) +
+                                                   " MiB)"
+                                             : "trace's machine (" + std::to_string(t_.machine.pages) +
+                                                   " pages = " + std::to_string(machine_mib) + " MiB)")};
       return r;
     }
-    emit("# cmacheck kreplay: command script (kernel/README.md), area " + t_.areas[0].name +
-         " -> reserved, cma=" + plan_.cma_arg() + ", qemu -m " + plan_.mem_arg());
+    emit("# cmacheck kreplay: command script (kernel/README.md)" +
+         (plan_.has_area ? ", area " + t_.areas[0].name + " -> reserved" : std::string()) +
+         ", cma=" + plan_.cma_arg() + ", qemu -m " + plan_.mem_arg() +
+         (plan_.node ? ", trace frame P = guest frame " + std::to_string(plan_.offset) + " + P (node " +
+                           std::to_string(kNodeId) + ")"
+                     : std::string()));
     Step start;
     start.kind = StepKind::start;
-    start.stats_line = emit("stats");
+    if (plan_.node)
+      plan_.setup_line = emit("node_setup nid=" + std::to_string(kNodeId) + " pfn=" + std::to_string(plan_.offset) +
+                              " count=" + std::to_string(t_.machine.pages));
+    after_command(start);
     plan_.steps.push_back(start);
 
     // Statements and directives in source order.
@@ -199,11 +263,62 @@ class Planner {
   }
 
  private:
+  // The node mapping is for what the CMA area alone cannot show: alloc_contig and
+  // unmovable/reclaimable blocks at chosen frames.
+  bool needs_node() const {
+    for (const Statement& st : t_.statements) {
+      const Op* op = std::get_if<Op>(&st.body);
+      if (!op) continue;
+      if (std::holds_alternative<AllocContig>(*op) || std::holds_alternative<FreeContig>(*op)) return true;
+      if (const auto* a = std::get_if<Alloc>(op); a && a->kind != Kind::movable) return true;
+    }
+    return false;
+  }
+
+  // The node mapping's offset (kreplay.h): the lowest pageblock boundary past the kernel's
+  // own pages at which every alloc_contig count of the trace has a candidate.
+  std::optional<Problem> node_offset() {
+    std::set<uint64_t> counts;
+    for (const Statement& st : t_.statements)
+      if (const Op* op = std::get_if<Op>(&st.body))
+        if (const auto* c = std::get_if<AllocContig>(op); c && raw(c->count) > 0) counts.insert(raw(c->count));
+    const uint64_t z = node_zone_start(plan_.kernel);
+    const uint64_t pb = uint64_t{1} << kKernelPageblockOrder;
+    for (uint64_t t = kNodeStartPfn + kNodeKernelPages; t + t_.machine.pages + kNodeTopPages <= kNodeEndPfn; t += pb) {
+      bool all = true;
+      for (uint64_t c : counts) {
+        const uint64_t first = kernel_align(z, c);
+        if (t < first || (t - first) % c != 0) {
+          all = false;
+          break;
+        }
+      }
+      if (all) {
+        plan_.zone_start = z;
+        plan_.offset = t;
+        return std::nullopt;
+      }
+    }
+    std::string list;
+    for (uint64_t c : counts) list += (list.empty() ? "" : ", ") + std::to_string(c);
+    return Problem{0, "no frame of node " + std::to_string(kNodeId) + " (zone start " + std::to_string(z) + " on Linux " +
+                          plan_.kernel + ") can be the trace's frame 0: it must be a pageblock boundary with room for " +
+                          std::to_string(t_.machine.pages) +
+                          " frames and a candidate of alloc_contig_pages for every count (" + list +
+                          "), i.e. congruent to ALIGN(zone start, C) modulo C; choose counts that agree (powers of "
+                          "two always do)"};
+  }
+
   std::optional<Problem> check_header() const {
     if (t_.machine.pageblock_order != kKernelPageblockOrder || t_.machine.max_order != kKernelMaxOrder)
       return Problem{0, "machine: the kernel has pageblock_order=9 and max_order=10; this trace has pageblock_order=" +
                             std::to_string(t_.machine.pageblock_order) +
                             " max_order=" + std::to_string(t_.machine.max_order)};
+    if (plan_.node) {
+      // (the trace format makes the machine a whole number of pageblocks, so the fence
+      // past its end starts at a pageblock boundary)
+      if (t_.areas.empty()) return std::nullopt;
+    }
     if (t_.areas.size() != 1)
       return Problem{0, t_.areas.empty()
                             ? "the trace declares no CMA area; kreplay maps exactly one onto the kernel's cma= area"
@@ -235,8 +350,43 @@ class Planner {
     return Problem{st.line, "not kernel-checkable: `" + print_statement(t_, st) + "`: " + why};
   }
 
-  void op_step(StepKind kind, const Statement& st, size_t index, const std::string& cmd) {
-    Step s;
+  // The state reads after a command: the area's stats; in the node mapping also the
+  // pageblock labels and the frames in use of the trace's machine.
+  void after_command(Step& s) {
+    if (plan_.has_area) s.stats_line = emit("stats");
+    if (plan_.node) {
+      const std::string range = " pfn=" + std::to_string(plan_.offset) + " count=" + std::to_string(t_.machine.pages);
+      // busy first: it drains the per-CPU lists, whose frees can merge and (6.12) relabel
+      s.busy_line = emit("busy" + range);
+      s.labels_line = emit("labels" + range);
+    }
+  }
+
+  std::string guest(uint64_t trace_pfn) const { return std::to_string(trace_pfn + plan_.offset); }
+
+  // A block placed with at= takes its frames from a free block of the model's choice; when
+  // that free block is larger than a pageblock, the claim relabels every pageblock it
+  // covers (B5, as 6.1's steal_suitable_fallback and 6.12's try_to_steal_block do). The
+  // hold labels only the pageblocks of its own range, so kreplay relabels the others the
+  // model's claim relabelled: set-up (the model's labels by construction), not a check.
+  void reproduce_claim(size_t index, uint64_t at, uint64_t n) {
+    if (!plan_.node || pred_.after.size() <= index || !pred_.after[index].ran) return;
+    const std::string& before = index == 0 ? pred_.start.labels : pred_.after[index - 1].labels;
+    const std::string& after = pred_.after[index].labels;
+    if (before.size() != after.size()) return;
+    const uint64_t pb = uint64_t{1} << kKernelPageblockOrder;
+    for (uint64_t i = 0; i < after.size(); ++i) {
+      if (before[i] == after[i] || (i * pb < at + n && at < (i + 1) * pb)) continue;
+      const char* mt = after[i] == 'U' ? "unmovable" : after[i] == 'R' ? "reclaimable" : after[i] == 'M' ? "movable" : "";
+      if (!*mt) continue;
+      plan_.steps.back().relabel_lines.push_back(emit("relabel pfn=" + guest(i * pb) + " mt=" + mt));
+    }
+  }
+
+  void op_step(StepKind kind, const Statement& st, size_t index, const std::string& cmd,
+               const std::function<void()>& setup = {}) {
+    plan_.steps.emplace_back();
+    Step& s = plan_.steps.back();
     s.kind = kind;
     s.line = st.line;
     s.statement = index;
@@ -244,15 +394,16 @@ class Planner {
       emit("# line " + std::to_string(st.line) + ": " + print_statement(t_, st));
       s.command = cmd;
       s.command_line = emit(cmd);
-      s.stats_line = emit("stats");
+      if (setup) setup();
+      after_command(plan_.steps.back());
     }
-    plan_.steps.push_back(s);
   }
 
   std::optional<Problem> statement(size_t index, uint32_t next_directive_line) {
     const Statement& st = t_.statements[index];
     if (const auto* e = std::get_if<Expect>(&st.body)) {
       for (const ExpectItem& it : e->items) {
+        if (it.key == ExpectKey::free && plan_.node) continue;  // the node's frames are the machine's
         if (it.key == ExpectKey::free || it.key == ExpectKey::free_cma)
           return not_checkable(st,
                                "free and free_cma count the whole machine; the kernel's own pages (image, page tables, "
@@ -275,12 +426,29 @@ class Planner {
       return std::nullopt;
     }
     const Op& op = std::get<Op>(st.body);
-    const uint64_t base = raw(plan_.base), end = base + raw(plan_.pages);
-    if (const auto* o = std::get_if<Alloc>(&op)) {
-      if (o->kind != Kind::movable)
+    const uint64_t base = raw(plan_.base), end = plan_.has_area ? base + raw(plan_.pages) : 0;
+    if (const auto* o = std::get_if<Alloc>(&op); o && o->kind != Kind::movable) {
+      // An unmovable or reclaimable block at a chosen frame: alloc_contig_range of exactly
+      // that block with the block's type as the caller's type, so its pageblocks come back
+      // labelled so (X5), as the claim of B5 labels them; the frames are in use and
+      // unmovable for every later isolation (X1).
+      if (!o->at)
         return not_checkable(st, std::string(name(o->kind)) +
-                                     " pages: user space cannot place a kernel allocation at a chosen frame, and the "
-                                     "kernel's own choice is its free lists' (rule B6)");
+                                     " block without at=: the kernel's free lists choose the frame (rules B4-B6, K2), "
+                                     "which the model only checks; give the frame with at=");
+      const uint64_t at = raw(*o->at), n = raw(o->order.pages());
+      if (at % n != 0 || at + n > t_.machine.pages)
+        return not_checkable(st, "at= must be a block of 2^order frames inside the machine (rule B7)");
+      if (plan_.has_area && at < end && at + n > base)
+        return not_checkable(st, "an unmovable or reclaimable block inside the CMA area is not a legal placement (B3)");
+      op_step(StepKind::block, st, index,
+              "hold " + th(o->id) + " pfn=" + guest(at) + (n > 1 ? " count=" + std::to_string(n) : "") +
+                  " mt=" + name(o->kind),
+              [&] { reproduce_claim(index, at, n); });
+      state_[raw(o->id)] = HState::block;
+      return std::nullopt;
+    }
+    if (const auto* o = std::get_if<Alloc>(&op)) {
       if (!o->at)
         return not_checkable(st,
                              "alloc without at=: the kernel's free lists choose the frame (rule K2), which the model "
@@ -290,7 +458,7 @@ class Planner {
       if (at % n != 0 || at + n > t_.machine.pages)
         return not_checkable(st,
                              "at= must be a block of 2^order frames inside the machine (rule B7) to map onto a hold");
-      if (at < end && at + n > base && (at < base || at + n > end))
+      if (plan_.has_area && at < end && at + n > base && (at < base || at + n > end))
         return not_checkable(st, "the block crosses the area's edge; a hold is inside the area or outside it");
       const bool pinned_next = index + 1 < t_.statements.size() &&
                                std::holds_alternative<Op>(t_.statements[index + 1].body) &&
@@ -305,7 +473,8 @@ class Planner {
                                  t_.handle_name(o->id) +
                                  "` (an unpinned page would be migrated away, which the kernel's hold is not)");
       op_step(StepKind::hold, st, index,
-              "hold " + th(o->id) + " pfn=" + std::to_string(at) + (n > 1 ? " count=" + std::to_string(n) : ""));
+              "hold " + th(o->id) + " pfn=" + guest(at) + (n > 1 ? " count=" + std::to_string(n) : ""),
+              [&] { reproduce_claim(index, at, n); });
       state_[raw(o->id)] = HState::held;
       hold_line_[raw(o->id)] = st.line;
       pending_pin_ = o->id;
@@ -335,19 +504,40 @@ class Planner {
       plan_.steps.back().hold_line = hold_line_[raw(o->id)];
       return std::nullopt;
     }
+    if (const auto* o = std::get_if<Free>(&op)) {
+      auto s = state_.find(raw(o->id));
+      if (s != state_.end() && s->second == HState::block) {
+        state_.erase(s);
+        op_step(StepKind::block_free, st, index, "drop " + th(o->id));
+        return std::nullopt;
+      }
+    }
     if (std::holds_alternative<Free>(op))
       return not_checkable(st,
                            "free of a block: blocks map onto held frames, which the kernel gives back at unpin; the "
                            "model's block stays allocated until free, with no kernel counterpart");
     if (std::holds_alternative<Migrate>(op))
       return not_checkable(st, "migrate: user space cannot migrate a chosen page to a target the model can follow");
-    if (std::holds_alternative<AllocContig>(op) || std::holds_alternative<FreeContig>(op))
-      return not_checkable(
-          st,
-          "alloc_contig: the guest's zone starts at pfn 1 (pfn 0 is not usable RAM), so "
-          "alloc_contig_pages tries ALIGN(1, N), +N, ... (kernel/README.md) where the model tries 0, N, "
-          "2N (rule C1), and the kernel's own pages lie outside every area: candidates differ");
+    if (const auto* o = std::get_if<AllocContig>(&op)) {
+      // Rule C1 on the node: candidates ALIGN(zone start, C) + k*C; node_offset() made the
+      // trace's frame 0 one of them.
+      op_step(StepKind::contig, st, index,
+              "alloc_contig " + th(o->id) + " count=" + std::to_string(raw(o->count)) +
+                  " node=" + std::to_string(kNodeId));
+      state_[raw(o->id)] = HState::contig;
+      return std::nullopt;
+    }
+    if (const auto* o = std::get_if<FreeContig>(&op)) {
+      op_step(StepKind::free_contig, st, index, "free_contig " + th(o->id));
+      state_.erase(raw(o->id));
+      return std::nullopt;
+    }
     if (const auto* o = std::get_if<CmaAlloc>(&op)) {
+      // align= is physical (A2): the mapping's offset must keep it.
+      if (plan_.offset % (uint64_t{1} << std::min<uint64_t>(o->align.value, 63)) != 0)
+        return not_checkable(st, "align=" + std::to_string(o->align.value) + ": in the node mapping trace frame P is "
+                                 "guest frame " + std::to_string(plan_.offset) + " + P, which keeps alignments up to "
+                                 "the offset's only");
       op_step(StepKind::cma_alloc, st, index,
               "cma_alloc " + th(o->id) + " count=" + std::to_string(raw(o->count)) +
                   " align=" + std::to_string(o->align.value));
@@ -363,7 +553,7 @@ class Planner {
       // The trace's frames are the guest's frames (the identity mapping), so P is passed as is;
       // the driver's checked form calls the kernel only for exactly one live allocation (R2).
       op_step(StepKind::cma_release_pfn, st, index,
-              "cma_release pfn=" + std::to_string(raw(o->pfn)) + " count=" + std::to_string(raw(o->count)));
+              "cma_release pfn=" + guest(raw(o->pfn)) + " count=" + std::to_string(raw(o->count)));
       return std::nullopt;
     }
     return not_checkable(st, "no kernel counterpart");
@@ -373,6 +563,9 @@ class Planner {
     const Directive& d = plan_.directives[index];
     using V = Directive::Verb;
     auto bad = [&](const std::string& why) { return Problem{d.line, "#kernel: " + d.text + ": " + why}; };
+    if (plan_.node && d.verb != V::drain)
+      return bad("agents are not available in the node mapping (alloc_contig, unmovable or reclaimable blocks): "
+                 "their pages would spill into the node the trace's machine lives in");
     std::string cmd;
     switch (d.verb) {
       case V::pressure:
@@ -414,19 +607,20 @@ class Planner {
     emit("# line " + std::to_string(d.line) + ": #kernel: " + d.text);
     s.command = cmd;
     s.command_line = emit(cmd);
-    s.stats_line = emit("stats");
+    after_command(s);
     plan_.steps.push_back(s);
     return std::nullopt;
   }
 
-  enum class HState { cma, held, dropped };
-  const Trace& t_;
+  enum class HState { cma, held, dropped, block, contig };
+  Trace t_;  // its profile set to the kernel's
   PlanOptions options_;
   Plan plan_;
   uint32_t script_lines_ = 0;
   std::map<uint32_t, HState> state_;        // by HandleId
   std::map<uint32_t, uint32_t> hold_line_;  // by HandleId
   std::map<std::string, std::string> agents_;
+  Predictions pred_;  // node mapping only
   HandleId pending_pin_{};
   bool pending_ = false;
 };

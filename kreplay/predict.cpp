@@ -12,14 +12,33 @@ namespace cmacheck::kreplay {
 
 namespace {
 
+// One letter per pageblock, as the module's `labels` prints them.
+char label_letter(MigrateType t) {
+  switch (t) {
+    case MigrateType::unmovable: return 'U';
+    case MigrateType::movable: return 'M';
+    case MigrateType::reclaimable: return 'R';
+    case MigrateType::cma: return 'C';
+    case MigrateType::isolate: return 'I';
+  }
+  return '?';
+}
+
 void observe(const Session& s, Prediction& p) {
   const impl::Allocator& a = s.impl();
-  const AreaDecl& area = s.trace().areas[0];
+  const MachineDecl& m = s.trace().machine;
   p.ran = true;
-  p.stats = a.area_stats(AreaId{0});
+  p.free = a.free_pages();
   p.free_cma = a.free_cma_pages();
-  // Rule I5: a bit is set exactly when its chunk overlaps a live cma_alloc allocation.
+  // The labels come from impl/: the lockstep Session does not compare labels with the
+  // model's (its observations are results, counts, stats and placements).
+  p.labels.clear();
+  for (uint64_t f = 0; f < m.pages; f += raw(m.pageblock_pages())) p.labels += label_letter(a.label(Pfn{f}));
   p.set_bits.clear();
+  if (s.trace().areas.empty()) return;
+  const AreaDecl& area = s.trace().areas[0];
+  p.stats = a.area_stats(AreaId{0});
+  // Rule I5: a bit is set exactly when its chunk overlaps a live cma_alloc allocation.
   const uint64_t o = area.order_per_bit;
   for (HandleId h : s.handles().live_list(Family::cma)) {
     const impl::Allocation* al = a.allocation(h);

@@ -48,8 +48,29 @@ std::string default_kernel_dir() {
   return std::string(CMACHECK_SOURCE_DIR) + "/kernel";
 }
 
-bool kernel_built(const std::string& kernel_dir) {
-  return shell("bash " + shell_quote(kernel_dir + "/build.sh") + " --check >/dev/null 2>&1") == 0;
+bool known_kernel(std::string_view version) {
+  for (std::string_view k : kKernels)
+    if (k == version) return true;
+  return false;
+}
+
+std::optional<std::string> kernel_for_profile(std::string_view profile) {
+  if (profile.empty()) return std::string();
+  constexpr std::string_view kLinux = "linux-";
+  if (profile.substr(0, kLinux.size()) == kLinux && known_kernel(profile.substr(kLinux.size())))
+    return std::string(profile.substr(kLinux.size()));
+  return std::nullopt;
+}
+
+uint64_t node_zone_start(std::string_view kernel) {
+  // Measured (`node nid=1` with numa=fake=2U on -m 512M): 6.12 leaves pfn 0 out of memblock,
+  // so numa=fake's uniform split ends node 0 one frame later.
+  return kernel == "6.12" ? kNodeStartPfn + 1 : kNodeStartPfn;
+}
+
+bool kernel_built(const std::string& kernel_dir, const std::string& kernel) {
+  return shell("bash " + shell_quote(kernel_dir + "/build.sh") + " --kernel " + shell_quote(kernel) +
+               " --check >/dev/null 2>&1") == 0;
 }
 
 bool run_kernel(const Plan& plan, const RunKernelOptions& o, KernelRun& run, std::string& error) {
@@ -76,12 +97,14 @@ bool run_kernel(const Plan& plan, const RunKernelOptions& o, KernelRun& run, std
       return false;
     }
   }
-  if (o.build && shell("bash " + shell_quote(o.kernel_dir + "/build.sh") + " -q >&2") != 0) {
-    error = "kernel/build.sh failed";
+  if (o.build && shell("bash " + shell_quote(o.kernel_dir + "/build.sh") + " --kernel " + shell_quote(plan.kernel) +
+                       " -q >&2") != 0) {
+    error = "kernel/build.sh --kernel " + plan.kernel + " failed";
     return false;
   }
   const std::string cmd = "bash " + shell_quote(o.kernel_dir + "/run.sh") + " " + shell_quote(script) +
-                          " --no-build --cma " + plan.cma_arg() + " --mem " + plan.mem_arg() + " --timeout " +
+                          " --kernel " + shell_quote(plan.kernel) + " --no-build --cma " + plan.cma_arg() + " --mem " + plan.mem_arg() +
+                          (plan.append.empty() ? std::string() : " --append " + shell_quote(plan.append)) + " --timeout " +
                           std::to_string(o.timeout_s) + " --console " + shell_quote(dir + "/console.log") + " > " +
                           shell_quote(dir + "/results.txt") + " 2> " + shell_quote(dir + "/stderr.txt");
   run.status = shell(cmd);
@@ -117,7 +140,8 @@ int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& ou
   }
   const Plan& plan = *pr.plan;
   if (o.script_only) {
-    out << "# " << path << ": kernel/run.sh SCRIPT --cma " << plan.cma_arg() << " --mem " << plan.mem_arg() << "\n"
+    out << "# " << path << ": kernel/run.sh SCRIPT --kernel " << plan.kernel << " --cma " << plan.cma_arg()
+        << " --mem " << plan.mem_arg() << (plan.append.empty() ? "" : " --append '" + plan.append + "'") << "\n"
         << plan.script;
     return kAgree;
   }
@@ -140,11 +164,12 @@ int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& ou
       return kNotCheckable;
     }
   } else {
-    if (!o.run.build && !kernel_built(o.run.kernel_dir)) {
+    if (!o.run.build && !kernel_built(o.run.kernel_dir, plan.kernel)) {
       const char* req = std::getenv("CMACHECK_KERNEL_REQUIRED");
       const bool skip = o.skip_if_unbuilt && !(req && std::string(req) == "1");
-      err << "kreplay: the kernel build is missing or out of date (" << o.run.kernel_dir
-          << "/build.sh --check): run `make kernel` (or pass --build)" << (skip ? "; skipped" : "") << "\n";
+      err << "kreplay: the Linux " << plan.kernel << " build is missing or out of date (" << o.run.kernel_dir
+          << "/build.sh --kernel " << plan.kernel << " --check): run `make kernel KERNEL=" << plan.kernel
+          << "` (or pass --build)" << (skip ? "; skipped" : "") << "\n";
       return skip ? kSkip : kInconclusive;
     }
     std::string error;

@@ -1,4 +1,4 @@
-// `cmacheck kreplay`: replay traces on Linux 6.1 under qemu and compare with the model
+// `cmacheck kreplay`: replay traces on Linux 6.1 or 6.12 under qemu and compare with the model
 // (kreplay/kreplay.h, docs/kernel-crosscheck.md).
 #include <cstdlib>
 #include <iostream>
@@ -45,9 +45,11 @@ int run(KreplayArgs& a) {
 }
 
 Command add(CLI::App& parent) {
-  CLI::App* cmd = parent.add_subcommand("kreplay", "replay traces on Linux 6.1 under qemu and compare with the model");
+  CLI::App* cmd =
+      parent.add_subcommand("kreplay", "replay traces on Linux 6.1 or 6.12 under qemu and compare with the model");
   auto a = std::make_shared<KreplayArgs>();
   a->file.run.kernel_dir = kreplay::default_kernel_dir();
+  if (const char* k = std::getenv("CMACHECK_KERNEL"); k && *k) a->file.plan.kernel = k;
   add_input_paths(*cmd, a->paths, "traces (a DIR stands for every *.trace under it, recursively, sorted)");
   cmd->add_flag("-q,--quiet", a->file.compare.quiet, "print only disagreements and the summary");
   const CLI::Validator mib(
@@ -60,6 +62,11 @@ Command add(CLI::App& parent) {
   cmd->add_option("--mem", a->mem, "guest memory in MiB (`256` or `256M`; default: the machine, at least 64M)")
       ->type_name("SIZE")
       ->check(mib);
+  cmd->add_option("--kernel", a->file.plan.kernel,
+                  "the kernel to boot (default: $CMACHECK_KERNEL, else the trace's profile, else 6.1); "
+                  "`make kernel KERNEL=V` builds it")
+      ->type_name("6.1|6.12")
+      ->check(CLI::IsMember({"6.1", "6.12"}));
   cmd->add_option("--timeout", a->file.run.timeout_s, "kill the guest after SEC seconds")
       ->type_name("SEC")
       ->check(CLI::Validator(CLI::Range(1u, 86400u)).description(""))
@@ -79,7 +86,7 @@ Command add(CLI::App& parent) {
   cmd->add_flag("--skip-if-unbuilt", a->file.skip_if_unbuilt,
                 "exit 77 when the kernel is not built (unless CMACHECK_KERNEL_REQUIRED=1)");
   cmd->footer(
-      "Runs each trace on Linux 6.1 under qemu (kernel/run.sh, one boot per trace) and on the model,\n"
+      "Runs each trace on Linux 6.1 or 6.12 under qemu (kernel/run.sh, one boot per trace) and on the model,\n"
       "and compares every result: frames inside the area, success/failure, used, maxchunk and the bitmap.\n"
       "The trace's one area `base=B pages=N` becomes the kernel's cma=N@B (the same pfns);\n"
       "`#kernel:` comment lines drive kernel-only agents (docs/kernel-crosscheck.md).\n"

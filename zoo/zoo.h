@@ -30,6 +30,7 @@ struct ZooOptions {
   std::string explore_out;             // write explore's first violation here as FAULT.trace
   unsigned explore_depth = 6;          // explore's depth bound
   uint64_t seed = 1;
+  std::optional<Profile> profile;      // every engine's traces of this kernel profile; none: mixed
 };
 
 struct ZooResult {
@@ -55,7 +56,8 @@ std::string csv(const std::vector<ZooResult>& results);
 std::string svg(const std::vector<ZooResult>& results, double budget_seconds);
 
 // Plain random traces (SeededChoices through the shared generator) until a finding.
-ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample);
+ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample,
+                     std::optional<Profile> profile = {});
 
 // cmacheck explore over the zoo's worlds (explore::zoo_worlds()), deepening one level at a
 // time across all of them, so that the first finding has the fewest operations of any.

@@ -73,6 +73,17 @@ static void emit_end(void)
 		kr_write_all(res_fd, line_buf.s, line_buf.len);
 }
 
+#define RESULT_BUF 4096
+
+/* "KR line verb status REST" with REST as is (module replies can be long) */
+static void emit_long(int line, const char *verb, const char *status, const char *rest)
+{
+	emit_start(line, verb, status);
+	if (rest && *rest)
+		kr_puts(&line_buf, " %s", rest);
+	emit_end();
+}
+
 static void emit(int line, const char *verb, const char *status, const char *fmt, ...)
 {
 	va_list ap;
@@ -543,11 +554,20 @@ static void cmd_hold(struct cmd *c)
 	unsigned long pfn, count, one = 1;
 	struct handle *h;
 
-	if (!id || num_arg(c, "pfn", &pfn, NULL) || num_arg(c, "count", &count, &one) || leftovers(c))
+	const char *mt;
+
+	if (!id || num_arg(c, "pfn", &pfn, NULL) || num_arg(c, "count", &count, &one))
 		return;
+	mt = kv(c, "mt");
+	if (leftovers(c))
+		return;
+	if (mt && strcmp(mt, "movable") && strcmp(mt, "unmovable") && strcmp(mt, "reclaimable")) {
+		emit(c->line, c->verb, "err", "mt= must be movable, unmovable or reclaimable");
+		return;
+	}
 	if (!(h = new_handle(c, id)))
 		return;
-	ctl(reply, sizeof(reply), "hold %lu %lu", pfn, count);
+	ctl(reply, sizeof(reply), "hold %lu %lu%s%s", pfn, count, mt ? " " : "", mt ? mt : "");
 	st = status_of(reply, &rest);
 	if (!strcmp(st, "ok")) {
 		h->kind = H_HOLD;
@@ -564,11 +584,22 @@ static void cmd_alloc_contig(struct cmd *c)
 	unsigned long count;
 	struct handle *h;
 
-	if (!id || num_arg(c, "count", &count, NULL) || leftovers(c))
+	const char *node;
+	unsigned long nid = 0;
+
+	if (!id || num_arg(c, "count", &count, NULL))
 		return;
-	if (!(h = new_handle(c, id)))
+	node = kv(c, "node");
+	if (node && parse_num(node, &nid)) {
+		emit(c->line, c->verb, "err", "bad number node=%s", node);
 		return;
-	ctl(reply, sizeof(reply), "contig %lu", count);
+	}
+	if (leftovers(c) || !(h = new_handle(c, id)))
+		return;
+	if (node)
+		ctl(reply, sizeof(reply), "contig %lu %lu", count, nid);
+	else
+		ctl(reply, sizeof(reply), "contig %lu", count);
 	st = status_of(reply, &rest);
 	if (!strcmp(st, "ok")) {
 		h->kind = H_CONTIG;
@@ -592,6 +623,138 @@ static void cmd_give_back(struct cmd *c, enum kind k)
 	if (!strcmp(st, "ok"))
 		h->kind = H_FREE;
 	emit(c->line, c->verb, st, "%s", rest);
+}
+
+/* labels / busy: "VERB pfn=P count=N", the module's reply as is */
+static void cmd_range_query(struct cmd *c)
+{
+	char reply[RESULT_BUF], *rest;
+	const char *st;
+	unsigned long pfn, count;
+
+	if (num_arg(c, "pfn", &pfn, NULL) || num_arg(c, "count", &count, NULL) || leftovers(c))
+		return;
+	ctl(reply, sizeof(reply), "%s %lu %lu", c->verb, pfn, count);
+	st = status_of(reply, &rest);
+	emit_long(c->line, c->verb, st, rest);
+}
+
+static void cmd_relabel(struct cmd *c)
+{
+	char reply[512], *rest;
+	const char *st, *mt;
+	unsigned long pfn;
+
+	if (num_arg(c, "pfn", &pfn, NULL))
+		return;
+	mt = kv(c, "mt");
+	if (leftovers(c))
+		return;
+	if (!mt) {
+		emit(c->line, c->verb, "err", "missing mt=");
+		return;
+	}
+	ctl(reply, sizeof(reply), "relabel %lu %s", pfn, mt);
+	st = status_of(reply, &rest);
+	emit(c->line, c->verb, st, "%s", rest);
+}
+
+/* bfirst node=N order=K mt=T pfn=P count=C (experimental: the buddy allocator) */
+static void cmd_bfirst(struct cmd *c)
+{
+	char reply[512], *rest;
+	const char *st, *mt;
+	unsigned long nid, order, pfn, count, zero = 0;
+
+	unsigned long keep, one = 1;
+
+	if (num_arg(c, "node", &nid, NULL) || num_arg(c, "order", &order, &zero) ||
+	    num_arg(c, "pfn", &pfn, NULL) || num_arg(c, "count", &count, NULL) ||
+	    num_arg(c, "keep", &keep, &one))
+		return;
+	mt = kv(c, "mt");
+	if (leftovers(c))
+		return;
+	if (!mt) {
+		emit(c->line, c->verb, "err", "missing mt=");
+		return;
+	}
+	ctl(reply, sizeof(reply), "bfirst %lu %lu %s %lu %lu %lu", nid, order, mt, pfn, count, keep);
+	st = status_of(reply, &rest);
+	emit(c->line, c->verb, st, "%s", rest);
+}
+
+static void cmd_node(struct cmd *c)
+{
+	char reply[RESULT_BUF], *rest;
+	const char *st;
+	unsigned long nid;
+
+	if (num_arg(c, "nid", &nid, NULL) || leftovers(c))
+		return;
+	ctl(reply, sizeof(reply), "node %lu", nid);
+	st = status_of(reply, &rest);
+	emit_long(c->line, c->verb, st, rest);
+}
+
+/* a key's value in a module reply ("... key=value ..."), or 0 */
+static unsigned long reply_num(const char *reply, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), " %s=", key);
+	if (!strncmp(reply, pat + 1, strlen(pat + 1)))
+		return strtoul(reply + strlen(pat + 1), NULL, 10);
+	p = strstr(reply, pat);
+	return p ? strtoul(p + strlen(pat), NULL, 10) : 0;
+}
+
+/*
+ * node_setup nid=N pfn=P count=C: node N must hold [P, P+C) (the trace's machine), and
+ * those frames must all be free; every other frame of the node is then fenced off (held),
+ * so that alloc_contig_pages on that node can succeed only inside [P, P+C).
+ */
+static void cmd_node_setup(struct cmd *c)
+{
+	char node[RESULT_BUF], busy[RESULT_BUF], fence[512], *rest, *brest, *frest;
+	unsigned long nid, pfn, count, start, end, held = 0, kernel = 0;
+
+	if (num_arg(c, "nid", &nid, NULL) || num_arg(c, "pfn", &pfn, NULL) ||
+	    num_arg(c, "count", &count, NULL) || leftovers(c))
+		return;
+	ctl(node, sizeof(node), "node %lu", nid);
+	if (strcmp(status_of(node, &rest), "ok")) {
+		emit(c->line, c->verb, "fail", "reason=node %s", rest);
+		return;
+	}
+	start = reply_num(rest, "start_pfn");
+	end = reply_num(rest, "end_pfn");
+	if (start > pfn || end < pfn + count) {
+		emit_start(c->line, c->verb, "fail");
+		kr_puts(&line_buf, " reason=layout %s", rest);
+		emit_end();
+		return;
+	}
+	ctl(busy, sizeof(busy), "busy %lu %lu", pfn, count);
+	status_of(busy, &brest);
+	/* the node before the machine, then after it */
+	for (int part = 0; part < 2; part++) {
+		unsigned long a = part ? pfn + count : start, e = part ? end : pfn;
+
+		if (a >= e)
+			continue;
+		ctl(fence, sizeof(fence), "fence %lu %lu", a, e - a);
+		if (strcmp(status_of(fence, &frest), "ok")) {
+			emit(c->line, c->verb, "fail", "reason=fence %s", frest);
+			return;
+		}
+		held += reply_num(frest, "held");
+		kernel += reply_num(frest, "kernel");
+	}
+	emit_start(c->line, c->verb, "ok");
+	kr_puts(&line_buf, " %s %s held=%lu kernel=%lu", rest, brest, held, kernel);
+	emit_end();
 }
 
 static void cmd_stats(struct cmd *c)
@@ -829,6 +992,16 @@ static void run_line(int lineno, char *s)
 		cmd_agent_stop(&c, H_PIN);
 	else if (!strcmp(c.verb, "drain"))
 		cmd_drain(&c);
+	else if (!strcmp(c.verb, "labels") || !strcmp(c.verb, "busy"))
+		cmd_range_query(&c);
+	else if (!strcmp(c.verb, "node"))
+		cmd_node(&c);
+	else if (!strcmp(c.verb, "relabel"))
+		cmd_relabel(&c);
+	else if (!strcmp(c.verb, "bfirst"))
+		cmd_bfirst(&c);
+	else if (!strcmp(c.verb, "node_setup"))
+		cmd_node_setup(&c);
 	else if (!strcmp(c.verb, "sleep"))
 		cmd_sleep(&c);
 	else

@@ -24,26 +24,66 @@
  *   rawrelease AREA PFN COUNT  -> cma_release(area, pfn_to_page(PFN), COUNT) as is,
  *                                 no check (can corrupt the kernel).
  *                                 "ok" | "fail reason=kernel"
- *   hold PFN COUNT             -> alloc_contig_range(PFN, PFN+COUNT, MT, GFP_KERNEL)
+ *   hold PFN COUNT [MT]        -> alloc_contig_range(PFN, PFN+COUNT, MT, GFP_KERNEL)
  *                                 with MT = MIGRATE_CMA when the range lies in a
- *                                 CMA area, MIGRATE_MOVABLE when it lies outside all.
- *                                 "ok mt=cma|movable ns=T" | "fail err=E mt=.. ns=T"
+ *                                 CMA area, MIGRATE_MOVABLE when it lies outside all,
+ *                                 unless MT (movable, unmovable, reclaimable) is given
+ *                                 for a range outside all areas: the isolated
+ *                                 pageblocks then come back labelled MT
+ *                                 (unset_migratetype_isolate), as a kernel allocation
+ *                                 of that type would have claimed them.
+ *                                 "ok mt=NAME ns=T" | "fail err=E mt=NAME ns=T"
  *   drop PFN COUNT             -> free_contig_range(PFN, COUNT) of a live hold.
  *                                 "ok" | "fail reason=notlive"
- *   contig COUNT               -> alloc_contig_pages(COUNT, GFP_KERNEL|__GFP_NOWARN,
- *                                 node of the first area or 0, NULL)
+ *   contig COUNT [NID]         -> alloc_contig_pages(COUNT, GFP_KERNEL|__GFP_NOWARN,
+ *                                 nid, nodemask): without NID the current node and no
+ *                                 nodemask (every zone of the zonelist); with NID only
+ *                                 node NID's zones.
  *                                 "ok pfn=P ns=T" | "fail ns=T"
  *   freecontig PFN COUNT       -> free_contig_range() of a live "contig" allocation.
  *                                 "ok" | "fail reason=notlive"
  *   drain                      -> drain_all_pages(NULL): per-CPU free lists back to
  *                                 the buddy allocator.  "ok"
+ *   labels PFN COUNT           -> the migratetype of every pageblock that intersects
+ *                                 [PFN, PFN+COUNT), one letter each (M movable,
+ *                                 U unmovable, R reclaimable, H highatomic, C cma,
+ *                                 I isolate, ? other): "ok labels=MMUC..."
+ *   node NID                   -> "ok nid=N start_pfn=S end_pfn=E present=P free=F
+ *                                 zones=NAME:START-END,..." (END exclusive; only
+ *                                 populated zones)
+ *   busy PFN COUNT             -> the frames of [PFN, PFN+COUNT) that are not free in
+ *                                 the buddy allocator (per-CPU lists drained first):
+ *                                 "ok busy=N runs=A-B,C,..." (at most 64 runs listed,
+ *                                 then "+")
+ *   relabel PFN MT             -> labels PFN's pageblock MT (movable, unmovable,
+ *                                 reclaimable) the way alloc_contig_range does: takes one
+ *                                 free frame of it with MT as the caller's type (the
+ *                                 pageblock is isolated, then labelled MT) and frees the
+ *                                 frame again.  For reproducing a claim (a buddy
+ *                                 allocation that relabelled a whole free pageblock).
+ *                                 "ok" | "fail err=E" | "fail reason=nofree"
+ *   bfirst NID ORDER MT PFN COUNT [KEEP] -> (experimental, the buddy allocator) allocates blocks
+ *                                 of ORDER and type MT (movable, unmovable, reclaimable)
+ *                                 with alloc_pages_node(NID, ...|__GFP_THISNODE) until one
+ *                                 lands in [PFN, PFN+COUNT); keeps the others (they are
+ *                                 the node's free scraps outside the range, which the free
+ *                                 lists hand out first); per-CPU lists drained before and
+ *                                 after each call; KEEP=0 frees the block that landed in
+ *                                 the range again.  "ok pfn=P outside=N" | "fail outside=N"
+ *   fence PFN COUNT            -> makes every frame of [PFN, PFN+COUNT) unusable for
+ *                                 alloc_contig_pages: holds each pageblock-sized piece
+ *                                 with alloc_contig_range (MIGRATE_MOVABLE) and, where
+ *                                 that fails, each frame alone; frames that cannot be
+ *                                 held are the kernel's own (reserved or in use) and
+ *                                 unusable already.  "ok held=H kernel=K"
  *
  * A malformed command gives "err ...".  Everything still held is given back
  * when the module is unloaded.
  *
  * Needs a kernel whose cma_alloc, cma_release, cma_get_base, cma_get_size,
- * cma_get_name, cma_for_each_area, alloc_contig_pages and drain_all_pages are exported
- * (see kernel/exports.list).
+ * cma_get_name, cma_for_each_area, alloc_contig_pages (6.12: alloc_contig_pages_noprof),
+ * drain_all_pages and get_pfnblock_flags_mask are exported (see kernel/exports.list).
+ * Builds against Linux 6.1 and 6.12.
  */
 #include <linux/module.h>
 #include <linux/kernel.h>
@@ -58,15 +98,25 @@
 #include <linux/ktime.h>
 #include <linux/mmzone.h>
 #include <linux/pageblock-flags.h>
+#include <linux/nodemask.h>
+#include <linux/vmstat.h>
+
+/* 6.8 renamed MAX_ORDER (then exclusive, 11) to MAX_PAGE_ORDER (inclusive, 10). */
+#ifdef MAX_PAGE_ORDER
+#define CMACHECK_MAX_ORDER MAX_PAGE_ORDER
+#else
+#define CMACHECK_MAX_ORDER (MAX_ORDER - 1)
+#endif
 
 #define RESULT_MAX 4096
 
-enum held_kind { HELD_CMA, HELD_HOLD, HELD_CONTIG };
+enum held_kind { HELD_CMA, HELD_HOLD, HELD_CONTIG, HELD_PAGES };
 
 struct held {
 	struct list_head list;
 	enum held_kind kind;
 	struct cma *cma;          /* HELD_CMA only */
+	unsigned int order;       /* HELD_PAGES only: a buddy block of this order */
 	unsigned long pfn;
 	unsigned long count;
 };
@@ -208,6 +258,95 @@ static void forget_range(struct cma *cma, unsigned long pfn, unsigned long count
 	}
 }
 
+static const struct {
+	int mt;
+	const char *name;
+	char letter;
+} mt_table[] = {
+	{ MIGRATE_UNMOVABLE, "unmovable", 'U' },
+	{ MIGRATE_MOVABLE, "movable", 'M' },
+	{ MIGRATE_RECLAIMABLE, "reclaimable", 'R' },
+	{ MIGRATE_HIGHATOMIC, "highatomic", 'H' },
+#ifdef CONFIG_CMA
+	{ MIGRATE_CMA, "cma", 'C' },
+#endif
+#ifdef CONFIG_MEMORY_ISOLATION
+	{ MIGRATE_ISOLATE, "isolate", 'I' },
+#endif
+};
+
+static int mt_by_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(mt_table); i++)
+		if (!strcmp(mt_table[i].name, name))
+			return mt_table[i].mt;
+	return -1;
+}
+
+static const char *mt_name(int mt)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(mt_table); i++)
+		if (mt_table[i].mt == mt)
+			return mt_table[i].name;
+	return "?";
+}
+
+static char mt_letter(int mt)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(mt_table); i++)
+		if (mt_table[i].mt == mt)
+			return mt_table[i].letter;
+	return '?';
+}
+
+/* "busy": the runs are collected in runs_buf, then printed after the count */
+#define BUSY_RUNS_MAX 64
+static char runs_buf[RESULT_MAX / 2];
+static size_t runs_len;
+
+static void busy_run(int n, unsigned long first, unsigned long last)
+{
+	if (n == 1)
+		runs_len = 0;
+	if (n > BUSY_RUNS_MAX)
+		return;
+	if (first == last)
+		runs_len += scnprintf(runs_buf + runs_len, sizeof(runs_buf) - runs_len,
+				      "%s%lu", n > 1 ? "," : "", first);
+	else
+		runs_len += scnprintf(runs_buf + runs_len, sizeof(runs_buf) - runs_len,
+				      "%s%lu-%lu", n > 1 ? "," : "", first, last);
+}
+
+static void busy_finish(unsigned long nbusy, int runs)
+{
+	if (!runs)
+		runs_len = 0;
+	out("ok busy=%lu runs=%.*s%s%s\n", nbusy, (int)runs_len, runs_buf,
+	    runs ? "" : "-", runs > BUSY_RUNS_MAX ? ",+" : "");
+}
+
+/* whether pfn lies in a free buddy block (as the kernel's is_free_buddy_page) */
+static bool frame_is_free(unsigned long pfn)
+{
+	unsigned int order;
+
+	for (order = 0; order <= CMACHECK_MAX_ORDER; order++) {
+		unsigned long head = pfn & ~((1UL << order) - 1);
+
+		if (pfn_valid(head) && PageBuddy(pfn_to_page(head)) &&
+		    page_private(pfn_to_page(head)) >= order)
+			return true;
+	}
+	return false;
+}
+
 static void do_command(char *cmd)
 {
 	char verb[16], name[64];
@@ -229,7 +368,7 @@ static void do_command(char *cmd)
 		n = 0;
 		cma_for_each_area(count_it, &n);
 		out("ok pageblock_order=%u max_order=%u areas=%d\n",
-		    (unsigned int)pageblock_order, (unsigned int)(MAX_ORDER - 1), n);
+		    (unsigned int)pageblock_order, (unsigned int)CMACHECK_MAX_ORDER, n);
 		cma_for_each_area(info_it, &n);
 		return;
 	}
@@ -300,10 +439,12 @@ static void do_command(char *cmd)
 
 	if (!strcmp(verb, "hold")) {
 		struct range_ctx rc;
-		unsigned int mt;
+		char mtname[16] = "";
+		int mt;
 
-		if (sscanf(cmd, "%*s %lu %lu", &a, &b) != 2 || !b) {
-			out("err usage: hold PFN COUNT\n");
+		n = sscanf(cmd, "%*s %lu %lu %15s", &a, &b, mtname);
+		if (n < 2 || !b) {
+			out("err usage: hold PFN COUNT [MT]\n");
 			return;
 		}
 		rc = (struct range_ctx){ .pfn = a, .count = b };
@@ -317,12 +458,19 @@ static void do_command(char *cmd)
 			return;
 		}
 		mt = rc.inside ? MIGRATE_CMA : MIGRATE_MOVABLE;
+		if (mtname[0]) {
+			mt = mt_by_name(mtname);
+			if (mt < 0 || mt == MIGRATE_CMA || rc.inside) {
+				out("err MT must be movable, unmovable or reclaimable, outside every area\n");
+				return;
+			}
+		}
 		t0 = ktime_get();
 		ret = alloc_contig_range(a, a + b, mt, GFP_KERNEL | __GFP_NOWARN);
 		t0 = ktime_sub(ktime_get(), t0);
 		if (ret) {
-			out("fail err=%d mt=%s ns=%lld\n", ret,
-			    rc.inside ? "cma" : "movable", ktime_to_ns(t0));
+			out("fail err=%d mt=%s ns=%lld\n", ret, mt_name(mt),
+			    ktime_to_ns(t0));
 			return;
 		}
 		if (add_held(HELD_HOLD, NULL, a, b)) {
@@ -330,8 +478,7 @@ static void do_command(char *cmd)
 			out("err out of memory for bookkeeping\n");
 			return;
 		}
-		out("ok mt=%s ns=%lld\n", rc.inside ? "cma" : "movable",
-		    ktime_to_ns(t0));
+		out("ok mt=%s ns=%lld\n", mt_name(mt), ktime_to_ns(t0));
 		return;
 	}
 
@@ -356,14 +503,22 @@ static void do_command(char *cmd)
 
 	if (!strcmp(verb, "contig")) {
 		struct page *page;
+		nodemask_t nodes = NODE_MASK_NONE;
+		int nid = -1;
 
-		if (sscanf(cmd, "%*s %lu", &a) != 1 || !a) {
-			out("err usage: contig COUNT\n");
+		n = sscanf(cmd, "%*s %lu %d", &a, &nid);
+		if (n < 1 || !a || (n == 2 && (nid < 0 || nid >= MAX_NUMNODES ||
+					       !node_online(nid)))) {
+			out("err usage: contig COUNT [NID] (NID an online node)\n");
 			return;
 		}
+		if (n == 2)
+			node_set(nid, nodes);
 		t0 = ktime_get();
+		/* with NID: only that node's zones (the nodemask), not the zonelist's fallbacks */
 		page = alloc_contig_pages(a, GFP_KERNEL | __GFP_NOWARN,
-					  numa_node_id(), NULL);
+					  n == 2 ? nid : numa_node_id(),
+					  n == 2 ? &nodes : NULL);
 		t0 = ktime_sub(ktime_get(), t0);
 		if (!page) {
 			out("fail ns=%lld\n", ktime_to_ns(t0));
@@ -381,6 +536,223 @@ static void do_command(char *cmd)
 	if (!strcmp(verb, "drain")) {
 		drain_all_pages(NULL);
 		out("ok\n");
+		return;
+	}
+
+	if (!strcmp(verb, "labels")) {
+		unsigned long pfn, first, last;
+
+		if (sscanf(cmd, "%*s %lu %lu", &a, &b) != 2 || !b) {
+			out("err usage: labels PFN COUNT\n");
+			return;
+		}
+		first = ALIGN_DOWN(a, pageblock_nr_pages);
+		last = a + b - 1;
+		if (!pfn_valid(first) || !pfn_valid(last)) {
+			out("err invalid pfn\n");
+			return;
+		}
+		if ((last - first) / pageblock_nr_pages + 1 > RESULT_MAX - 32) {
+			out("err too many pageblocks\n");
+			return;
+		}
+		out("ok labels=");
+		for (pfn = first; pfn <= last; pfn += pageblock_nr_pages)
+			out("%c", pfn_valid(pfn) ? mt_letter(get_pageblock_migratetype(pfn_to_page(pfn))) : '-');
+		out("\n");
+		return;
+	}
+
+	if (!strcmp(verb, "node")) {
+		int nid, z;
+		pg_data_t *pgdat;
+		bool first = true;
+		unsigned long free;
+
+		if (sscanf(cmd, "%*s %d", &nid) != 1 || nid < 0 ||
+		    nid >= MAX_NUMNODES || !node_online(nid)) {
+			out("err usage: node NID (an online node)\n");
+			return;
+		}
+		pgdat = NODE_DATA(nid);
+		free = 0;
+		for (z = 0; z < MAX_NR_ZONES; z++)
+			free += zone_page_state(&pgdat->node_zones[z], NR_FREE_PAGES);
+		out("ok nid=%d start_pfn=%lu end_pfn=%lu present=%lu free=%lu nodes=%d zones=",
+		    nid, pgdat->node_start_pfn, pgdat_end_pfn(pgdat),
+		    pgdat->node_present_pages, free, num_online_nodes());
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			struct zone *zone = &pgdat->node_zones[z];
+
+			if (!populated_zone(zone))
+				continue;
+			out("%s%s:%lu-%lu", first ? "" : ",", zone->name,
+			    zone->zone_start_pfn, zone_end_pfn(zone));
+			first = false;
+		}
+		out("%s\n", first ? "-" : "");
+		return;
+	}
+
+	if (!strcmp(verb, "busy")) {
+		unsigned long pfn, e, run = 0, nbusy = 0;
+		int runs = 0;
+		bool in_run = false;
+
+		if (sscanf(cmd, "%*s %lu %lu", &a, &b) != 2 || !b) {
+			out("err usage: busy PFN COUNT\n");
+			return;
+		}
+		drain_all_pages(NULL);
+		e = a + b;
+		for (pfn = a; pfn < e;) {
+			struct page *page = pfn_valid(pfn) ? pfn_to_page(pfn) : NULL;
+			unsigned long step = 1;
+			bool free = false;
+
+			if (page && PageBuddy(page)) {
+				/* the order of a free buddy block (mm/internal.h buddy_order) */
+				step = 1UL << page_private(page);
+				free = true;
+			}
+			if (!free) {
+				nbusy++;
+				if (!in_run)
+					run = pfn;
+				in_run = true;
+			} else if (in_run) {
+				runs++;
+				busy_run(runs, run, pfn - 1);
+				in_run = false;
+			}
+			pfn += step;
+		}
+		if (in_run)
+			busy_run(++runs, run, e - 1);
+		busy_finish(nbusy, runs);
+		return;
+	}
+
+	if (!strcmp(verb, "relabel")) {
+		unsigned long pfn, first;
+		char mtname[16];
+		int mt;
+
+		if (sscanf(cmd, "%*s %lu %15s", &a, mtname) != 2 ||
+		    (mt = mt_by_name(mtname)) < 0 || mt == MIGRATE_CMA) {
+			out("err usage: relabel PFN movable|unmovable|reclaimable\n");
+			return;
+		}
+		first = ALIGN_DOWN(a, pageblock_nr_pages);
+		if (!pfn_valid(first) || !pfn_valid(first + pageblock_nr_pages - 1)) {
+			out("err invalid pfn\n");
+			return;
+		}
+		drain_all_pages(NULL);
+		for (pfn = first; pfn < first + pageblock_nr_pages; pfn++)
+			if (frame_is_free(pfn))
+				break;
+		if (pfn == first + pageblock_nr_pages) {
+			out("fail reason=nofree\n");
+			return;
+		}
+		ret = alloc_contig_range(pfn, pfn + 1, mt, GFP_KERNEL | __GFP_NOWARN);
+		if (ret) {
+			out("fail err=%d\n", ret);
+			return;
+		}
+		free_contig_range(pfn, 1);
+		out("ok\n");
+		return;
+	}
+
+	if (!strcmp(verb, "bfirst")) {
+		unsigned long outside = 0;
+		unsigned int order;
+		char mtname[16];
+		int nid, mt;
+		gfp_t gfp;
+
+		int keep = 1;
+
+		if (sscanf(cmd, "%*s %d %u %15s %lu %lu %d", &nid, &order, mtname, &a, &b, &keep) < 5 ||
+		    nid < 0 || nid >= MAX_NUMNODES || !node_online(nid) ||
+		    order > CMACHECK_MAX_ORDER || (mt = mt_by_name(mtname)) < 0 || mt == MIGRATE_CMA) {
+			out("err usage: bfirst NID ORDER movable|unmovable|reclaimable PFN COUNT\n");
+			return;
+		}
+		gfp = (mt == MIGRATE_MOVABLE ? GFP_HIGHUSER_MOVABLE :
+		       mt == MIGRATE_RECLAIMABLE ? GFP_KERNEL | __GFP_RECLAIMABLE : GFP_KERNEL) |
+		      __GFP_THISNODE | __GFP_NOWARN | __GFP_NORETRY |
+		      /* no watermarks: the model has none, and the node is nearly all fenced */
+		      __GFP_MEMALLOC;
+		for (;;) {
+			struct page *page;
+			unsigned long pfn;
+
+			drain_all_pages(NULL);
+			page = alloc_pages_node(nid, gfp, order);
+			drain_all_pages(NULL);
+			if (!page) {
+				out("fail outside=%lu\n", outside);
+				return;
+			}
+			pfn = page_to_pfn(page);
+			if (add_held(HELD_PAGES, NULL, pfn, 1UL << order)) {
+				__free_pages(page, order);
+				out("err out of memory for bookkeeping\n");
+				return;
+			}
+			list_last_entry(&held_list, struct held, list)->order = order;
+			if (pfn >= a && pfn < a + b) {
+				if (!keep) {
+					struct held *h = list_last_entry(&held_list, struct held, list);
+
+					list_del(&h->list);
+					kfree(h);
+					__free_pages(page, order);
+					drain_all_pages(NULL);
+				}
+				out("ok pfn=%lu outside=%lu\n", pfn, outside);
+				return;
+			}
+			outside++;
+		}
+	}
+
+	if (!strcmp(verb, "fence")) {
+		unsigned long pfn, e, held = 0, kernel = 0;
+
+		if (sscanf(cmd, "%*s %lu %lu", &a, &b) != 2 || !b) {
+			out("err usage: fence PFN COUNT\n");
+			return;
+		}
+		e = a + b;
+		for (pfn = a; pfn < e;) {
+			unsigned long pe = min(ALIGN(pfn + 1, pageblock_nr_pages), e), q;
+
+			if (pfn_valid(pfn) && pfn_valid(pe - 1) &&
+			    !alloc_contig_range(pfn, pe, MIGRATE_MOVABLE, GFP_KERNEL | __GFP_NOWARN) &&
+			    !add_held(HELD_HOLD, NULL, pfn, pe - pfn)) {
+				held += pe - pfn;
+			} else {
+				for (q = pfn; q < pe; q++) {
+					if (pfn_valid(q) &&
+					    !alloc_contig_range(q, q + 1, MIGRATE_MOVABLE, GFP_KERNEL | __GFP_NOWARN)) {
+						if (add_held(HELD_HOLD, NULL, q, 1)) {
+							free_contig_range(q, 1);
+							kernel++;
+						} else {
+							held++;
+						}
+					} else {
+						kernel++;
+					}
+				}
+			}
+			pfn = pe;
+		}
+		out("ok held=%lu kernel=%lu\n", held, kernel);
 		return;
 	}
 
@@ -437,6 +809,8 @@ static void __exit cmacheck_exit(void)
 	list_for_each_entry_safe(h, t, &held_list, list) {
 		if (h->kind == HELD_CMA)
 			cma_release(h->cma, pfn_to_page(h->pfn), h->count);
+		else if (h->kind == HELD_PAGES)
+			__free_pages(pfn_to_page(h->pfn), h->order);
 		else
 			free_contig_range(h->pfn, h->count);
 		list_del(&h->list);
