@@ -1,6 +1,7 @@
 #include "check/runner.h"
 
 #include <algorithm>
+#include <cassert>
 #include <ostream>
 #include <sstream>
 
@@ -45,6 +46,7 @@ Session::~Session() {
 }
 
 void Session::restore(const Session& other) {
+  assert(trace_.machine == other.trace_.machine);  // (the profile is part of the state)
   *impl_ = *other.impl_;
   if (model_ && other.model_) *model_ = *other.model_;
   handles_ = other.handles_;

@@ -64,7 +64,8 @@ class Session {
   // Final full-tier check.
   bool finish();
   // Makes this session's state (allocator, model, live handles, operations run) a copy of
-  // `other`'s, which runs the same header with the same options, and clears any finding:
+  // `other`'s, which runs the same header (its kernel profile too: the state's meaning is the
+  // profile's) with the same options, and clears any finding:
   // `cmacheck explore` tries each operation from a saved state. Reuses this session's memory.
   void restore(const Session& other);
 

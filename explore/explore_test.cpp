@@ -92,6 +92,43 @@ TEST(StateHash, DifferentStatesHashDifferently) {
   EXPECT_NE(ab.impl, ba.impl);
 }
 
+// linux-6.1 (B10, B12): a merge changes no label, and the merged block goes on the list of
+// the block freed last. Freeing p (UNMOVABLE) and m (MOVABLE) in either order leaves the same
+// frames, labels and contents, with [0, 4) on the UNMOVABLE list or on the MOVABLE one: two
+// states, which the next unmovable request tells apart (B8 takes a block from its own list
+// first). Both hashes must see it.
+TEST(StateHash, LinuxSixOneListsAreState) {
+  const std::string head =
+      "machine pages=8 pageblock_order=1 max_order=2 profile=linux-6.1\n"
+      "alloc p kind=unmovable order=1\nalloc big kind=movable order=2\nalloc m kind=movable order=1\n"
+      "expect label@0=unmovable label@2=movable\n";
+  const Hashes m_last = hashes_after(head + "free p\nfree m\n");
+  const Hashes p_last = hashes_after(head + "free m\nfree p\n");
+  EXPECT_NE(m_last.model, p_last.model);
+  EXPECT_NE(m_last.impl, p_last.impl);
+  // ... and the lists are all that differs: the labels are those of the setup.
+  for (const char* order : {"free p\nfree m\n", "free m\nfree p\n"}) {
+    ParseResult p = parse_trace(head + order + "expect label@0=unmovable label@2=movable\n");
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(run_trace(p.trace, run_options({})).status, RunStatus::ok) << order;
+  }
+  // The first order reached again under other names and stamps hashes as before.
+  const std::string renamed =
+      "machine pages=8 pageblock_order=1 max_order=2 profile=linux-6.1\n"
+      "alloc q kind=unmovable order=1\nalloc b kind=movable order=2\nalloc n kind=movable order=1\n"
+      "free q\nfree n\n";
+  EXPECT_EQ(hashes_after(renamed).model, m_last.model);
+  EXPECT_EQ(hashes_after(renamed).impl, m_last.impl);
+}
+
+TEST(StateHash, TheProfileIsState) {
+  const std::string ops = "alloc a kind=movable at=4\nalloc b kind=unmovable\n";
+  const Hashes six_one = hashes_after("machine pages=16 pageblock_order=1 max_order=2 profile=linux-6.1\n" + ops);
+  const Hashes six_twelve = hashes_after("machine pages=16 pageblock_order=1 max_order=2 profile=linux-6.12\n" + ops);
+  EXPECT_NE(six_one.impl, six_twelve.impl);
+  EXPECT_NE(six_one.model, six_twelve.model);
+}
+
 // Without deduplication every sequence is run; with it, each state once. Both must find the
 // first violation at the same depth and count the same distinct states at every depth.
 TEST(Dedup, FindsWhatThePlainSearchFindsAtTheSameDepth) {

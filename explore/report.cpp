@@ -32,7 +32,8 @@ std::string faults_text(const impl::FaultSet& faults) {
 
 // The command line that repeats the search.
 std::string command(const World& world, const Options& options) {
-  std::string c = "cmacheck explore --world " + world.name + " --depth " + std::to_string(options.depth);
+  std::string c = "cmacheck explore --world " + world.name + " --profile " + name(world.trace.machine.profile) +
+                  " --depth " + std::to_string(options.depth);
   if (options.ops != kAllOps) c += " --ops " + ops_text(options.ops);
   for (const auto& f : impl::all_faults())
     if (options.faults.on(f.fault)) c += " --fault " + std::string(f.name);
@@ -43,7 +44,7 @@ std::string command(const World& world, const Options& options) {
 
 std::string summary(const World& world, const Options& options, const Result& r) {
   std::ostringstream o;
-  o << "world " << world.name << ": " << world.description << "\n";
+  o << "world " << world.name << " (" << name(world.trace.machine.profile) << "): " << world.description << "\n";
   o << "depth " << options.depth << ", operations " << ops_text(options.ops);
   if (options.faults.any()) o << ", fault " << faults_text(options.faults);
   if (!options.dedup) o << ", no deduplication";

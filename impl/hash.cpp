@@ -4,9 +4,13 @@
 // allocation slots (allocations are named by their first frame), the serial numbers of
 // rule M5 (a frame's content is hashed relative to its allocation's stamp), the alignment
 // a cma allocation asked for (checked once, when it was made: allocations never move), and
-// statistics (moves_total_). Everything else is in: labels, who owns each frame, the free
-// lists *in list order* (B6: which block the next request takes depends on it), the
-// bitmaps, and every counter, so that a counter a fault made drift is not hidden.
+// statistics (moves_total_). Everything else is in: the kernel profile, labels, who owns
+// each frame, the free lists *in list order* (B6: which block the next request takes
+// depends on it), the bitmaps, and every counter, so that a counter a fault made drift is
+// not hidden. Walking each list (type, order) records which list every free block is on,
+// the list_type_ of its head: under linux-6.1 that can differ from its label (B10) and
+// decides where the block's pieces go and what step 4 may take. list_type_ of a frame that
+// heads no free block is stale and read by nothing, so it is left out.
 #include <algorithm>
 
 #include "impl/allocator.h"
@@ -31,6 +35,7 @@ struct Mix {
 uint64_t Allocator::state_hash() const {
   Mix m;
   const uint64_t n = machine_.pages;
+  m.add(static_cast<uint64_t>(profile_));
   for (size_t pb = 0; pb < labels_.size(); pb += 8) {  // eight labels a word
     uint64_t word = 0;
     for (size_t i = pb; i < std::min(labels_.size(), pb + 8); ++i) word = word << 8 | static_cast<uint8_t>(labels_[i]);

@@ -1,8 +1,11 @@
 // The canonical hash of the model's state, for `cmacheck explore` (docs/explore.md): two
 // states that behave alike under every future operation and every check hash equal. The
-// model keeps what the rules talk about: labels, which frames each allocation holds and
-// with which content, pins, bitmaps. Left out: handle numbers (allocations are named by
-// their first frame), the serial numbers of rule M5 (a frame's content is hashed relative
+// model keeps what the rules talk about: the kernel profile, labels, which frames each
+// allocation holds and with which content, pins, bitmaps, and under linux-6.1 the list each
+// free frame is on (B10: a free block's list can differ from its label; its pieces keep
+// it when it is split). Left out: handle numbers (allocations are named by their first
+// frame), the lists recorded for allocated frames (stale: freeing a frame sets its list,
+// B12), the serial numbers of rule M5 (a frame's content is hashed relative
 // to its allocation's first frame's stamp), and the derived free-block tables, which
 // self_check() re-derives from the frames and labels.
 #include <algorithm>
@@ -28,6 +31,7 @@ struct Mix {
 
 uint64_t Model::state_hash() const {
   Mix m;
+  m.add(static_cast<uint64_t>(machine_.profile));
   for (uint64_t pb = 0; pb < memory_.pageblocks(); pb += 8) {  // eight labels a word
     uint64_t word = 0;
     for (uint64_t i = pb; i < std::min(memory_.pageblocks(), pb + 8); ++i)
@@ -41,8 +45,8 @@ uint64_t Model::state_hash() const {
   uint64_t stamp = 0;
   for (uint64_t p = 0; p < machine_.pages; ++p) {
     const uint32_t h = owner_[p];
-    if (h == kNoOwner) {
-      m.add(0);
+    if (h == kNoOwner) {  // free: its list under linux-6.1 (B10), else 0
+      m.add(memory_.own_lists() ? 1 + static_cast<uint64_t>(memory_.list_at(Pfn{p})) : 0);
       continue;
     }
     if (h != last_owner) {  // allocations are contiguous: a new owner is a new allocation

@@ -21,6 +21,7 @@ struct ExploreArgs {
   std::vector<impl::Fault> faults;
   std::vector<std::string> ops;
   std::optional<uint32_t> max_pins;
+  std::optional<Profile> profile;
   std::string out_dir = "corpus/explore";
   bool quiet = false;
 };
@@ -40,6 +41,7 @@ int run(ExploreArgs& a) {
   explore::World world;
   if (!explore::load_world(a.world, world, std::cerr)) return kBadInput;
   if (a.max_pins) world.max_pins = *a.max_pins;
+  if (a.profile) world.trace.machine.profile = *a.profile;
   explore::Options& o = a.options;
   o.faults = fault_set(a.faults);
   if (!a.ops.empty()) {
@@ -65,6 +67,7 @@ int run(ExploreArgs& a) {
     for (const auto& f : impl::all_faults())
       if (o.faults.on(f.fault)) file = std::string(f.name), ++faults;
     if (faults != 1) file = std::filesystem::path(world.name).stem().string() + "-depth" + std::to_string(r.violation->depth);
+    if (world.trace.machine.profile != Profile::linux_6_1) file += std::string("-") + name(world.trace.machine.profile);
     const std::string path = (std::filesystem::path(a.out_dir) / (file + ".trace")).string();
     std::ofstream f(path);
     f << explore::counterexample_text(world, o, r);
@@ -100,6 +103,8 @@ Command add(CLI::App& parent) {
       ->allow_extra_args(false)
       ->check(CLI::IsMember(classes).description(""));
   add_fault_option(*cmd, a->faults);
+  add_profile_option(*cmd, a->profile)->description(
+      "kernel profile: linux-6.1 or linux-6.12 (default: the world's; the named worlds are linux-6.1)");
   add_jobs_option(*cmd, a->options.jobs);
   cmd->add_option("--max-pins", a->max_pins, "pins a block may hold before `pin` is no longer tried (default: the world's)")
       ->type_name("N")

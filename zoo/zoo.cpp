@@ -209,7 +209,7 @@ ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* co
 }
 
 ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Trace* counterexample,
-                      std::string* counterexample_text) {
+                      std::string* counterexample_text, Profile profile) {
   ZooResult r;
   r.fault = fault;
   r.engine = Engine::explore;
@@ -221,6 +221,7 @@ ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Tra
       r.note = err.str();
       return r;
     }
+    worlds.back().trace.machine.profile = profile;
   }
   const auto t0 = Clock::now();
   // Iterative deepening across the worlds: each depth in every world before the next depth.
@@ -286,7 +287,8 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
       } else if (e == Engine::explore) {
         Trace t;
         std::string text;
-        r = run_explore(fault, options.seconds, options.explore_depth, &t, &text);
+        r = run_explore(fault, options.seconds, options.explore_depth, &t, &text,
+                        options.profile.value_or(Profile::linux_6_1));
         if (r.detected && !options.explore_out.empty()) {
           fs::create_directories(options.explore_out);
           std::ofstream(fs::path(options.explore_out) / (std::string(impl::fault_info(fault).name) + ".trace")) << text;

@@ -61,7 +61,8 @@ ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* co
 
 // cmacheck explore over the zoo's worlds (explore::zoo_worlds()), deepening one level at a
 // time across all of them, so that the first finding has the fewest operations of any.
+// Its worlds are of `profile` (the zoo's --profile; linux-6.1 when none is given).
 ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Trace* counterexample,
-                      std::string* counterexample_text = nullptr);
+                      std::string* counterexample_text = nullptr, Profile profile = Profile::linux_6_1);
 
 }  // namespace cmacheck::zoo
