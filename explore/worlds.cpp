@@ -18,6 +18,10 @@ constexpr NamedWorld kWorlds[] = {
      "machine pages=2 pageblock_order=0 max_order=1\n"
      "area dma base=1 pages=1\n",
      1},
+    {"four", "4 frames, two pageblocks of 2, max_order 1, the second pageblock a CMA area: exhausted within 14 operations",
+     "machine pages=4 pageblock_order=1 max_order=1\n"
+     "area dma base=2 pages=2\n",
+     2},
     {"small", "16 frames, pageblocks of 2, max_order 2, an 8-frame area at frame 2 with order_per_bit 1",
      "machine pages=16 pageblock_order=1 max_order=2\n"
      "area dma base=2 pages=8 order_per_bit=1\n",
