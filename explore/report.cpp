@@ -84,9 +84,10 @@ std::string summary(const World& world, const Options& options, const Result& r)
 std::string counterexample_text(const World& world, const Options& options, const Result& r) {
   std::ostringstream o;
   const Counterexample& cx = *r.violation;
-  o << "# Found by `" << command(world, options) << "`: the first violation in breadth-first\n"
-    << "# order, " << cx.depth << " operation(s) after the world's setup; no shorter sequence in this world breaks\n"
-    << "# a rule. Caught by " << cx.finding.violation.rule << ": " << cx.finding.violation.message << "\n";
+  o << "# Found by " << command(world, options) << "\n"
+    << "# The first violation in breadth-first order, " << cx.depth << " operation(s) after the world's setup:\n"
+    << "# no shorter sequence in this world breaks a rule. Caught by " << cx.finding.violation.rule << ": "
+    << cx.finding.violation.message << "\n";
   if (options.faults.any()) {
     o << "# Replay: cmacheck replay --full-every 1";
     for (const auto& f : impl::all_faults())

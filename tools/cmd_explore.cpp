@@ -67,7 +67,6 @@ int run(ExploreArgs& a) {
     for (const auto& f : impl::all_faults())
       if (o.faults.on(f.fault)) file = std::string(f.name), ++faults;
     if (faults != 1) file = std::filesystem::path(world.name).stem().string() + "-depth" + std::to_string(r.violation->depth);
-    if (world.trace.machine.profile != Profile::linux_6_1) file += std::string("-") + name(world.trace.machine.profile);
     const std::string path = (std::filesystem::path(a.out_dir) / (file + ".trace")).string();
     std::ofstream f(path);
     f << explore::counterexample_text(world, o, r);
