@@ -1,6 +1,7 @@
 #include "check/runner.h"
 
 #include <algorithm>
+#include <cassert>
 #include <ostream>
 #include <sstream>
 
@@ -42,6 +43,18 @@ Session::~Session() {
   if (impl_->machine().pages > kSpareMaxPages) return;  // (trace_ may have been moved out)
   spare.impl = std::move(*impl_).release_tables();
   if (model_) spare.model = std::move(*model_).release_tables();
+}
+
+void Session::restore(const Session& other) {
+  assert(trace_.machine == other.trace_.machine);  // (the profile is part of the state)
+  *impl_ = *other.impl_;
+  if (model_ && other.model_) *model_ = *other.model_;
+  handles_ = other.handles_;
+  ops_run_ = other.ops_run_;
+  status_ = other.status_;
+  finding_ = other.finding_;
+  malformed_ = other.malformed_;
+  malformed_line_ = other.malformed_line_;
 }
 
 bool Session::step_op(const Op& op) {
@@ -164,8 +177,7 @@ bool Session::run_op(const Statement& st, size_t index) {
     return false;
   }
   const bool full = options_.full_every && (ops_run_ % options_.full_every) == options_.full_every - 1;
-  std::optional<impl::Allocator::Snapshot> before;
-  if (full) before = impl_->snapshot();
+  if (full) impl_->snapshot(before_);  // (I10, checked below after a failure)
 
   impl_->apply(op, impl_out_);
   ++ops_run_;
@@ -202,8 +214,8 @@ bool Session::run_op(const Statement& st, size_t index) {
   }
   if (model_ && options_.self_check_every && ops_run_ % options_.self_check_every == 0)
     if (auto e = model_->self_check()) return fail(Violation{"self-check", "the model's own bookkeeping: " + *e, {}}, index);
-  if (before && !impl_out_.ok)
-    if (auto v = impl_->check_unchanged(*before, impl_out_)) return fail(*v, index);
+  if (full && !impl_out_.ok)
+    if (auto v = impl_->check_unchanged(before_, impl_out_)) return fail(*v, index);
 
   if (options_.check_expectations && st.expectation) {
     const Expectation& e = *st.expectation;

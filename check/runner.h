@@ -63,6 +63,11 @@ class Session {
   bool step_op(const Op& op);
   // Final full-tier check.
   bool finish();
+  // Makes this session's state (allocator, model, live handles, operations run) a copy of
+  // `other`'s, which runs the same header (its kernel profile too: the state's meaning is the
+  // profile's) with the same options, and clears any finding:
+  // `cmacheck explore` tries each operation from a saved state. Reuses this session's memory.
+  void restore(const Session& other);
 
   RunStatus status() const { return status_; }
   const std::optional<Finding>& finding() const { return finding_; }
@@ -72,6 +77,7 @@ class Session {
   const HandleTable& handles() const { return handles_; }
   const impl::Allocator& impl() const { return *impl_; }
   model::Model* model_for_tests() { return model_.get(); }
+  const model::Model* model() const { return model_.get(); }
   const Trace& trace() const { return trace_; }
   Trace& mutable_trace() { return trace_; }
   uint64_t ops_run() const { return ops_run_; }
@@ -91,6 +97,7 @@ class Session {
   Outcome impl_out_, model_out_;
   Observation impl_obs_, model_obs_;
   std::vector<HandleId> touched_;
+  impl::Allocator::Snapshot before_;  // the state before a full-tier operation (I10)
   RunStatus status_ = RunStatus::ok;
   std::optional<Finding> finding_;
   std::string malformed_;

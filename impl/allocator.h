@@ -93,6 +93,7 @@ class Allocator {
     uint64_t free = 0;
   };
   Snapshot snapshot() const;
+  void snapshot(Snapshot& into) const;  // the same, reusing `into`'s memory
   std::optional<Violation> check_unchanged(const Snapshot& before, const Outcome& failed) const;
 
   // Queries.
@@ -106,6 +107,7 @@ class Allocator {
   FrameRole role(Pfn p) const;
   uint64_t content(Pfn p) const { return content_[raw(p)]; }
   uint64_t moves_total() const { return moves_total_; }
+  uint64_t state_hash() const;  // canonical, for `cmacheck explore` (impl/hash.cpp)
 
   // Deliberate corruption, for the tests that show each invariant check fires.
   struct Corruptor;

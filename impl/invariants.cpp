@@ -133,7 +133,10 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
   }
 
   // Full tier. I1/I2: walk every free list; each free frame is in exactly one free block.
-  std::vector<uint8_t> seen(n, 0);
+  // Scratch tables kept per thread, so that the full tier allocates nothing once warm (the
+  // checker runs it after every operation of `cmacheck explore`).
+  thread_local std::vector<uint8_t> seen, want;
+  seen.assign(n, 0);
   uint64_t free_total = 0, free_cma = 0;
   for (int t = 0; t < kTypes; ++t)
     for (uint8_t o = 0; o <= machine_.max_order; ++o) {
@@ -223,7 +226,7 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
   for (size_t ai = 0; ai < areas_.size(); ++ai) {
     const Area& a = areas_[ai];
     const uint8_t o = a.decl.order_per_bit;
-    std::vector<uint8_t> want(a.nbits, 0);
+    want.assign(a.nbits, 0);
     for (uint32_t slot = 1; slot <= allocs_.size(); ++slot) {
       const Allocation& r = rec(slot);
       if (!r.live || r.family != Family::cma || raw(r.area) != ai) continue;
@@ -250,20 +253,28 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
 
 Allocator::Snapshot Allocator::snapshot() const {
   Snapshot snap;
+  snapshot(snap);
+  return snap;
+}
+
+void Allocator::snapshot(Snapshot& snap) const {
   snap.labels = labels_;
-  for (const Area& a : areas_) snap.bitmaps.push_back(a.bits);
+  snap.bitmaps.resize(areas_.size());
+  for (size_t a = 0; a < areas_.size(); ++a) snap.bitmaps[a] = areas_[a].bits;
+  snap.live.clear();
+  snap.pins.clear();
   for (uint32_t h = 0; h < slot_of_handle_.size(); ++h)
     if (uint32_t slot = slot_of_handle_[h]) {
       snap.live.emplace_back(h, rec(slot).pfn);
       snap.pins.push_back(rec(slot).pins);
     }
   snap.free = free_pages_;
-  return snap;
 }
 
 // I10: a failed operation changed nothing except what A6, X2 and X5 allow.
 std::optional<Violation> Allocator::check_unchanged(const Snapshot& before, const Outcome& failed) const {
-  const Snapshot now = snapshot();
+  thread_local Snapshot now;  // reused: no allocation once warm
+  snapshot(now);
   // A move that stays made (X2) allocated its target as a movable request, and that
   // allocation may have claimed a non-CMA pageblock for MOVABLE (B5); a failed alloc_contig
   // undoes the pageblocks it isolated to MOVABLE, the caller's type (X5). Nothing else may

@@ -283,14 +283,17 @@ void FreeMemory::derive_whole_and_counts() {
 void FreeMemory::derive_all() {
   derive_allocated();
   derive_whole_and_counts();
-  for (auto& per_type : blocks_of_) per_type.fill(0);
+  for (auto& per_type : blocks_of_) std::fill_n(per_type.begin(), max_order_ + 1, 0);  // (orders above are never set)
   for (uint8_t k = 0; k <= max_order_; ++k)
     for (uint64_t i = 0; i < blocks_at(k); ++i)
       if (free_block_at(k, i)) ++blocks_of_[index(list_of(k, i))][k];
 }
 
 std::optional<std::string> FreeMemory::self_check() const {
-  FreeMemory fresh = *this;
+  // The copy re-derived is kept per thread, so that its tables reuse their memory: the
+  // checker runs this after every operation of `cmacheck explore`.
+  thread_local FreeMemory fresh(1, 0, 0, {}, false);
+  fresh = *this;
   fresh.derive_all();
   if (fresh.allocated_ != allocated_) return "allocated-frame counts per block drifted";
   if (fresh.whole_ != whole_) return "wholeness (B2) drifted";

@@ -87,6 +87,9 @@ class FreeMemory {
   // The list a free block is on (B10, B11).
   MigrateType type_of(const FreeBlock& b) const { return list_of(b.order.value, raw(b.head) >> b.order.value); }
   bool own_lists() const { return own_lists_; }
+  // linux-6.1 (B10): the list recorded for frame p; the list of the free block p is in when p
+  // is free (its state hash, model/hash.cpp). Only with own_lists().
+  MigrateType list_at(Pfn p) const { return lists_[raw(p)]; }
   // linux-6.1 (B10): puts the free block b on t's list (as every rule that sends a block to a
   // list does: a free, a merge, move_freepages_block). Its frames keep the list when it is
   // split.

@@ -78,6 +78,7 @@ class Model {
   MigrateType label(Pfn p) const { return memory_.label(p); }
   uint64_t content(Pfn p) const { return content_[raw(p)]; }  // 0 for a free frame
   const FreeMemory& memory() const { return memory_; }
+  uint64_t state_hash() const;  // canonical, for `cmacheck explore` (model/hash.cpp)
 
   // Re-derives everything derived and checks the model's own bookkeeping (frames owned by
   // exactly the live allocations, bitmaps, counts). The checker runs it on its full tier, so

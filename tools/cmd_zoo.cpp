@@ -50,11 +50,12 @@ Command add(CLI::App& parent) {
       ->capture_default_str();
   add_fault_option(*cmd, a->zoo.faults, /*allow_none=*/false)->description("only this fault (repeatable)");
   add_profile_option(*cmd, a->zoo.profile);
-  cmd->add_option("--engines", a->engines, "comma-separated: fuzz-empty, fuzz-seeds, properties, random (default all)")
+  cmd->add_option("--engines", a->engines,
+                  "comma-separated: fuzz-empty, fuzz-seeds, properties, random, explore (default all)")
       ->type_name("LIST")
       ->delimiter(',')
       ->allow_extra_args(false)
-      ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random"}).description(""));
+      ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random", "explore"}).description(""));
   cmd->add_option("--fuzzer", a->zoo.fuzzer, "the fuzz_lockstep binary (default build/fuzz/fuzz/fuzz_lockstep)")
       ->type_name("PATH")
       ->check(kExecutable);
@@ -67,13 +68,22 @@ Command add(CLI::App& parent) {
   cmd->add_option("--plot", a->plot_path, "plot faults found against time to detect, one line per engine")
       ->type_name("FILE.svg")
       ->check(kOutputFile);
+  cmd->add_option("--explore-out", a->zoo.explore_out,
+                  "write explore's first violation of each fault (a shortest one) as DIR/FAULT.trace")
+      ->type_name("DIR")
+      ->check(kOutputDir);
+  cmd->add_option("--explore-depth", a->zoo.explore_depth, "explore's depth bound")
+      ->type_name("D")
+      ->check(CLI::Validator(CLI::Range(0u, 64u)).description(""))
+      ->capture_default_str();
   cmd->add_option("--reproducers", a->zoo.reproducers, "write each fault's smallest shrunk counterexample as DIR/FAULT.trace")
       ->type_name("DIR")
       ->check(kOutputDir);
   cmd->footer(
       "For each injectable fault (see `cmacheck faults`), run each search engine from scratch and\n"
       "report whether and how fast it finds the fault. Prints a Markdown table: fault, origin, engine,\n"
-      "detected, time to detect, executions, rule that fired, size of the shrunk counterexample.\n"
+      "detected, time to detect, executions, rule that fired, size of the shrunk counterexample, and for\n"
+      "explore the depth (operations) of its first violation and the world it was found in.\n"
       "exit status: 0 every fault found, 1 a fault was not found, 2 bad input");
   return {cmd, [a] { return run(*a); }};
 }

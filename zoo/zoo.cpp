@@ -13,6 +13,7 @@
 #include "check/decode.h"
 #include "check/replay.h"
 #include "check/shrink.h"
+#include "explore/explore.h"
 #include "properties/result.h"
 #include "trace/parse.h"
 #include "trace/print.h"
@@ -28,12 +29,13 @@ const char* name(Engine e) {
     case Engine::fuzz_empty: return "fuzz-empty";
     case Engine::fuzz_seeds: return "fuzz-seeds";
     case Engine::properties: return "properties";
+    case Engine::explore: return "explore";
   }
   return "?";
 }
 
 std::optional<Engine> engine_by_name(const std::string& s) {
-  for (Engine e : {Engine::random, Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties})
+  for (Engine e : {Engine::random, Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::explore})
     if (s == name(e)) return e;
   return std::nullopt;
 }
@@ -206,6 +208,60 @@ ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* co
   return r;
 }
 
+ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Trace* counterexample,
+                      std::string* counterexample_text, Profile profile) {
+  ZooResult r;
+  r.fault = fault;
+  r.engine = Engine::explore;
+  std::vector<explore::World> worlds;
+  for (const std::string& name : explore::zoo_worlds()) {
+    std::ostringstream err;
+    worlds.emplace_back();
+    if (!explore::load_world(name, worlds.back(), err)) {
+      r.note = err.str();
+      return r;
+    }
+    worlds.back().trace.machine.profile = profile;
+  }
+  const auto t0 = Clock::now();
+  // Iterative deepening across the worlds: each depth in every world before the next depth.
+  // (Each search starts over; the levels before the last cost a small fraction of it.)
+  for (unsigned depth = 0; depth <= max_depth; ++depth)
+    for (const explore::World& w : worlds) {
+      explore::Options o;
+      o.depth = depth;
+      o.faults.add(fault);
+      o.seconds = seconds - since(t0);
+      if (o.seconds <= 0) {
+        r.seconds = seconds;
+        return r;
+      }
+      const explore::Result res = explore::explore(w, o);
+      r.executions += res.sequences;
+      if (!res.error.empty()) {
+        r.note = res.error;
+        return r;
+      }
+      if (res.violation) {
+        r.detected = true;
+        r.seconds = since(t0);
+        r.rule = res.violation->finding.violation.rule;
+        r.depth = static_cast<int>(res.violation->depth);
+        r.world = w.name;
+        if (counterexample) *counterexample = res.violation->trace;
+        if (counterexample_text) *counterexample_text = explore::counterexample_text(w, o, res);
+        return r;
+      }
+      if (!res.complete) {
+        r.seconds = seconds;
+        return r;
+      }
+    }
+  r.seconds = since(t0);
+  r.note = "not found at depth <= " + std::to_string(max_depth);
+  return r;
+}
+
 std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<void(const std::string&)>& progress) {
   static const char* const fuzzers[] = {"build/fuzz/fuzz/fuzz_lockstep", "build/dev/fuzz/fuzz_lockstep", nullptr};
   static const char* const props[] = {"build/dev/properties/properties_test", "build/release/properties/properties_test",
@@ -227,6 +283,16 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
       if (e == Engine::random) {
         Trace t;
         r = run_random(fault, options.seconds, options.seed, &t, options.profile);
+        if (r.detected) finish(r, t, options);
+      } else if (e == Engine::explore) {
+        Trace t;
+        std::string text;
+        r = run_explore(fault, options.seconds, options.explore_depth, &t, &text,
+                        options.profile.value_or(Profile::linux_6_1));
+        if (r.detected && !options.explore_out.empty()) {
+          fs::create_directories(options.explore_out);
+          std::ofstream(fs::path(options.explore_out) / (std::string(impl::fault_info(fault).name) + ".trace")) << text;
+        }
         if (r.detected) finish(r, t, options);
       } else if (e == Engine::properties) {
         if (properties.empty()) {
@@ -264,8 +330,8 @@ std::string fmt_seconds(const ZooResult& r) {
 
 std::string markdown_table(const std::vector<ZooResult>& results) {
   std::ostringstream o;
-  o << "| fault | origin | engine | detected | time to detect (s) | executions | rule | shrunk statements |\n"
-    << "|---|---|---|---|---|---|---|---|\n";
+  o << "| fault | origin | engine | detected | time to detect (s) | executions | rule | shrunk statements | explore depth |\n"
+    << "|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : results) {
     const auto& info = impl::fault_info(r.fault);
     std::string origin(info.origin);
@@ -273,7 +339,8 @@ std::string markdown_table(const std::vector<ZooResult>& results) {
     o << "| " << info.name << " | " << origin << " | " << name(r.engine) << " | "
       << (r.skipped ? "skipped" : r.detected ? "yes" : "no") << " | " << (r.skipped ? "-" : fmt_seconds(r)) << " | "
       << r.executions << " | " << (r.rule.empty() ? "-" : r.rule) << " | "
-      << (r.detected && r.note.empty() ? std::to_string(r.shrunk_statements) : "-") << " |"
+      << (r.detected && r.note.empty() ? std::to_string(r.shrunk_statements) : "-") << " | "
+      << (r.depth >= 0 ? std::to_string(r.depth) + " (" + r.world + ")" : "-") << " |"
       << (r.note.empty() ? "" : " " + r.note) << "\n";
   }
   return o.str();
@@ -281,11 +348,11 @@ std::string markdown_table(const std::vector<ZooResult>& results) {
 
 std::string csv(const std::vector<ZooResult>& results) {
   std::ostringstream o;
-  o << "fault,engine,detected,seconds,executions,rule,shrunk_statements\n";
+  o << "fault,engine,detected,seconds,executions,rule,shrunk_statements,depth,world\n";
   for (const auto& r : results)
     o << impl::fault_info(r.fault).name << "," << name(r.engine) << ","
       << (r.skipped ? "skipped" : r.detected ? "yes" : "no") << "," << r.seconds << "," << r.executions << "," << r.rule
-      << "," << r.shrunk_statements << "\n";
+      << "," << r.shrunk_statements << "," << r.depth << "," << r.world << "\n";
   return o.str();
 }
 
@@ -339,7 +406,7 @@ std::string svg(const std::vector<ZooResult>& results, double budget_seconds) {
     << "\" fill=\"none\" stroke=\"#333\"/>\n<text x=\"" << left + pw / 2 << "\" y=\"" << H - 18
     << "\" text-anchor=\"middle\">time to detect (wall clock, log scale)</text>\n<text transform=\"translate(18 "
     << top + ph / 2 << ") rotate(-90)\" text-anchor=\"middle\">faults found</text>\n";
-  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+  const char* colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"};
   double legend_y = top + 10;
   for (size_t e = 0; e < engines.size(); ++e) {
     std::vector<double> times;
@@ -351,7 +418,7 @@ std::string svg(const std::vector<ZooResult>& results, double budget_seconds) {
     for (size_t i = 0; i < times.size(); ++i)
       path << " H" << num(X(times[i])) << " V" << num(Y(static_cast<double>(i + 1)));
     path << " H" << num(X(t_hi));
-    const char* colour = colours[e % 4];
+    const char* colour = colours[e % 5];
     o << "<path d=\"" << path.str() << "\" fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"2\"/>\n";
     const double lx = left + pw + 14;
     o << "<line x1=\"" << lx << "\" y1=\"" << legend_y << "\" x2=\"" << lx + 24 << "\" y2=\"" << legend_y

@@ -13,19 +13,22 @@
 
 namespace cmacheck::zoo {
 
-enum class Engine { random, fuzz_empty, fuzz_seeds, properties };
+enum class Engine { random, fuzz_empty, fuzz_seeds, properties, explore };
 const char* name(Engine e);
 std::optional<Engine> engine_by_name(const std::string& s);
 
 struct ZooOptions {
   double seconds = 60;                 // per fault and engine
   std::vector<impl::Fault> faults;     // empty: all
-  std::vector<Engine> engines = {Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::random};
+  std::vector<Engine> engines = {Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::random,
+                                 Engine::explore};
   std::string fuzzer;                  // fuzz_lockstep binary; empty: look beside cmacheck
   std::string properties;              // property-test binary; empty: look beside cmacheck
   std::string seed_corpus;             // corpus/fuzz_lockstep
   std::string work_dir = "build/zoo";  // scratch space for the fuzzer
   std::string reproducers;             // write each shrunk counterexample here as FAULT.trace
+  std::string explore_out;             // write explore's first violation here as FAULT.trace
+  unsigned explore_depth = 6;          // explore's depth bound
   uint64_t seed = 1;
   std::optional<Profile> profile;      // every engine's traces of this kernel profile; none: mixed
 };
@@ -39,6 +42,8 @@ struct ZooResult {
   uint64_t executions = 0;
   std::string rule;      // rule that fired
   size_t shrunk_statements = 0;
+  int depth = -1;        // explore: operations in its first violation (a shortest one)
+  std::string world;     // explore: the world it was found in
   std::string note;
 };
 
@@ -53,5 +58,11 @@ std::string svg(const std::vector<ZooResult>& results, double budget_seconds);
 // Plain random traces (SeededChoices through the shared generator) until a finding.
 ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample,
                      std::optional<Profile> profile = {});
+
+// cmacheck explore over the zoo's worlds (explore::zoo_worlds()), deepening one level at a
+// time across all of them, so that the first finding has the fewest operations of any.
+// Its worlds are of `profile` (the zoo's --profile; linux-6.1 when none is given).
+ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Trace* counterexample,
+                      std::string* counterexample_text = nullptr, Profile profile = Profile::linux_6_1);
 
 }  // namespace cmacheck::zoo

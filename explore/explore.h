@@ -1,0 +1,117 @@
+// `cmacheck explore` (issue 16, docs/explore.md): every sequence of operations up to a depth
+// in one small world, impl and model in lockstep, every check after every step. The search
+// is breadth-first over states: a state reached again (the same canonical state, impl and
+// model, up to handle names and content stamps) is not explored again, and the first
+// violation found is one of the shortest.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "check/runner.h"
+#include "impl/faults.h"
+#include "trace/trace.h"
+
+namespace cmacheck::explore {
+
+// A world: the trace header, operations run before the search starts (its setup, e.g. a
+// pinned page), and the bounds that keep its state space finite.
+struct World {
+  std::string name;
+  std::string description;
+  Trace trace;            // header and setup operations
+  uint32_t max_pins = 2;  // `pin` is not tried on a block that holds this many pins
+};
+
+// The named small worlds (explore/worlds.cpp), in the order `cmacheck explore --help` lists.
+struct NamedWorld {
+  const char* name;
+  const char* description;
+  const char* text;  // the world as a trace: header and setup
+  uint32_t max_pins;
+};
+std::span<const NamedWorld> named_worlds();
+// The worlds the zoo's explore engine searches, round-robin by depth.
+std::vector<std::string> zoo_worlds();
+
+// A world by name, or from a trace file (its header and its operations as the setup). On
+// failure writes "PATH: error: ..." or "cmacheck: error: ..." to `err`.
+bool load_world(const std::string& name_or_path, World& out, std::ostream& err);
+// A world from trace text (a named world's, or a test's).
+bool world_from_text(const std::string& name, const std::string& text, uint32_t max_pins, World& out,
+                     std::ostream& err);
+
+// The operation alphabet, for --ops: each class is a statement of trace/ops.h, with `alloc`
+// and `pin` split by whether they carry `at=` and `longterm`, and the two forms of
+// cma_release apart.
+enum class OpClass : uint8_t {
+  alloc, alloc_at, free, pin, pin_longterm, unpin, migrate, cma_alloc, cma_release, cma_release_raw,
+  alloc_contig, free_contig, count_
+};
+inline constexpr size_t kOpClasses = static_cast<size_t>(OpClass::count_);
+const char* name(OpClass c);
+std::optional<OpClass> op_class_by_name(const std::string& s);
+using OpClassSet = uint32_t;  // bit c: class c is tried
+inline constexpr OpClassSet kAllOps = (OpClassSet{1} << kOpClasses) - 1;
+inline constexpr bool has(OpClassSet set, OpClass c) { return (set >> static_cast<unsigned>(c)) & 1u; }
+
+struct Progress {
+  unsigned depth = 0;         // the level being expanded into
+  uint64_t states = 0;        // distinct states so far (all levels)
+  uint64_t sequences = 0;     // steps run so far: one per (state, operation) pair
+  double seconds = 0;
+};
+
+struct Options {
+  unsigned depth = 4;
+  OpClassSet ops = kAllOps;
+  impl::FaultSet faults;
+  unsigned jobs = 1;  // worker threads; results never depend on it
+  // false: no deduplication, every sequence is run (to compare with the deduplicating
+  // search at small depths: the same first-violation depth, the same states per depth).
+  bool dedup = true;
+  double seconds = 0;       // stop after this long (0: never); the result is then incomplete
+  uint64_t max_states = 0;  // stop after this many states (0: never)
+  std::function<void(const Progress&)> progress;  // called about twice a second
+};
+
+struct Level {
+  unsigned depth = 0;
+  uint64_t states = 0;     // new distinct states first reached at this depth
+  uint64_t sequences = 0;  // steps run to reach this level (from the states of the last one)
+  double seconds = 0;      // time spent on this level
+};
+
+struct Counterexample {
+  Trace trace;         // the world, its setup and the operations, the last one failing
+  unsigned depth = 0;  // operations after the setup
+  Finding finding;     // the usual report, from replaying `trace`
+};
+
+struct Result {
+  std::vector<Level> levels;  // levels[0] is the world after its setup
+  uint64_t states = 0, sequences = 0;
+  double seconds = 0;
+  bool exhausted = false;  // a level before the depth bound found no new state
+  bool complete = true;    // false: stopped by --seconds or --max-states
+  std::optional<Counterexample> violation;  // the first in breadth-first order
+  std::string error;  // the world's own setup failed, or a counterexample did not replay
+};
+
+Result explore(const World& world, const Options& options);
+
+// The lockstep options every explore step runs with: every check on every step.
+RunOptions run_options(const impl::FaultSet& faults);
+
+// A readable summary: the table of levels, exhausted or not, the violation's trace.
+std::string summary(const World& world, const Options& options, const Result& result);
+
+// The counterexample as a file: a comment saying how it was found, then the trace.
+std::string counterexample_text(const World& world, const Options& options, const Result& result);
+
+}  // namespace cmacheck::explore
