@@ -25,7 +25,9 @@ class SessionHandles final : public LiveHandles {
 
 std::unique_ptr<Session> generate_and_run(ChoiceSource& choices, const RunOptions& options,
                                           const GeneratorLimits& limits, size_t max_ops) {
-  Generator gen(choices, limits);
+  GeneratorLimits l = limits;
+  if (options.profile) l.profile = options.profile;
+  Generator gen(choices, l);
   auto s = std::make_unique<Session>(gen.header(), options);
   SessionHandles live(*s);
   for (size_t i = 0; i < max_ops && !choices.exhausted(); ++i) {

@@ -129,7 +129,7 @@ bool expand_inputs(const std::vector<std::string>& paths, InputKind kind, std::v
   return ok;
 }
 
-bool load_trace(const std::string& path, const impl::FaultSet& faults, Trace& out, std::ostream& err) {
+bool load_trace(const std::string& path, const RunOptions& run, Trace& out, std::ostream& err) {
   std::string bytes, why;
   if (!read_input_file(path, bytes, why)) {
     err << path << ": error: " << why << "\n";
@@ -142,12 +142,11 @@ bool load_trace(const std::string& path, const impl::FaultSet& faults, Trace& ou
       return false;
     }
     out = std::move(p.trace);
+    if (run.profile) out.machine.profile = *run.profile;
     return true;
   }
   // A fuzz input: every byte string decodes to a valid trace (trace-format.md).
-  RunOptions o;
-  o.faults = faults;
-  out = decode_bytes(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), o);
+  out = decode_bytes(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), run);
   return true;
 }
 
@@ -156,7 +155,7 @@ int replay_files(const std::vector<std::string>& files, const ReplayOptions& opt
   ReplayCounts n;
   for (const std::string& path : files) {
     Trace t;
-    if (!load_trace(path, options.run.faults, t, err)) {
+    if (!load_trace(path, options.run, t, err)) {
       ++n.malformed;
       continue;
     }

@@ -47,7 +47,7 @@ bool is_directory_path(const std::string& path);
 // Loads a file as the trace format says: `.trace` is text, anything else a fuzz input to
 // decode. On failure returns false and writes "FILE:LINE: error: ..." (a parse error) or
 // "PATH: error: ..." (an unreadable file) to `err`.
-bool load_trace(const std::string& path, const impl::FaultSet& faults, Trace& out, std::ostream& err);
+bool load_trace(const std::string& path, const RunOptions& run, Trace& out, std::ostream& err);
 
 // What replay_files counted.
 struct ReplayCounts {

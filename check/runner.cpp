@@ -23,12 +23,19 @@ constexpr uint64_t kSpareMaxPages = uint64_t{1} << 16;
 
 }  // namespace
 
+namespace {
+Trace with_profile(Trace t, const std::optional<Profile>& profile) {
+  if (profile) t.machine.profile = *profile;
+  return t;
+}
+}  // namespace
+
 Session::Session(const Trace& trace, const RunOptions& options)
-    : trace_(trace),
+    : trace_(with_profile(trace, options.profile)),
       options_(options),
-      impl_(std::make_unique<impl::Allocator>(trace.machine, trace.areas, options.faults, std::move(spare.impl))) {
+      impl_(std::make_unique<impl::Allocator>(trace_.machine, trace_.areas, options.faults, std::move(spare.impl))) {
   if (options_.lockstep)
-    model_ = std::make_unique<model::Model>(trace.machine, trace.areas, std::move(spare.model));
+    model_ = std::make_unique<model::Model>(trace_.machine, trace_.areas, std::move(spare.model));
 }
 
 Session::~Session() {

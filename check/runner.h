@@ -33,6 +33,9 @@ struct RunOptions {
   bool self_check_at_end = true;
   bool cheap_checks = true;      // cheap-tier invariants after every operation
   bool check_expectations = true;
+  // Runs every trace under this kernel profile instead of its own `profile=` (and makes
+  // generated traces, fuzz inputs among them, that profile's).
+  std::optional<Profile> profile;
 };
 
 enum class RunStatus { ok, violation, malformed };

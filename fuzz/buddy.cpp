@@ -16,6 +16,7 @@ using namespace cmacheck;
 
 namespace {
 impl::FaultSet g_faults;
+std::optional<Profile> g_profile;
 [[noreturn]] void finding(const char* what, uint64_t a, uint64_t b) {
   std::fprintf(stderr, "fuzz_buddy: %s (%llu, %llu)\n", what, static_cast<unsigned long long>(a),
                static_cast<unsigned long long>(b));
@@ -25,6 +26,7 @@ impl::FaultSet g_faults;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_faults = fuzz::faults_from_env();
+  g_profile = fuzz::profile_from_env();
   return 0;
 }
 
@@ -32,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ByteChoices in(std::span<const uint8_t>(data, size));
   GeneratorLimits limits;
   limits.max_pages = 1024;
+  limits.profile = g_profile;
   Generator gen(in, limits);
   Trace t = gen.header();
   impl::Allocator a(t.machine, t.areas, g_faults);

@@ -4,9 +4,11 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "impl/faults.h"
+#include "trace/parse.h"
 
 namespace cmacheck::fuzz {
 
@@ -29,6 +31,19 @@ inline impl::FaultSet faults_from_env() {
     pos = comma + 1;
   }
   return set;
+}
+
+// CMACHECK_PROFILE=linux-6.1|linux-6.12: every input decodes to a trace of that kernel
+// profile (without it each input picks its own).
+inline std::optional<Profile> profile_from_env() {
+  const char* env = std::getenv("CMACHECK_PROFILE");
+  if (!env || !*env) return std::nullopt;
+  auto p = profile_by_name(env);
+  if (!p) {
+    std::fprintf(stderr, "CMACHECK_PROFILE: unknown profile '%s' (linux-6.1 or linux-6.12)\n", env);
+    std::exit(2);
+  }
+  return p;
 }
 
 }  // namespace cmacheck::fuzz

@@ -18,6 +18,7 @@ RunOptions g_options;
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   g_options.faults = fuzz::faults_from_env();
+  g_options.profile = fuzz::profile_from_env();
   g_options.full_every = 16;
   // The model's self-check costs about as much as a short input: once every 1024 operations
   // it adds under 3 % (docs/performance.md); replay and the properties run it every 64.

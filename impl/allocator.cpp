@@ -33,7 +33,9 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
                      Tables recycled)
     : machine_(machine),
       faults_(faults),
+      profile_(machine.profile),
       labels_(std::move(recycled.labels)),
+      list_type_(std::move(recycled.list_type)),
       owner_(std::move(recycled.owner)),
       free_order_(std::move(recycled.free_order)),
       next_(std::move(recycled.next)),
@@ -42,6 +44,7 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
   const uint64_t n = machine_.pages;
   const uint64_t pageblocks = n >> machine_.pageblock_order;
   refill(labels_, pageblocks, MigrateType::movable);  // memmap_init leaves pageblocks MOVABLE (M2)
+  refill(list_type_, n, MigrateType::movable);
   refill(owner_, n, uint32_t{0});
   refill(free_order_, n, kNotHead);
   refill(next_, n, kNil);
@@ -66,19 +69,21 @@ Allocator::Allocator(const MachineDecl& machine, const std::vector<AreaDecl>& ar
 }
 
 Allocator::Tables Allocator::release_tables() && {
-  return Tables{std::move(labels_), std::move(owner_), std::move(free_order_),
+  return Tables{std::move(labels_), std::move(list_type_), std::move(owner_), std::move(free_order_),
                 std::move(next_),   std::move(prev_),         std::move(content_)};
 }
 
 // ---------------------------------------------------------------------------------------
-// Free lists (B1, B2, B6)
+// Free lists (B1, B2, B6, B10, B11)
 
 // B6: a freed block goes to the head of its list; boot memory and blocks moved by a
-// relabel go to the tail (FPI_TO_TAIL, move_to_free_list).
-void Allocator::list_add(uint64_t pfn, uint8_t order, bool to_tail) {
-  const MigrateType t = block_type(pfn);
+// relabel go to the tail (FPI_TO_TAIL, move_to_free_list). `t` is the list: under
+// linux-6.12 always the block's label (B11), under linux-6.1 a list of its own (B10).
+// The free counts follow the list, as the kernel's account_freepages does.
+void Allocator::list_add(uint64_t pfn, uint8_t order, MigrateType t, bool to_tail) {
   const int ti = type_index(t);
   free_order_[pfn] = order;
+  list_type_[pfn] = t;
   const uint32_t p32 = static_cast<uint32_t>(pfn);
   if (to_tail) {
     const uint32_t tail = tails_[ti][order];
@@ -107,7 +112,7 @@ void Allocator::list_add(uint64_t pfn, uint8_t order, bool to_tail) {
 }
 
 void Allocator::list_del(uint64_t pfn) {
-  const MigrateType t = block_type(pfn);
+  const MigrateType t = list_type_[pfn];
   const int ti = type_index(t);
   const uint8_t order = free_order_[pfn];
   assert(order != kNotHead);
@@ -128,13 +133,20 @@ void Allocator::list_del(uint64_t pfn) {
   if (t == MigrateType::isolate) free_isolated_pages_ -= pages;
 }
 
-// B2: at order >= pageblock_order, blocks of different types merge only when neither is
-// CMA or ISOLATE (__free_one_page, "avoid merging non-fallbackable pageblocks", v5.18).
-bool Allocator::mergeable(uint64_t a, uint64_t b) const {
-  const MigrateType ta = block_type(a), tb = block_type(b);
-  if (ta == tb) return true;
-  const bool a_iso = ta == MigrateType::isolate, b_iso = tb == MigrateType::isolate;
-  const bool a_cma = ta == MigrateType::cma, b_cma = tb == MigrateType::cma;
+// move_to_free_list: the free block at pfn goes to the tail of t's list.
+void Allocator::move_to_list(uint64_t pfn, MigrateType t) {
+  const uint8_t order = free_order_[pfn];
+  list_del(pfn);
+  list_add(pfn, order, t, true);
+}
+
+// B2: at order >= pageblock_order, a freed block of type a merges with a buddy labelled b
+// of another type only when neither is CMA or ISOLATE (__free_one_page,
+// migratetype_is_mergeable: "avoid merging non-fallbackable pageblocks", v5.18).
+bool Allocator::mergeable(MigrateType a, MigrateType b) const {
+  if (a == b) return true;
+  const bool a_iso = a == MigrateType::isolate, b_iso = b == MigrateType::isolate;
+  const bool a_cma = a == MigrateType::cma, b_cma = b == MigrateType::cma;
   if (a_iso || b_iso) {
     // D8/D9: isolated pageblocks used to merge with their neighbours.
     return faults_.on(Fault::merge_isolated) && !a_cma && !b_cma;
@@ -143,21 +155,58 @@ bool Allocator::mergeable(uint64_t a, uint64_t b) const {
   return true;
 }
 
-void Allocator::free_block(uint64_t pfn, uint8_t order, bool to_tail) {
+bool Allocator::mergeable(uint64_t a, uint64_t b) const { return mergeable(block_type(a), block_type(b)); }
+
+// __free_one_page: the block [pfn, pfn + 2^order), freed as type `type`, merges with its
+// buddy while the buddy is a free block of the same order that B2 lets it merge with. The
+// merged block goes on `type`'s list, whatever lists its buddies were on (B12). Labels stay
+// under linux-6.1 (B12); under linux-6.12 a buddy of another label takes `type` (B13,
+// change_pageblock_range), so the merged block has one label.
+void Allocator::free_block(uint64_t pfn, uint8_t order, MigrateType type, bool to_tail) {
   const uint64_t n = machine_.pages;
+  const uint8_t B = machine_.pageblock_order;
   while (order < machine_.max_order) {
     const uint64_t size = uint64_t{1} << order;
     const uint64_t buddy = pfn ^ size;
     if (buddy + size > n || free_order_[buddy] != order) break;
-    if (order >= machine_.pageblock_order && !mergeable(pfn, buddy)) break;
+    const MigrateType buddy_label = block_type(buddy);
+    if (order >= B && !mergeable(type, buddy_label)) break;
     list_del(buddy);
+    if (order >= B && buddy_label != type && profile_ == Profile::linux_6_12)
+      for (uint64_t pb = buddy >> B; pb < (buddy + size) >> B; ++pb) relabel(pb, type, false);
     pfn = std::min(pfn, buddy);
     ++order;
   }
-  list_add(pfn, order, to_tail);
+  list_add(pfn, order, type, to_tail);
 }
 
-// Frees `count` frames from `pfn` as maximal aligned blocks; a block that would cover
+// A block its owner frees (free ID; the source of a move): __free_pages -> free_one_page,
+// as its first pageblock's label. linux-6.12 frees a block larger than a pageblock one
+// pageblock at a time, ascending, each as its own label (split_large_buddy, B13).
+// Under linux-6.1 a block that spans pageblocks B2 keeps apart (a movable block larger than
+// a pageblock, freed by its move while part of it is isolated) is freed as the pieces that
+// do not cross such a boundary, each as its own label (isolate_single_pageblock frees it
+// into an isolated pageblock and splits it there, split_free_page; S5).
+void Allocator::free_owned(uint64_t pfn, uint8_t order) {
+  const uint8_t B = machine_.pageblock_order;
+  if (profile_ == Profile::linux_6_12 && order > B) {
+    for (uint64_t p = pfn; p < pfn + (uint64_t{1} << order); p += uint64_t{1} << B) free_block(p, B, block_type(p));
+    return;
+  }
+  if (order > B) {
+    add_free_split(pfn, order, false);
+    return;
+  }
+  free_block(pfn, order, block_type(pfn));
+}
+
+// free_contig_range (R1, C3): page by page, ascending, each as its pageblock's label.
+void Allocator::free_pages(uint64_t pfn, uint64_t count) {
+  for (uint64_t p = pfn; p < pfn + count; ++p) free_block(p, 0, block_type(p));
+}
+
+// Boot (memmap_init, then __free_pages_core with FPI_TO_TAIL): `count` frames from `pfn`
+// as maximal aligned blocks, each on its head's label's list; a block that would cover
 // pageblocks B2 keeps apart is freed as its halves.
 void Allocator::free_range(uint64_t pfn, uint64_t count, bool to_tail) {
   const uint64_t end = pfn + count;
@@ -189,7 +238,7 @@ void Allocator::add_free_split(uint64_t pfn, uint8_t order, bool to_tail) {
       return;
     }
   }
-  free_block(pfn, order, to_tail);
+  free_block(pfn, order, block_type(pfn), to_tail);
 }
 
 std::optional<uint64_t> Allocator::containing_free_block(uint64_t pfn, uint8_t& order) const {
@@ -203,23 +252,24 @@ std::optional<uint64_t> Allocator::containing_free_block(uint64_t pfn, uint8_t& 
   return std::nullopt;
 }
 
-// `expand()`: the free block (head, have), already off its list, is split until the block
-// (want_pfn, want) is left; the other halves go back on the lists of their pageblocks.
-void Allocator::split_take(uint64_t head, uint8_t have, uint64_t want_pfn, uint8_t want) {
+// expand(): the free block (head, have), already off its list, is split until the block
+// (want_pfn, want) is left; the other halves go on `halves`' lists: the list the block was
+// taken from (B10, B11), or the requester's after a claim.
+void Allocator::split_take(uint64_t head, uint8_t have, uint64_t want_pfn, uint8_t want, MigrateType halves) {
   while (have > want) {
     --have;
     const uint64_t half = uint64_t{1} << have;
     if (want_pfn >= head + half) {
-      list_add(head, have);
+      list_add(head, have, halves);
       head += half;
     } else {
-      list_add(head + half, have);
+      list_add(head + half, have, halves);
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------
-// Order of attempts (B4) and claiming (B5)
+// Order of attempts (B4) and claiming (B5, B8, B9)
 
 std::optional<Allocator::Found> Allocator::smallest_in(MigrateType t, uint8_t order) const {
   const int ti = type_index(t);
@@ -241,83 +291,46 @@ bool Allocator::worth_claiming(MigrateType t, uint8_t found_order) const {
          t == MigrateType::reclaimable;
 }
 
-// __rmqueue() and __rmqueue_fallback() as rule B4 states them. `allow_cma` is false for
-// the migration target of a long-term pin (P2, memalloc_pin_save).
-std::optional<Allocator::Found> Allocator::rmqueue(MigrateType t, uint8_t order, bool allow_cma) const {
-  const bool movable = t == MigrateType::movable;
-  // Step 1 (v5.8): prefer CMA when more than half of the usable free frames are CMA.
-  if (movable && allow_cma && !faults_.on(Fault::no_cma_preference) &&
-      2 * free_cma_pages_ > free_pages_ - free_isolated_pages_) {
-    if (auto f = smallest_in(MigrateType::cma, order)) return Found{f->pfn, f->order, 1};
-  }
-  if (auto f = smallest_in(t, order)) return Found{f->pfn, f->order, 2};
-  if (movable && allow_cma)
-    if (auto f = smallest_in(MigrateType::cma, order)) return Found{f->pfn, f->order, 3};
-  // Step 4: fallback, largest block first.
-  const auto fb = fallbacks(t);
-  std::optional<Found> found;
-  if (!faults_.on(Fault::fallback_smallest_first)) {
-    for (int j = machine_.max_order; j >= order && !found; --j)
-      for (MigrateType f : fb)
-        if (heads_[type_index(f)][j] != kNil) {
-          found = Found{heads_[type_index(f)][j], static_cast<uint8_t>(j), 4};
-          break;
-        }
-  }
-  if (!found || (movable && !worth_claiming(t, found->order) && found->order > order)) {
-    found.reset();
-    for (uint8_t j = order; j <= machine_.max_order && !found; ++j)
-      for (MigrateType f : fb)
-        if (heads_[type_index(f)][j] != kNil) {
-          found = Found{heads_[type_index(f)][j], j, 4};
-          break;
-        }
-  }
-  if (found) return found;
-  if (t != MigrateType::movable && faults_.on(Fault::unmovable_in_cma))
-    if (auto f = smallest_in(MigrateType::cma, order)) return Found{f->pfn, f->order, 4};
+// find_suitable_fallback(): the first of t's fallback types with a block of order c.
+std::optional<MigrateType> Allocator::fallback_type_at(MigrateType t, uint8_t c) const {
+  for (MigrateType f : fallbacks(t))
+    if (heads_[type_index(f)][c] != kNil) return f;
   return std::nullopt;
 }
 
-void Allocator::relabel(uint64_t pb, MigrateType t) {
-  if (labels_[pb] == t) return;
+// Sets pageblock pb's label. With `move` (move_freepages_block) the free blocks that start
+// in it go to the tail of t's lists; linux-6.12 always moves them (B11).
+void Allocator::relabel(uint64_t pb, MigrateType t, bool move) {
+  if (labels_[pb] == MigrateType::isolate) --isolated_pageblocks_;
+  if (t == MigrateType::isolate) ++isolated_pageblocks_;
+  labels_[pb] = t;
+  if (!move && profile_ != Profile::linux_6_12) return;
+  move_pageblock_lists(pb, t);
+}
+
+// move_freepages_block: every free block that starts in pageblock pb goes to the tail of
+// t's lists, in ascending order.
+void Allocator::move_pageblock_lists(uint64_t pb, MigrateType t) {
   const uint64_t first = pb << machine_.pageblock_order;
   const uint64_t last = first + raw(machine_.pageblock_pages());
-  // Free blocks headed in this pageblock move to the new type's lists
-  // (move_freepages_block).
-  std::vector<std::pair<uint64_t, uint8_t>>& heads = scratch_heads_;
-  heads.clear();
   for (uint64_t f = first; f < last;) {
     if (free_order_[f] != kNotHead) {
-      heads.emplace_back(f, free_order_[f]);
-      f += uint64_t{1} << free_order_[f];
+      const uint8_t o = free_order_[f];
+      if (list_type_[f] != t) move_to_list(f, t);
+      f += uint64_t{1} << o;
     } else {
       ++f;
     }
   }
-  for (auto [f, o] : heads) list_del(f);
-  if (labels_[pb] == MigrateType::isolate) --isolated_pageblocks_;
-  if (t == MigrateType::isolate) ++isolated_pageblocks_;
-  labels_[pb] = t;
-  for (auto [f, o] : heads) list_add(f, o, true);
 }
 
-// B5 (steal_suitable_fallback): a block of order >= B relabels every pageblock it covers;
-// a smaller one claims its pageblock when the pageblock is at least half free or alike.
-void Allocator::claim(MigrateType t, const Found& f) {
+// B5's count (steal_suitable_fallback, try_to_steal_block): the pageblock of the found
+// block is claimed for t when its free frames plus its frames alike t are at least half of
+// it. Alike: for a MOVABLE request the frames of movable blocks; for an UNMOVABLE or
+// RECLAIMABLE one, in a MOVABLE pageblock, the frames that are not free and not movable.
+bool Allocator::claim_count_passes(MigrateType t, uint64_t pb) const {
+  if (faults_.on(Fault::claim_always)) return true;
   const uint8_t B = machine_.pageblock_order;
-  if (f.order >= B) {
-    const uint64_t first = pageblock_of(f.pfn);
-    const uint64_t n = uint64_t{1} << (f.order - B);
-    for (uint64_t pb = first; pb < first + n; ++pb) relabel(pb, t);
-    return;
-  }
-  const uint64_t pb = pageblock_of(f.pfn);
-  if (faults_.on(Fault::claim_always)) {
-    relabel(pb, t);
-    return;
-  }
-  if (!worth_claiming(t, f.order)) return;
   const uint64_t first = pb << B, size = uint64_t{1} << B;
   uint64_t free = 0, movable = 0;
   for (uint64_t p = first; p < first + size; ++p) {
@@ -327,22 +340,153 @@ void Allocator::claim(MigrateType t, const Found& f) {
     else if (rec(s).family == Family::block && rec(s).kind == Kind::movable)
       ++movable;
   }
-  const MigrateType old = labels_[pb];
   uint64_t alike = 0;
   if (t == MigrateType::movable)
     alike = movable;
-  else if (old == MigrateType::movable)
+  else if (labels_[pb] == MigrateType::movable)
     alike = size - free - movable;
-  if (2 * (free + alike) >= size) relabel(pb, t);
+  return 2 * (free + alike) >= size;
 }
 
-std::optional<uint64_t> Allocator::take_block(MigrateType t, uint8_t order, bool allow_cma) {
-  auto f = rmqueue(t, order, allow_cma);
-  if (!f) return std::nullopt;
-  if (f->step == 4) claim(t, *f);
-  list_del(f->pfn);
-  split_take(f->pfn, f->order, f->pfn, order);
-  return f->pfn;
+// B8 (linux-6.1: __rmqueue_fallback, steal_suitable_fallback, then __rmqueue's retry of
+// step 2). The found block: the largest order with a block of a fallback type, the first
+// such type, its list head; but a MOVABLE request that would not claim (B5) searches from
+// the smallest order instead. Of order >= B: its pageblocks are relabelled t, and it goes to
+// t's list. Worth claiming: every free block of its pageblock goes to t's lists, and the
+// pageblock is relabelled when B5's count passes. Otherwise it alone goes to t's list.
+// Then step 2 again: the smallest block on t's lists, one of those just moved.
+std::optional<uint64_t> Allocator::fallback_6_1(MigrateType t, uint8_t k, Outcome& out) {
+  const uint8_t B = machine_.pageblock_order;
+  std::optional<uint8_t> c;
+  if (!faults_.on(Fault::fallback_smallest_first))
+    for (int j = machine_.max_order; j >= k && !c; --j)
+      if (fallback_type_at(t, static_cast<uint8_t>(j))) c = static_cast<uint8_t>(j);
+  bool can_steal = c && worth_claiming(t, *c);
+  if (!c || (!can_steal && t == MigrateType::movable && *c > k)) {  // find_smallest
+    c.reset();
+    for (uint8_t j = k; j <= machine_.max_order && !c; ++j)
+      if (fallback_type_at(t, j)) c = j;
+    if (!c) return std::nullopt;
+    can_steal = worth_claiming(t, *c);
+  }
+  const MigrateType f = *fallback_type_at(t, *c);
+  const uint64_t h = heads_[type_index(f)][*c];
+  out.fallback_heads.push_back(Pfn{h});
+  if (*c >= B) {
+    for (uint64_t pb = h >> B; pb < (h >> B) + (uint64_t{1} << (*c - B)); ++pb) relabel(pb, t, false);
+    move_to_list(h, t);
+  } else if (!can_steal) {
+    move_to_list(h, t);
+  } else {
+    const uint64_t pb = h >> B;
+    const bool claim = claim_count_passes(t, pb);
+    move_pageblock_lists(pb, t);
+    if (claim) relabel(pb, t, false);
+  }
+  const auto got = smallest_in(t, k);
+  assert(got && "B8: step 2 retried finds a moved block");
+  list_del(got->pfn);
+  split_take(got->pfn, got->order, got->pfn, k, t);
+  return got->pfn;
+}
+
+// B9 (linux-6.12.118: __rmqueue_claim, try_to_steal_block, __rmqueue_steal). Claim: from
+// max_order down to k, the head of the order-c list of the first fallback type that has one;
+// a MOVABLE request stops claiming below B/2. Of order >= B: relabel its pageblocks t and
+// take it. Smaller: when B5's count passes, relabel its pageblock t (its free blocks go to
+// t's lists) and take the smallest block of t; else try the next order down. Steal, if no
+// claim: the smallest order with a fallback block, the first type's head, taken without a
+// relabel; its halves stay on that type's lists.
+std::optional<uint64_t> Allocator::fallback_6_12(MigrateType t, uint8_t k, Outcome& out) {
+  const uint8_t B = machine_.pageblock_order;
+  const bool ascending = faults_.on(Fault::fallback_smallest_first);
+  for (int i = 0; i <= machine_.max_order - k; ++i) {
+    const uint8_t c = static_cast<uint8_t>(ascending ? k + i : machine_.max_order - i);
+    const auto f = fallback_type_at(t, c);
+    if (!f) continue;
+    if (!worth_claiming(t, c)) break;
+    const uint64_t h = heads_[type_index(*f)][c];
+    out.fallback_heads.push_back(Pfn{h});
+    if (c >= B) {
+      list_del(h);
+      for (uint64_t pb = h >> B; pb < (h >> B) + (uint64_t{1} << (c - B)); ++pb) relabel(pb, t, true);
+      split_take(h, c, h, k, t);
+      return h;
+    }
+    if (claim_count_passes(t, h >> B)) {
+      relabel(h >> B, t, true);
+      const auto got = smallest_in(t, k);
+      assert(got && "B9: the claimed pageblock has a block for the request");
+      list_del(got->pfn);
+      split_take(got->pfn, got->order, got->pfn, k, t);
+      return got->pfn;
+    }
+  }
+  for (uint8_t c = k; c <= machine_.max_order; ++c) {
+    const auto f = fallback_type_at(t, c);
+    if (!f) continue;
+    const uint64_t h = heads_[type_index(*f)][c];
+    out.fallback_heads.push_back(Pfn{h});
+    list_del(h);
+    split_take(h, c, h, k, *f);
+    return h;
+  }
+  return std::nullopt;
+}
+
+// __rmqueue() as rule B4 states it: steps 1-3 take the smallest block of a list; step 4 is
+// the profile's fallback (B8, B9). `allow_cma` is false for the migration target of a
+// long-term pin (P2, memalloc_pin_save).
+std::optional<uint64_t> Allocator::take_block(MigrateType t, uint8_t order, bool allow_cma, Outcome& out) {
+  const bool movable = t == MigrateType::movable;
+  auto take = [&](const Found& f, MigrateType list) {
+    list_del(f.pfn);
+    split_take(f.pfn, f.order, f.pfn, order, list);
+    return f.pfn;
+  };
+  // Step 1 (v5.8): prefer CMA when more than half of the usable free frames are CMA.
+  if (movable && allow_cma && !faults_.on(Fault::no_cma_preference) &&
+      2 * free_cma_pages_ > free_pages_ - free_isolated_pages_)
+    if (auto f = smallest_in(MigrateType::cma, order)) return take(*f, MigrateType::cma);
+  if (auto f = smallest_in(t, order)) return take(*f, t);
+  if (movable && allow_cma)
+    if (auto f = smallest_in(MigrateType::cma, order)) return take(*f, MigrateType::cma);
+  auto got = profile_ == Profile::linux_6_12 ? fallback_6_12(t, order, out) : fallback_6_1(t, order, out);
+  if (got) return got;
+  if (t != MigrateType::movable && faults_.on(Fault::unmovable_in_cma))
+    if (auto f = smallest_in(MigrateType::cma, order)) return take(*f, MigrateType::cma);
+  return std::nullopt;
+}
+
+// B7's claim, for `alloc ... at=PFN` inside the free block (head, have) on another non-CMA
+// type's list: what step 4 does with a block it found there. Returns the list the halves of
+// the block go to.
+MigrateType Allocator::claim_at(MigrateType t, uint64_t head, uint8_t have) {
+  const uint8_t B = machine_.pageblock_order;
+  const MigrateType list = list_type_[head];
+  const uint64_t first_pb = head >> B;
+  if (profile_ == Profile::linux_6_12) {  // B9: the claim pass, else a steal
+    if (!worth_claiming(t, have)) return list;
+    if (have >= B) {
+      for (uint64_t pb = first_pb; pb < first_pb + (uint64_t{1} << (have - B)); ++pb) relabel(pb, t, true);
+      return t;
+    }
+    if (!claim_count_passes(t, first_pb)) return list;
+    relabel(first_pb, t, true);
+    return t;
+  }
+  // B8: the block ends on t's list whatever happens to the label.
+  if (have >= B) {
+    for (uint64_t pb = first_pb; pb < first_pb + (uint64_t{1} << (have - B)); ++pb) relabel(pb, t, false);
+    move_to_list(head, t);
+  } else if (!worth_claiming(t, have)) {
+    move_to_list(head, t);
+  } else {
+    const bool claim = claim_count_passes(t, first_pb);
+    move_pageblock_lists(first_pb, t);
+    if (claim) relabel(first_pb, t, false);
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -389,7 +533,10 @@ void Allocator::drop_allocation(uint32_t slot) {
   r.live = false;
   slot_of_handle_[raw(r.handle)] = 0;
   free_slots_.push_back(slot);
-  free_range(first, n);
+  if (r.family == Family::block)
+    free_owned(first, r.order.value);
+  else
+    free_pages(first, n);
 }
 
 bool Allocator::is_live(HandleId h) const { return slot_of(h) != 0; }
@@ -423,17 +570,17 @@ void Allocator::alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at,
       out.reason = FailReason::no_free_block;
       return;
     }
-    const MigrateType ht = block_type(*head);
+    const MigrateType list = list_type_[*head];
     const bool cma_ok = kind == Kind::movable || faults_.on(Fault::unmovable_in_cma);
-    if (ht == MigrateType::isolate || (ht == MigrateType::cma && !cma_ok)) {
+    if (list == MigrateType::isolate || (list == MigrateType::cma && !cma_ok)) {
       out.reason = FailReason::no_free_block;
       return;
     }
-    if (ht != t && ht != MigrateType::cma) claim(t, Found{*head, have, 4});  // found by step 4
+    const MigrateType halves = list != t && list != MigrateType::cma ? claim_at(t, *head, have) : list;
     list_del(*head);
-    split_take(*head, have, pfn, order.value);
+    split_take(*head, have, pfn, order.value, halves);
   } else {
-    auto got = take_block(t, order.value, true);
+    auto got = take_block(t, order.value, true, out);
     if (!got) {
       out.reason = FailReason::no_free_block;
       return;
@@ -466,7 +613,7 @@ void Allocator::free(HandleId h, Outcome& out) {
 // never in CMA for a long-term pin (P2). Contents move with it (M5).
 bool Allocator::move_block(uint32_t slot, MigrateType request, bool allow_cma_target, Outcome& out) {
   Allocation& r = rec(slot);
-  auto target = take_block(request, r.order.value, allow_cma_target);
+  auto target = take_block(request, r.order.value, allow_cma_target, out);
   if (!target) return false;
   const uint64_t from = raw(r.pfn), to = *target, n = raw(r.count);
   for (uint64_t i = 0; i < n; ++i) {
@@ -479,7 +626,7 @@ bool Allocator::move_block(uint32_t slot, MigrateType request, bool allow_cma_ta
   out.moves.push_back(Move{r.handle, Pfn{from}, Pfn{to}});
   touch(r.handle);
   ++moves_total_;
-  free_range(from, n);
+  free_owned(from, r.order.value);
   return true;
 }
 
@@ -589,9 +736,6 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   auto refused = [&](uint64_t pb) {
     return labels_[pb] == MigrateType::isolate || (mode == Mode::normal && pageblock_unmovable(pb));
   };
-  // The failure is found before anything changes: the pageblocks isolated before the
-  // refused one only change label, to MOVABLE in normal mode, which merges nothing new (B2:
-  // MOVABLE, UNMOVABLE and RECLAIMABLE blocks merge alike), so no split needs undoing.
   auto in_order = [&](auto&& visit) {
     if (!visit(first_pb)) return false;
     if (last_pb != first_pb && !visit(last_pb)) return false;
@@ -599,39 +743,71 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
       if (!visit(pb)) return false;
     return true;
   };
-  if (!in_order([&](uint64_t pb) {
-        if (refused(pb)) return false;
-        isolated_.push_back(pb);
-        return true;
-      })) {
-    const MigrateType back = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
-    for (uint64_t pb : isolated_) relabel(pb, back);
-    isolated_.clear();
+  const bool all = in_order([&](uint64_t pb) {
+    if (refused(pb)) return false;
+    isolated_.push_back(pb);
+    return true;
+  });
+  if (isolated_.empty()) return false;  // the first pageblock refused: nothing changed
+  // isolate_single_pageblock splits the free block across the outer edge of the first
+  // pageblock, and of the last one when it was isolated.
+  const uint8_t B = machine_.pageblock_order;
+  const bool last_isolated = std::find(isolated_.begin(), isolated_.end(), last_pb) != isolated_.end();
+  const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
+  auto crossing = [&](uint64_t edge) -> std::optional<std::pair<uint64_t, uint8_t>> {
+    if (edge == 0 || edge >= machine_.pages) return std::nullopt;
+    uint8_t order = 0;
+    auto head = containing_free_block(edge - 1, order);
+    if (!head || *head + (uint64_t{1} << order) <= edge) return std::nullopt;
+    return std::pair{*head, order};
+  };
+  if (profile_ == Profile::linux_6_12) {
+    // move_freepages_block_isolate -> split_large_buddy: each pageblock is ISOLATE first, then
+    // a free block larger than a pageblock that holds it (across the range's edge, or
+    // starting in it) is freed one pageblock at a time, each as its own label.
+    for (uint64_t pb : isolated_) relabel(pb, MigrateType::isolate);
+    auto split_large = [&](uint64_t head, uint8_t order) {
+      list_del(head);
+      for (uint64_t p = head; p < head + (uint64_t{1} << order); p += uint64_t{1} << B) free_block(p, B, block_type(p));
+    };
+    for (uint64_t pb : isolated_) {  // find_large_buddy: the block holding the pageblock's first frame
+      uint8_t order = 0;
+      const auto head = containing_free_block(pb << B, order);
+      if (head && order > B) split_large(*head, order);
+    }
+  } else {
+    // start_isolate_page_range: the first pageblock is isolated and the free block across
+    // the range's lower edge split (split_free_page), then the same for the last pageblock
+    // and the upper edge (also when it is the first, skip_isolation), then the middle ones.
+    // The pieces are the largest aligned blocks on either side of the edge, freed ascending,
+    // each as its pageblock's label (__free_one_page): a piece whose first pageblock is not
+    // isolated yet may merge again across the upper edge (B2).
+    auto split_free_page = [&](uint64_t edge) {
+      const auto e = crossing(edge);
+      if (!e) return;
+      const auto [head, order] = *e;
+      const uint64_t end = head + (uint64_t{1} << order);
+      list_del(head);
+      for (uint64_t p = head; p < end;) {
+        const uint64_t limit = p < edge ? edge : end;
+        const uint8_t k = static_cast<uint8_t>(std::min<int>(std::countr_zero(p), std::bit_width(limit - p) - 1));
+        free_block(p, k, block_type(p));
+        p += uint64_t{1} << k;
+      }
+    };
+    relabel(first_pb, MigrateType::isolate);
+    split_free_page(lo);
+    if (last_isolated) {
+      if (last_pb != first_pb) relabel(last_pb, MigrateType::isolate);
+      split_free_page(hi);
+    }
+    for (uint64_t pb : isolated_)
+      if (pb != first_pb && pb != last_pb) relabel(pb, MigrateType::isolate);
+  }
+  if (!all) {
+    unisolate(first_pb, last_pb, mode);
     return false;
   }
-  const uint8_t B = machine_.pageblock_order;
-  const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
-  auto split_edge = [&](uint64_t frame) {
-    uint8_t order = 0;
-    auto head = containing_free_block(frame, order);
-    if (!head) return;
-    const uint64_t end = *head + (uint64_t{1} << order);
-    if (*head >= lo && end <= hi) return;
-    list_del(*head);
-    auto put = [&](auto&& self, uint64_t p, uint8_t o) -> void {
-      const uint64_t e = p + (uint64_t{1} << o);
-      if ((p >= lo && e <= hi) || e <= lo || p >= hi) {
-        list_add(p, o);
-        return;
-      }
-      self(self, p, o - 1);
-      self(self, p + (uint64_t{1} << (o - 1)), o - 1);
-    };
-    put(put, *head, order);
-  };
-  split_edge(lo);
-  split_edge(hi - 1);
-  for (uint64_t pb : isolated_) relabel(pb, MigrateType::isolate);
   return true;
 }
 
@@ -642,23 +818,30 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
 void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   const uint8_t B = machine_.pageblock_order;
   const MigrateType back = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
-  for (uint64_t pb : isolated_) relabel(pb, back);
-  isolated_.clear();
   std::vector<std::pair<uint64_t, uint8_t>>& heads = scratch_heads_;
   heads.clear();
-  for (uint64_t f = first_pb << B; f < (last_pb + 1) << B;) {
-    if (free_order_[f] != kNotHead) {
-      heads.emplace_back(f, free_order_[f]);
-      f += uint64_t{1} << free_order_[f];
-    } else {
-      ++f;
+  for (uint64_t pb : isolated_) {
+    relabel(pb, back);
+    for (uint64_t f = pb << B; f < (pb + 1) << B;) {
+      if (free_order_[f] != kNotHead) {
+        heads.emplace_back(f, free_order_[f]);
+        f += uint64_t{1} << free_order_[f];
+      } else {
+        ++f;
+      }
     }
   }
+  isolated_.clear();
+  // The free blocks of the isolated pageblocks merge again, also with the pieces split off
+  // at the edges (__putback_isolated_page).
   for (auto [f, o] : heads) {
     if (free_order_[f] != o) continue;  // already merged into a neighbour
+    const MigrateType list = list_type_[f];
     list_del(f);
-    free_block(f, o);
+    free_block(f, o, list);
   }
+  (void)first_pb;
+  (void)last_pb;
 }
 
 // X4: the frames [s, e), all free, become allocated; the rest of their free blocks stays free.
@@ -672,7 +855,7 @@ void Allocator::take_range(uint64_t s, uint64_t e) {
       const uint64_t end = p + (uint64_t{1} << o);
       if (p >= s && end <= e) return;  // taken
       if (end <= s || p >= e) {
-        list_add(p, o);
+        list_add(p, o, block_type(p));
         return;
       }
       self(self, p, o - 1);
@@ -701,8 +884,20 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
   }
   if (!isolate(first_pb, last_pb, mode)) return RangeResult::busy_unmovable;  // X1
   RangeResult result = RangeResult::ok;
+  // X7 (linux-6.12: isolate_single_pageblock): a movable block larger than a pageblock
+  // across the isolated range's first or last edge fails the isolation; linux-6.1 migrates
+  // it, here with X2's moves (S5).
+  if (profile_ == Profile::linux_6_12) {
+    const uint8_t B = machine_.pageblock_order;
+    for (uint64_t edge : {first_pb << B, (last_pb + 1) << B}) {
+      if (edge == 0 || edge >= machine_.pages) continue;
+      const uint32_t below = owner_[edge - 1], above = owner_[edge];
+      if (below && below == above && rec(below).family == Family::block && rec(below).kind == Kind::movable)
+        result = RangeResult::busy_unmovable;
+    }
+  }
   // X2: migrate every movable block that intersects [s, e), in ascending frame order.
-  for (uint64_t f = s; f < e;) {
+  for (uint64_t f = s; f < e && result == RangeResult::ok;) {
     const uint32_t slot = owner_[f];
     if (!slot) {
       ++f;

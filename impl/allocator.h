@@ -45,7 +45,7 @@ class Allocator {
   // The tables whose size is the machine's, handed from one Allocator to the next so that
   // their memory is reused: the fuzz targets build thousands of small worlds a second.
   struct Tables {
-    std::vector<MigrateType> labels;
+    std::vector<MigrateType> labels, list_type;
     std::vector<uint32_t> owner;
     std::vector<uint8_t> free_order;
     std::vector<uint32_t> next, prev;
@@ -86,7 +86,7 @@ class Allocator {
   // I10: take a snapshot before an operation; after a failed one, check nothing changed
   // but the moves A6/X2 allow.
   struct Snapshot {
-    std::vector<MigrateType> labels;
+    std::vector<MigrateType> labels, list_type;
     std::vector<std::vector<uint64_t>> bitmaps;
     std::vector<std::pair<uint32_t, Pfn>> live;  // handle, pfn
     std::vector<uint32_t> pins;
@@ -128,14 +128,18 @@ class Allocator {
   // Free lists (rules B1, B2, B6).
   uint64_t pageblock_of(uint64_t pfn) const { return pfn >> machine_.pageblock_order; }
   MigrateType block_type(uint64_t pfn) const { return labels_[pageblock_of(pfn)]; }
-  void list_add(uint64_t pfn, uint8_t order, bool to_tail = false);
+  void list_add(uint64_t pfn, uint8_t order, MigrateType list, bool to_tail = false);
   void list_del(uint64_t pfn);
-  bool mergeable(uint64_t a, uint64_t b) const;
-  void free_block(uint64_t pfn, uint8_t order, bool to_tail = false);
+  void move_to_list(uint64_t pfn, MigrateType list);
+  bool mergeable(MigrateType freed, MigrateType buddy) const;
+  bool mergeable(uint64_t a, uint64_t b) const;  // by the labels of the blocks at a and b
+  void free_block(uint64_t pfn, uint8_t order, MigrateType type, bool to_tail = false);
+  void free_owned(uint64_t pfn, uint8_t order);
+  void free_pages(uint64_t pfn, uint64_t count);
   void free_range(uint64_t pfn, uint64_t count, bool to_tail = false);
   void add_free_split(uint64_t pfn, uint8_t order, bool to_tail);
   std::optional<uint64_t> containing_free_block(uint64_t pfn, uint8_t& order) const;
-  void split_take(uint64_t head, uint8_t have, uint64_t want_pfn, uint8_t want);
+  void split_take(uint64_t head, uint8_t have, uint64_t want_pfn, uint8_t want, MigrateType halves);
 
   // Rules B4, B5: the order of attempts and claiming.
   struct Found {
@@ -144,11 +148,15 @@ class Allocator {
     int step;
   };
   std::optional<Found> smallest_in(MigrateType t, uint8_t order) const;
-  std::optional<Found> rmqueue(MigrateType t, uint8_t order, bool allow_cma) const;
   bool worth_claiming(MigrateType t, uint8_t found_order) const;
-  void claim(MigrateType t, const Found& f);
-  void relabel(uint64_t pageblock, MigrateType t);
-  std::optional<uint64_t> take_block(MigrateType t, uint8_t order, bool allow_cma);
+  std::optional<MigrateType> fallback_type_at(MigrateType t, uint8_t order) const;
+  bool claim_count_passes(MigrateType t, uint64_t pageblock) const;
+  void relabel(uint64_t pageblock, MigrateType t, bool move = true);
+  void move_pageblock_lists(uint64_t pageblock, MigrateType t);
+  std::optional<uint64_t> fallback_6_1(MigrateType t, uint8_t order, Outcome& out);
+  std::optional<uint64_t> fallback_6_12(MigrateType t, uint8_t order, Outcome& out);
+  std::optional<uint64_t> take_block(MigrateType t, uint8_t order, bool allow_cma, Outcome& out);
+  MigrateType claim_at(MigrateType t, uint64_t head, uint8_t have);
 
   // Allocation records.
   uint32_t new_allocation(HandleId h, Family fam, Pfn pfn, PageCount count);
@@ -175,7 +183,9 @@ class Allocator {
   MachineDecl machine_;
   FaultSet faults_;
   std::vector<Area> areas_;
+  Profile profile_;
   std::vector<MigrateType> labels_;
+  std::vector<MigrateType> list_type_;     // the list of the free block a frame heads (B10, B11)
   std::vector<uint32_t> owner_;            // allocation slot per frame, 0 when free
   std::vector<uint8_t> free_order_;        // order when the frame heads a free block
   std::vector<uint32_t> next_, prev_;      // free-list links of block heads

@@ -147,9 +147,23 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
         CMA_INVARIANT(free_order_[f] == o, "I2", Pfn{f}, "free block at " + s(f) + " on the order-" + s(o) + " list has order " + s(free_order_[f]));
         CMA_INVARIANT(f % size == 0 && f + size <= n, "I2", Pfn{f},
                       "free block at " + s(f) + " of order " + s(o) + " is misaligned or leaves the machine");
-        CMA_INVARIANT(static_cast<int>(labels_[f >> B]) == t, "I2", Pfn{f},
+        CMA_INVARIANT(static_cast<int>(list_type_[f]) == t, "I2", Pfn{f},
                       "free block at " + s(f) + " sits on the " + name(static_cast<MigrateType>(t)) +
-                          " list of a " + name(labels_[f >> B]) + " pageblock");
+                          " list but records " + name(list_type_[f]));
+        // B11 (linux-6.12): a free block is on its label's list and has one label. B10
+        // (linux-6.1): its list may differ from its label, but never about CMA or ISOLATE.
+        const MigrateType label = labels_[f >> B];
+        const bool special = label == MigrateType::cma || label == MigrateType::isolate ||
+                             t == static_cast<int>(MigrateType::cma) || t == static_cast<int>(MigrateType::isolate);
+        if (profile_ == Profile::linux_6_12 || special)
+          CMA_INVARIANT(static_cast<int>(label) == t, "I2", Pfn{f},
+                        "free block at " + s(f) + " sits on the " + name(static_cast<MigrateType>(t)) + " list of a " +
+                            name(label) + " pageblock");
+        if (profile_ == Profile::linux_6_12 && o > B)
+          for (uint64_t pb = (f >> B) + 1; pb < (f + size) >> B; ++pb)
+            CMA_INVARIANT(labels_[pb] == label, "I2", Pfn{pb << B},
+                          "free block at " + s(f) + " of order " + s(o) + " has pageblocks labelled " + name(label) +
+                              " and " + name(labels_[pb]) + " (B13)");
         if (std::memchr(&seen[f], 1, size) == nullptr && all_zero(&owner_[f], size)) {
           std::memset(&seen[f], 1, size);  // the bulk test passed: no frame seen or owned
         } else {

@@ -150,6 +150,25 @@ std::optional<Problem> parse_directives(std::string_view text, std::vector<Direc
 
 namespace {
 
+// The profile a trace's machine line declares (`profile=`), if it declares one.
+std::optional<Profile> declared_profile(std::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    if (const size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    const size_t start = line.find_first_not_of(" \t\r");
+    if (start == std::string_view::npos) continue;
+    if (line.substr(start, 8) != "machine ") return std::nullopt;
+    const size_t key = line.find("profile=");
+    if (key == std::string_view::npos) return std::nullopt;
+    const size_t end = line.find_first_of(" \t\r", key);
+    return profile_by_name(line.substr(key + 8, end == std::string_view::npos ? std::string_view::npos : end - key - 8));
+  }
+  return std::nullopt;
+}
+
 class Planner {
  public:
   Planner(const Trace& t, const PlanOptions& o) : t_(t), options_(o) {}
@@ -157,6 +176,23 @@ class Planner {
   PlanResult run(std::string_view text) {
     PlanResult r;
     plan_.node = needs_node();
+    // The kernel: --kernel, else the one the trace's `profile=` names, else the default. A
+    // trace without `profile=` is profile-neutral: it runs on every kernel, and the model
+    // predicts it under the profile of the kernel booted.
+    if (!options_.kernel.empty() && !known_kernel(options_.kernel)) {
+      r.problem = Problem{0, "unknown kernel '" + options_.kernel + "' (6.1 or 6.12)"};
+      return r;
+    }
+    const auto declared = declared_profile(text);
+    const std::string profile_kernel = declared ? *kernel_for_profile(name(*declared)) : std::string();
+    if (!options_.kernel.empty() && !profile_kernel.empty() && options_.kernel != profile_kernel) {
+      r.problem = Problem{0, "the trace's profile is Linux " + profile_kernel + ", not " + options_.kernel};
+      return r;
+    }
+    plan_.kernel = !options_.kernel.empty()    ? options_.kernel
+                   : !profile_kernel.empty() ? profile_kernel
+                                             : std::string(kDefaultKernel);
+    t_.machine.profile = plan_.kernel == "6.12" ? Profile::linux_6_12 : Profile::linux_6_1;
     // The model's labels after each statement, for reproducing claims (relabels below).
     if (plan_.node) pred_ = predict(t_);
     if (auto p = check_header()) {
@@ -170,20 +206,6 @@ class Planner {
     }
     plan_.trace = t_;
     plan_.directives = std::move(ds);
-    // The kernel: --kernel, else the trace profile's (kernel_for_profile; the trace format
-    // has no profile yet, so every trace is profile-neutral), else the default.
-    if (!options_.kernel.empty() && !known_kernel(options_.kernel)) {
-      r.problem = Problem{0, "unknown kernel '" + options_.kernel + "' (6.1 or 6.12)"};
-      return r;
-    }
-    const std::string profile_kernel = *kernel_for_profile("");
-    if (!options_.kernel.empty() && !profile_kernel.empty() && options_.kernel != profile_kernel) {
-      r.problem = Problem{0, "the trace's profile is Linux " + profile_kernel + ", not " + options_.kernel};
-      return r;
-    }
-    plan_.kernel = !options_.kernel.empty()    ? options_.kernel
-                   : !profile_kernel.empty() ? profile_kernel
-                                             : std::string(kDefaultKernel);
     plan_.has_area = !t_.areas.empty();
     if (plan_.has_area) {
       plan_.base = t_.areas[0].base;
@@ -591,7 +613,7 @@ class Planner {
   }
 
   enum class HState { cma, held, dropped, block, contig };
-  const Trace& t_;
+  Trace t_;  // its profile set to the kernel's
   PlanOptions options_;
   Plan plan_;
   uint32_t script_lines_ = 0;

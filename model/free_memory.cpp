@@ -22,11 +22,13 @@ bool mergeable(MigrateType a, MigrateType b) {
 }  // namespace
 
 FreeMemory::FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, const std::vector<FrameRange>& cma,
-                       Tables recycled)
+                       bool own_lists, Tables recycled)
     : pages_(pages),
       pageblock_order_(pageblock_order),
       max_order_(max_order),
+      own_lists_(own_lists),
       labels_(std::move(recycled.labels)),
+      lists_(std::move(recycled.lists)),
       allocated_(std::move(recycled.allocated)),
       whole_(std::move(recycled.whole)) {
   const uint8_t B = pageblock_order;
@@ -41,6 +43,14 @@ FreeMemory::FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_orde
     std::memset(&labels_[raw(r.first) >> B], static_cast<int>(MigrateType::cma), raw(r.count) >> B);
     free_by_label_[index(MigrateType::movable)] -= raw(r.count);
     free_by_label_[index(MigrateType::cma)] += raw(r.count);
+  }
+  // Boot blocks are on their label's list.
+  if (own_lists_) {
+    refill(lists_, pages, MigrateType::movable);
+    for (const FrameRange& r : cma)
+      std::memset(&lists_[raw(r.first)], static_cast<int>(MigrateType::cma), raw(r.count));
+  } else {
+    lists_.clear();
   }
   // Every frame is free, and every pageblock MOVABLE or CMA, kinds that merge only with
   // themselves (B2). So a block is whole iff it lies inside the machine and all its
@@ -73,7 +83,7 @@ FreeMemory::FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_orde
 }
 
 FreeMemory::Tables FreeMemory::release_tables() && {
-  return Tables{std::move(labels_), std::move(allocated_), std::move(whole_)};
+  return Tables{std::move(labels_), std::move(allocated_), std::move(whole_), std::move(lists_)};
 }
 
 FrameRange FreeMemory::pageblock_range(uint64_t pb) const {
@@ -121,7 +131,7 @@ std::optional<FreeBlock> FreeMemory::lowest_free_block(MigrateType t, Order orde
   const uint8_t k = order.value;
   if (k > max_order_ || !has_free_block(t, order)) return std::nullopt;
   for (uint64_t i = 0; i < blocks_at(k); ++i)
-    if (free_block_at(k, i) && head_label(k, i) == t) return FreeBlock{Pfn{i << k}, order};
+    if (free_block_at(k, i) && list_of(k, i) == t) return FreeBlock{Pfn{i << k}, order};
   return std::nullopt;
 }
 
@@ -164,7 +174,7 @@ std::vector<FreeBlock> FreeMemory::free_blocks() const {
 // count_affected adds `sign` for each.
 void FreeMemory::count_affected(uint64_t lo, uint64_t hi, int sign) {
   auto count = [&](uint8_t k, uint64_t i) {
-    uint64_t& n = blocks_of_[index(head_label(k, i))][k];
+    uint64_t& n = blocks_of_[index(list_of(k, i))][k];
     n = sign > 0 ? n + 1 : n - 1;
   };
   int order_at_lo = -1, order_at_hi = -1;  // of the free blocks holding lo and hi - 1; -1: none
@@ -213,6 +223,14 @@ void FreeMemory::set_free(FrameRange r, bool free) {
     }
     add(free_total_, hi - lo);
   });
+}
+
+void FreeMemory::set_list(FrameRange r, MigrateType t) {
+  assert(own_lists_);
+  const uint64_t lo = raw(r.first), hi = raw(r.end());
+  const auto first = lists_.begin() + static_cast<long>(lo), last = lists_.begin() + static_cast<long>(hi);
+  if (std::all_of(first, last, [t](MigrateType x) { return x == t; })) return;
+  change(lo, hi, [&] { std::fill(first, last, t); });
 }
 
 void FreeMemory::relabel(uint64_t pb, MigrateType t) {
@@ -268,7 +286,7 @@ void FreeMemory::derive_all() {
   for (auto& per_type : blocks_of_) per_type.fill(0);
   for (uint8_t k = 0; k <= max_order_; ++k)
     for (uint64_t i = 0; i < blocks_at(k); ++i)
-      if (free_block_at(k, i)) ++blocks_of_[index(head_label(k, i))][k];
+      if (free_block_at(k, i)) ++blocks_of_[index(list_of(k, i))][k];
 }
 
 std::optional<std::string> FreeMemory::self_check() const {

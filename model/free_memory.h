@@ -11,8 +11,11 @@
 //     ISOLATE: __free_one_page, "avoid merging non-fallbackable pageblocks", v5.18), and
 //   - its parent block of order k + 1 is not itself all free and whole (or k = max_order, or
 //     the parent leaves the machine): the buddy allocator merges as far as it may.
-//   A free block's migratetype, the free list the kernel would keep it on, is the label of
-//   its first (head) pageblock.
+//   The free list the kernel keeps a free block on (its "list type"): under linux-6.12 the
+//   label of its first (head) pageblock (B11); under linux-6.1 a list of its own (B10),
+//   recorded per frame in `lists_` and set by the model's rules, since the kernel's 6.1
+//   lists remember history (which block was freed last into a merge, B12; what step 4 moved,
+//   B8).
 //
 // Nothing here chooses a block; the model asks "is there a free block of type T and order
 // k?" (rule B4) and "is this frame the head of such a block?" (rule K2). To answer quickly
@@ -46,13 +49,16 @@ class FreeMemory {
     std::vector<MigrateType> labels;
     std::vector<uint32_t> allocated;
     std::vector<uint8_t> whole;
+    std::vector<MigrateType> lists;
   };
 
   // All frames free; the pageblocks of the frame ranges `cma` (whole pageblocks, disjoint)
   // are CMA, all others MOVABLE (rule M2: memmap_init, then cma_activate_area for each
   // area). `recycled` lends its memory only.
+  // `own_lists`: free blocks keep lists of their own (linux-6.1, B10); else a block's list
+  // is its head's label (linux-6.12, B11). Either way every boot block is on its label's list.
   FreeMemory(uint64_t pages, uint8_t pageblock_order, uint8_t max_order, const std::vector<FrameRange>& cma,
-             Tables recycled = {});
+             bool own_lists, Tables recycled = {});
   // Gives the tables away; this object is left empty, to be destroyed or assigned to.
   Tables release_tables() &&;
 
@@ -78,7 +84,15 @@ class FreeMemory {
 
   // The derived free blocks (B1, B2).
   bool is_free_block(Pfn head, Order order) const;
-  MigrateType type_of(const FreeBlock& b) const { return label(b.head); }
+  // The list a free block is on (B10, B11).
+  MigrateType type_of(const FreeBlock& b) const { return list_of(b.order.value, raw(b.head) >> b.order.value); }
+  bool own_lists() const { return own_lists_; }
+  // linux-6.1 (B10): puts the free block b on t's list (as every rule that sends a block to a
+  // list does: a free, a merge, move_freepages_block). Its frames keep the list when it is
+  // split.
+  void set_list(const FreeBlock& b, MigrateType t) { set_list(FrameRange{b.head, b.order.pages()}, t); }
+  // ... or every frame of r, all free (the pieces of a block split at an isolation edge).
+  void set_list(FrameRange r, MigrateType t);
   std::optional<FreeBlock> containing_free_block(Pfn p) const;
   bool has_free_block(MigrateType t, Order order) const { return blocks_of_[index(t)][order.value] != 0; }
   std::optional<FreeBlock> lowest_free_block(MigrateType t, Order order) const;
@@ -123,6 +137,7 @@ class FreeMemory {
   bool all_free_and_whole(uint8_t k, uint64_t i) const;
   bool free_block_at(uint8_t k, uint64_t i) const;
   MigrateType head_label(uint8_t k, uint64_t i) const { return labels_[(i << k) >> pageblock_order_]; }
+  MigrateType list_of(uint8_t k, uint64_t i) const { return own_lists_ ? lists_[i << k] : head_label(k, i); }
   bool derive_whole(uint8_t k, uint64_t i) const;
   void count_affected(uint64_t lo, uint64_t hi, int sign);
   template <class Change>
@@ -136,11 +151,13 @@ class FreeMemory {
   uint64_t pages_;
   uint8_t pageblock_order_;
   uint8_t max_order_;
+  bool own_lists_;
   std::vector<MigrateType> labels_;                           // per pageblock
+  std::vector<MigrateType> lists_;                            // per frame, own_lists_ only (B10)
   std::array<uint64_t, 65> order_start_{};                    // [k]: entry of block (k, 0); [max_order + 1]: end
   std::vector<uint32_t> allocated_;                           // per block: its allocated frames
   std::vector<uint8_t> whole_;                                // per block: it is whole (B2)
-  std::array<std::array<uint64_t, 64>, kTypes> blocks_of_{};  // [type][k]: number of free blocks
+  std::array<std::array<uint64_t, 64>, kTypes> blocks_of_{};  // [list type][k]: number of free blocks
   std::array<uint64_t, kTypes> free_by_label_{};              // free frames per pageblock label
   uint64_t free_total_ = 0;
 };

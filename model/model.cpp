@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cassert>
 #include <cstring>
 #include <utility>
@@ -48,7 +49,8 @@ Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas) : M
 
 Model::Model(const MachineDecl& machine, const std::vector<AreaDecl>& areas, Tables recycled)
     : machine_(machine),
-      memory_(machine.pages, machine.pageblock_order, machine.max_order, cma_ranges(areas), std::move(recycled.memory)),
+      memory_(machine.pages, machine.pageblock_order, machine.max_order, cma_ranges(areas),
+              machine.profile == Profile::linux_6_1, std::move(recycled.memory)),
       owner_(std::move(recycled.owner)),
       content_(std::move(recycled.content)) {
   refill(owner_, machine.pages, kNoOwner);
@@ -104,6 +106,7 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   mine.clear();
   impl_ = impl;
   impl_moves_used_ = 0;
+  impl_fallbacks_used_ = 0;
   violation_.reset();
   std::visit([&](const auto& o) { execute(o, mine); }, op);
   // K2: every block impl moved must be a block the model moved, in the same order.
@@ -114,6 +117,11 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
                 ", but the model moves no further block in this operation",
             m.from);
   }
+  if (consulting() && impl_fallbacks_used_ < impl_->fallback_heads.size())
+    violate("K2",
+            "impl took a fallback block at pfn " + num(impl_->fallback_heads[impl_fallbacks_used_]) +
+                " where the model's B4 takes none",
+            impl_->fallback_heads[impl_fallbacks_used_]);
   // L1 for cma_alloc and alloc_contig: the model predicts the result exactly (K1), so a
   // failure of impl where the model succeeds is a false failure: the window or candidate
   // the model took had no obstacle. Moves that departed from the model's on the way usually
@@ -168,14 +176,15 @@ const Model::Allocation* Model::live(HandleId h) const {
 bool Model::is_live(HandleId h) const { return live(h) != nullptr; }
 
 // Rule M5: the k-th successful allocating operation (alloc, cma_alloc, alloc_contig)
-// writes content_value(k, i) into its i-th frame.
-Model::Allocation& Model::create(HandleId h, Family family, FrameRange r) {
+// writes content_value(k, i) into its i-th frame. `taken`: the frames are off the free
+// memory already (X4, inside contig_range).
+Model::Allocation& Model::create(HandleId h, Family family, FrameRange r, bool taken) {
   if (raw(h) >= allocs_.size()) allocs_.resize(raw(h) + 1);
   Allocation& a = allocs_[raw(h)].emplace();
   a.family = family;
   a.pfn = r.first;
   a.count = r.count;
-  memory_.set_free(r, false);
+  if (!taken) memory_.set_free(r, false);
   ++serial_;
   for (uint64_t i = 0; i < raw(r.count); ++i) {
     owner_[raw(r.first) + i] = raw(h);
@@ -184,15 +193,101 @@ Model::Allocation& Model::create(HandleId h, Family family, FrameRange r) {
   return a;
 }
 
-// Rules F1, R1, C3: the frames become free; merging (B2) follows from the derived blocks.
+// Rules F1, R1, C3: the frames become free; merging (B2) follows from the derived blocks,
+// lists and labels from B10-B13: a block as its owner frees it, a contiguous range page by
+// page.
 void Model::destroy(HandleId h) {
-  const FrameRange r = live(h)->range();
+  const Allocation& a = *live(h);
+  const FrameRange r = a.range();
   for (uint64_t p = raw(r.first); p < raw(r.end()); ++p) {
     owner_[p] = kNoOwner;
     content_[p] = 0;
   }
-  memory_.set_free(r, true);
+  if (a.family == Family::block)
+    free_block(r.first, a.order);
+  else
+    free_contig_pages(r);
   allocs_[raw(h)].reset();
+}
+
+// A block its owner frees (free ID; a move's source: __free_pages -> free_one_page).
+// linux-6.12 frees a block larger than a pageblock a pageblock at a time, ascending
+// (split_large_buddy, B13).
+// Under linux-6.1 a block that spans pageblocks B2 keeps apart (a movable block larger than
+// a pageblock, freed by its move while part of it is isolated) ends as the free blocks its
+// frames then form, each as the label of its first freed frame (split_free_page, S5).
+void Model::free_block(Pfn head, Order order) {
+  const uint8_t B = machine_.pageblock_order;
+  const FrameRange r{head, order.pages()};
+  if (order.value > B && profile() == Profile::linux_6_12) {
+    for (uint64_t p = raw(head); p < raw(r.end()); p += uint64_t{1} << B) free_piece({Pfn{p}, PageCount{uint64_t{1} << B}});
+    return;
+  }
+  bool fenced = false;
+  if (order.value > B) {
+    auto fence = [](MigrateType t) { return t == MigrateType::cma || t == MigrateType::isolate; };
+    const uint64_t first_pb = memory_.pageblock_of(head);
+    const MigrateType l = memory_.pageblock_label(first_pb);
+    for (uint64_t pb = first_pb + 1; pb < first_pb + (uint64_t{1} << (order.value - B)); ++pb) {
+      const MigrateType m = memory_.pageblock_label(pb);
+      fenced |= m != l && (fence(m) || fence(l));
+    }
+  }
+  if (!fenced) return free_piece(r);
+  memory_.set_free(r, true);
+  for (uint64_t p = raw(r.first); p < raw(r.end());) {
+    const FreeBlock b = *memory_.containing_free_block(Pfn{p});
+    settle_merged(b, memory_.label(Pfn{std::max(raw(b.head), raw(r.first))}));
+    p = raw(b.head) + raw(b.order.pages());
+  }
+}
+
+// One piece freed as the label L of its first pageblock: its frames become free and merge
+// (B2). Under linux-6.1 the free block that now holds them goes on L's list, whatever lists
+// the blocks it merged with were on (B12). Under linux-6.12 every pageblock of that block
+// takes L (B13: the buddies it merged with were relabelled L).
+void Model::free_piece(FrameRange r) {
+  const MigrateType l = memory_.label(r.first);
+  memory_.set_free(r, true);
+  settle_merged(*memory_.containing_free_block(r.first), l);
+}
+
+// The free block b was made by a merge with a block freed as type l (B12, B13).
+void Model::settle_merged(const FreeBlock& b, MigrateType l) {
+  if (memory_.own_lists()) {
+    memory_.set_list(b, l);
+    return;
+  }
+  relabel_pageblocks_of(b, l);
+}
+
+void Model::relabel_pageblocks_of(const FreeBlock& b, MigrateType l) {
+  const uint8_t B = machine_.pageblock_order;
+  if (b.order.value <= B) return;  // inside one pageblock, which is l already
+  const uint64_t first_pb = memory_.pageblock_of(b.head);
+  for (uint64_t pb = first_pb; pb < first_pb + (uint64_t{1} << (b.order.value - B)); ++pb)
+    if (memory_.pageblock_label(pb) != l) memory_.relabel(pb, l);
+}
+
+// free_contig_range (R1, C3): page by page, ascending, each as its pageblock's label. When
+// every pageblock of the range has one label L, every free block the range ends in was made
+// last by one of its pages, so freeing the range at once and settling those blocks as L ends
+// the same.
+void Model::free_contig_pages(FrameRange r) {
+  const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{raw(r.end()) - 1});
+  const MigrateType l = memory_.pageblock_label(first_pb);
+  bool one_label = true;
+  for (uint64_t pb = first_pb + 1; pb <= last_pb && one_label; ++pb) one_label = memory_.pageblock_label(pb) == l;
+  if (!one_label) {
+    for (uint64_t p = raw(r.first); p < raw(r.end()); ++p) free_piece({Pfn{p}, PageCount{1}});
+    return;
+  }
+  memory_.set_free(r, true);
+  for (uint64_t p = raw(r.first); p < raw(r.end());) {
+    const FreeBlock b = *memory_.containing_free_block(Pfn{p});
+    settle_merged(b, l);
+    p = raw(b.head) + raw(b.order.pages());
+  }
 }
 
 std::optional<Placement> Model::placement(HandleId h) const {
@@ -228,7 +323,7 @@ char Model::frame_char(Pfn p) const {
 }
 
 // ---------------------------------------------------------------------------------------
-// The buddy allocator: who may use what (B3), order of attempts (B4), claiming (B5)
+// The buddy allocator: who may use what (B3), order of attempts (B4), claiming (B5, B8, B9)
 
 // can_steal_fallback(): a fallback is worth claiming when the block found is large
 // (order >= pageblock_order / 2) or the request is unmovable or reclaimable.
@@ -236,55 +331,41 @@ bool Model::worth_claiming(MigrateType t, Order found) const {
   return found.value >= machine_.pageblock_order / 2 || t == MigrateType::unmovable || t == MigrateType::reclaimable;
 }
 
-// Rule B4 (__rmqueue, __rmqueue_smallest, __rmqueue_cma_fallback, __rmqueue_fallback in
-// mm/page_alloc.c): which free list, (type, order), a request of order k and type T takes
-// its block from. Free frames in ISOLATE pageblocks are on no list B4 searches (B3).
-//   1. T movable and more than half of the usable free frames are CMA (v5.8): CMA, smallest.
-//   2. T's own list, smallest order first.
-//   3. T movable: CMA, smallest.
-//   4. Fallback: the other non-CMA types, largest order first; a movable request that would
-//      not claim (B5) takes the smallest fallback block instead, to spare large blocks.
-// `allow_cma` is false for the target of a long-term pin (P2, memalloc_pin_save), which
-// skips steps 1 and 3.
-std::optional<Model::FreeClass> Model::b4_class(MigrateType t, Order k, bool allow_cma) const {
-  const uint8_t max = machine_.max_order;
-  const bool movable = t == MigrateType::movable;
-  auto smallest = [&](MigrateType type) -> std::optional<Order> {
-    for (uint8_t j = k.value; j <= max; ++j)
-      if (memory_.has_free_block(type, Order{j})) return Order{j};
-    return std::nullopt;
-  };
-  const uint64_t free_cma = memory_.free_frames_labelled(MigrateType::cma);
-  const uint64_t usable = memory_.free_frames() - memory_.free_frames_labelled(MigrateType::isolate);
-  if (movable && allow_cma && 2 * free_cma > usable)
-    if (auto j = smallest(MigrateType::cma)) return FreeClass{MigrateType::cma, *j, 1};
-  if (auto j = smallest(t)) return FreeClass{t, *j, 2};
-  if (movable && allow_cma)
-    if (auto j = smallest(MigrateType::cma)) return FreeClass{MigrateType::cma, *j, 3};
-  std::optional<FreeClass> largest;
-  for (int j = max; j >= k.value && !largest; --j)
-    for (MigrateType f : fallbacks(t))
-      if (memory_.has_free_block(f, Order{static_cast<uint8_t>(j)})) {
-        largest = FreeClass{f, Order{static_cast<uint8_t>(j)}, 4};
-        break;
-      }
-  if (largest && movable && !worth_claiming(t, largest->order) && largest->order > k) {
-    for (uint8_t j = k.value; j <= max; ++j)
-      for (MigrateType f : fallbacks(t))
-        if (memory_.has_free_block(f, Order{j})) return FreeClass{f, Order{j}, 4};
-  }
-  return largest;
+// The smallest order >= k with a free block on list `type`: the class B4 steps 1-3 take
+// from (__rmqueue_smallest).
+std::optional<Model::FreeClass> Model::smallest_class(MigrateType type, Order k, int step) const {
+  for (uint8_t j = k.value; j <= machine_.max_order; ++j)
+    if (memory_.has_free_block(type, Order{j})) return FreeClass{type, Order{j}, step};
+  return std::nullopt;
+}
+
+// find_suitable_fallback(): the first of T's fallback types (`fallbacks[]`) with a free
+// block of order c.
+std::optional<MigrateType> Model::fallback_type_at(MigrateType t, Order c) const {
+  for (MigrateType f : fallbacks(t))
+    if (memory_.has_free_block(f, c)) return f;
+  return std::nullopt;
+}
+
+// Whether a request finds any block (B4 fails only when no step finds one): steps 1-3, or a
+// block of a fallback type of order >= k for step 4 (both profiles take one then).
+bool Model::any_block(MigrateType t, Order k, bool allow_cma) const {
+  if (smallest_class(t, k, 2)) return true;
+  if (t == MigrateType::movable && allow_cma && smallest_class(MigrateType::cma, k, 3)) return true;
+  for (uint8_t j = k.value; j <= machine_.max_order; ++j)
+    if (fallback_type_at(t, Order{j})) return true;
+  return false;
 }
 
 // Rule K2: a choice of the kernel's free lists is legal when it is the head of a free block
-// of exactly the class B4 settled on. (The block found is split by expand(), which keeps
-// the lowest 2^k frames: the allocation starts at the head.)
+// of exactly the class the rules settled on.
 bool Model::in_class(Pfn head, const FreeClass& c) const {
-  return raw(head) < machine_.pages && memory_.is_free_block(head, c.order) && memory_.label(head) == c.type;
+  return raw(head) < machine_.pages && memory_.is_free_block(head, c.order) &&
+         memory_.type_of(FreeBlock{head, c.order}) == c.type;
 }
 
 std::string Model::describe(const FreeClass& c) {
-  return std::string("free ") + name(c.type) + " blocks of order " + num(c.order.value) + " (the class B4 step " +
+  return std::string("free blocks of order ") + num(c.order.value) + " on the " + name(c.type) + " list (the class B4 step " +
          num(c.step) + " requires)";
 }
 
@@ -295,27 +376,48 @@ FreeBlock Model::lowest_in(const FreeClass& c) const {
   return *b;
 }
 
-// Rule B5 (can_steal_fallback, steal_suitable_fallback in mm/page_alloc.c), for a request
-// of type T that falls back (B4 step 4, or B7 at a block of another non-CMA type): a found
-// block of order >= pageblock_order relabels every pageblock it covers to T. A smaller one,
-// if worth claiming, relabels its pageblock when the pageblock's free frames plus its
-// frames "alike" T are at least half of it, counted before the block is taken. Alike: for a
-// movable request, frames of movable blocks; for an unmovable or reclaimable request in a
-// MOVABLE pageblock, the allocated frames that are not movable blocks; otherwise none.
-// CMA and ISOLATE pageblocks are never fallbacks, so never claimed (K3).
-void Model::claim(MigrateType t, const FreeBlock& found) {
-  const uint8_t B = machine_.pageblock_order;
-  const uint64_t first_pb = memory_.pageblock_of(found.head);
-  auto relabel = [&](uint64_t pb) {
-    assert(memory_.pageblock_label(pb) != MigrateType::cma && memory_.pageblock_label(pb) != MigrateType::isolate);
-    memory_.relabel(pb, t);
-  };
-  if (found.order.value >= B) {
-    for (uint64_t pb = first_pb; pb < first_pb + (uint64_t{1} << (found.order.value - B)); ++pb) relabel(pb);
-    return;
+// impl's choice `proposed` for a block of class c, checked (K2) and followed; the lowest
+// block of c without impl, or when impl's choice is not legal.
+FreeBlock Model::choose(const FreeClass& c, std::optional<Pfn> proposed, const std::string& what) {
+  if (consulting() && proposed) {
+    if (in_class(*proposed, c)) return FreeBlock{*proposed, c.order};
+    violate("K2", "impl " + what + " pfn " + num(*proposed) + ", which is not the head of one of the " + describe(c),
+            *proposed);
   }
-  if (!worth_claiming(t, found.order)) return;
-  const FrameRange pageblock = memory_.pageblock_range(first_pb);
+  return lowest_in(c);
+}
+
+// The head of the fallback list impl's free lists offered next (Outcome::fallback_heads),
+// checked to be of class c (K2).
+FreeBlock Model::fallback_head(const FreeClass& c) {
+  if (consulting()) {
+    if (impl_fallbacks_used_ >= impl_->fallback_heads.size()) {
+      violate("K2", "impl reports no fallback block where B4 step 4 takes one of the " + describe(c), {});
+    } else {
+      const Pfn h = impl_->fallback_heads[impl_fallbacks_used_++];
+      if (in_class(h, c)) return FreeBlock{h, c.order};
+      violate("K2", "impl's fallback block at pfn " + num(h) + " is not the head of one of the " + describe(c), h);
+    }
+  }
+  return lowest_in(c);
+}
+
+// Step 4 takes exactly the block it found: impl's block must be it.
+FreeBlock Model::take_found(const FreeBlock& found, std::optional<Pfn> proposed, const std::string& what) {
+  if (consulting() && proposed && *proposed != found.head)
+    violate("K2",
+            "impl " + what + " pfn " + num(*proposed) + ", but B4 step 4 takes the block it found at pfn " + num(found.head),
+            *proposed);
+  return found;
+}
+
+// B5's count (steal_suitable_fallback, try_to_steal_block), for a request of type T: the
+// pageblock is claimed when its free frames plus its frames "alike" T are at least half of
+// it. Alike: for a MOVABLE request the frames of movable blocks; for an UNMOVABLE or
+// RECLAIMABLE request in a MOVABLE pageblock the allocated frames that are not movable
+// blocks; otherwise none.
+bool Model::claim_count_passes(MigrateType t, uint64_t pb) const {
+  const FrameRange pageblock = memory_.pageblock_range(pb);
   uint64_t free = 0, movable = 0;
   for (uint64_t p = raw(pageblock.first); p < raw(pageblock.end()); ++p) {
     if (owner_[p] == kNoOwner) {
@@ -328,9 +430,158 @@ void Model::claim(MigrateType t, const FreeBlock& found) {
   uint64_t alike = 0;
   if (t == MigrateType::movable)
     alike = movable;
-  else if (memory_.pageblock_label(first_pb) == MigrateType::movable)
+  else if (memory_.pageblock_label(pb) == MigrateType::movable)
     alike = raw(pageblock.count) - free - movable;
-  if (2 * (free + alike) >= raw(pageblock.count)) relabel(first_pb);
+  return 2 * (free + alike) >= raw(pageblock.count);
+}
+
+// CMA and ISOLATE pageblocks are never fallbacks, so never claimed (K3).
+void Model::relabel_for_claim(uint64_t pb, MigrateType t) {
+  assert(memory_.pageblock_label(pb) != MigrateType::cma && memory_.pageblock_label(pb) != MigrateType::isolate);
+  memory_.relabel(pb, t);
+}
+
+// move_freepages_block (linux-6.1, B10): every free block that starts in pageblock pb goes
+// on t's list.
+void Model::move_pageblock_lists(uint64_t pb, MigrateType t) {
+  const FrameRange pageblock = memory_.pageblock_range(pb);
+  for (uint64_t p = raw(pageblock.first); p < raw(pageblock.end());) {
+    const auto b = memory_.containing_free_block(Pfn{p});
+    if (!b) {
+      ++p;
+      continue;
+    }
+    if (raw(b->head) >= raw(pageblock.first)) memory_.set_list(*b, t);
+    p = raw(b->head) + raw(b->order.pages());
+  }
+}
+
+// Rule B4 (__rmqueue in mm/page_alloc.c) for a request of order k and type T: the block it
+// takes (the request keeps its lowest 2^k frames, expand()), after step 4's relabels and
+// list moves. Free frames in ISOLATE pageblocks are on no list B4 searches (B3).
+//   1. T movable and more than half of the usable free frames are CMA (v5.8): CMA, smallest.
+//   2. T's own list, smallest order first.
+//   3. T movable: CMA, smallest.
+//   4. Fallback: the profile's (B8, B9).
+// `allow_cma` is false for the target of a long-term pin (P2, memalloc_pin_save), which
+// skips steps 1 and 3. `proposed`: impl's block, followed where legal (K2); `what` names it
+// in a violation ("allocated at", "moved h to").
+std::optional<FreeBlock> Model::rmqueue(MigrateType t, Order k, bool allow_cma, std::optional<Pfn> proposed,
+                                        const std::string& what) {
+  const bool movable = t == MigrateType::movable;
+  const uint64_t free_cma = memory_.free_frames_labelled(MigrateType::cma);
+  const uint64_t usable =
+      memory_.free_frames() - memory_.free_frames_labelled(MigrateType::isolate) - isolate_listed_past_range_;
+  if (movable && allow_cma && 2 * free_cma > usable)
+    if (auto c = smallest_class(MigrateType::cma, k, 1)) return choose(*c, proposed, what);
+  if (auto c = smallest_class(t, k, 2)) return choose(*c, proposed, what);
+  if (movable && allow_cma)
+    if (auto c = smallest_class(MigrateType::cma, k, 3)) return choose(*c, proposed, what);
+  return profile() == Profile::linux_6_12 ? fallback_6_12(t, k, proposed, what) : fallback_6_1(t, k, proposed, what);
+}
+
+// Rule B8 (linux-6.1: __rmqueue_fallback, steal_suitable_fallback; then __rmqueue retries
+// step 2). The block found: at the largest order c with a block of a fallback type, the
+// first such type's list; a MOVABLE request that would not claim there (c < B/2) looks from
+// the smallest order instead. Of order >= B: its pageblocks are relabelled T and it goes on
+// T's list. Worth claiming: every free block of its pageblock goes on T's list, and the
+// pageblock is relabelled T when B5's count passes. Otherwise it alone goes on T's list.
+// Then step 2 again: the smallest block on T's list, which is one of those just moved.
+std::optional<FreeBlock> Model::fallback_6_1(MigrateType t, Order k, std::optional<Pfn> proposed,
+                                             const std::string& what) {
+  const uint8_t B = machine_.pageblock_order;
+  std::optional<uint8_t> c;
+  for (int j = machine_.max_order; j >= k.value && !c; --j)
+    if (fallback_type_at(t, Order{static_cast<uint8_t>(j)})) c = static_cast<uint8_t>(j);
+  if (!c) return std::nullopt;
+  bool can_steal = worth_claiming(t, Order{*c});
+  if (!can_steal && t == MigrateType::movable && *c > k.value) {  // find_smallest
+    for (uint8_t j = k.value; j <= *c; ++j)
+      if (fallback_type_at(t, Order{j})) {
+        c = j;
+        break;
+      }
+    can_steal = worth_claiming(t, Order{*c});
+  }
+  const Order found_order{*c};
+  const FreeBlock h = fallback_head(FreeClass{*fallback_type_at(t, found_order), found_order, 4});
+  const uint64_t pb = memory_.pageblock_of(h.head);
+  if (found_order.value >= B) {
+    for (uint64_t q = pb; q < pb + (uint64_t{1} << (found_order.value - B)); ++q) relabel_for_claim(q, t);
+    memory_.set_list(h, t);
+  } else if (!can_steal) {
+    memory_.set_list(h, t);
+  } else {
+    const bool claim = claim_count_passes(t, pb);
+    move_pageblock_lists(pb, t);
+    if (claim) relabel_for_claim(pb, t);
+  }
+  const auto again = smallest_class(t, k, 4);
+  assert(again && "B8: step 2 retried finds a moved block");
+  return choose(*again, proposed, what);
+}
+
+// Rule B9 (linux-6.12.118: __rmqueue_claim, try_to_steal_block, __rmqueue_steal). Claim:
+// for c from max_order down to k, the head of the order-c list of the first fallback type
+// that has one; a MOVABLE request stops claiming below B/2. Of order >= B: its pageblocks
+// are relabelled T and the request takes it. Smaller: if B5's count passes, its pageblock is
+// relabelled T (its free blocks with it, B11) and the request takes the smallest block of
+// T; else the next order down. Steal, if nothing was claimed: the smallest order >= k with a
+// fallback block, the first type's list head, taken without a relabel.
+std::optional<FreeBlock> Model::fallback_6_12(MigrateType t, Order k, std::optional<Pfn> proposed,
+                                              const std::string& what) {
+  const uint8_t B = machine_.pageblock_order;
+  for (int j = machine_.max_order; j >= k.value; --j) {
+    const Order c{static_cast<uint8_t>(j)};
+    const auto f = fallback_type_at(t, c);
+    if (!f) continue;
+    if (!worth_claiming(t, c)) break;
+    const FreeBlock h = fallback_head(FreeClass{*f, c, 4});
+    const uint64_t pb = memory_.pageblock_of(h.head);
+    if (c.value >= B) {
+      for (uint64_t q = pb; q < pb + (uint64_t{1} << (c.value - B)); ++q) relabel_for_claim(q, t);
+      return take_found(h, proposed, what);
+    }
+    if (claim_count_passes(t, pb)) {
+      relabel_for_claim(pb, t);
+      const auto again = smallest_class(t, k, 4);
+      assert(again && "B9: the claimed pageblock has a block for the request");
+      return choose(*again, proposed, what);
+    }
+  }
+  for (uint8_t j = k.value; j <= machine_.max_order; ++j) {
+    const auto f = fallback_type_at(t, Order{j});
+    if (!f) continue;
+    return take_found(fallback_head(FreeClass{*f, Order{j}, 4}), proposed, what);
+  }
+  return std::nullopt;
+}
+
+// Rule B7's claim, for `alloc ... at=PFN` inside the free block f on another non-CMA
+// type's list: what step 4 does with a block it found there (B8 under linux-6.1; B9's claim
+// pass, else a steal, under linux-6.12).
+void Model::claim_at(MigrateType t, const FreeBlock& f) {
+  const uint8_t B = machine_.pageblock_order;
+  const uint64_t pb = memory_.pageblock_of(f.head);
+  if (profile() == Profile::linux_6_12) {
+    if (!worth_claiming(t, f.order)) return;
+    if (f.order.value >= B) {
+      for (uint64_t q = pb; q < pb + (uint64_t{1} << (f.order.value - B)); ++q) relabel_for_claim(q, t);
+      return;
+    }
+    if (claim_count_passes(t, pb)) relabel_for_claim(pb, t);
+    return;
+  }
+  if (f.order.value >= B) {
+    for (uint64_t q = pb; q < pb + (uint64_t{1} << (f.order.value - B)); ++q) relabel_for_claim(q, t);
+    memory_.set_list(f, t);
+  } else if (!worth_claiming(t, f.order)) {
+    memory_.set_list(f, t);
+  } else {
+    const bool claim = claim_count_passes(t, pb);
+    move_pageblock_lists(pb, t);
+    if (claim) relabel_for_claim(pb, t);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -347,8 +598,7 @@ void Model::alloc(const Alloc& op, Outcome& mine) {
   }
   if (op.at) return alloc_at(op, mine);
   const MigrateType t = migratetype_of(op.kind);
-  const auto c = b4_class(t, op.order, true);
-  if (!c) {
+  if (!any_block(t, op.order, true)) {
     mine.reason = FailReason::no_free_block;
     if (consulting() && impl_->ok)
       violate("K2",
@@ -357,20 +607,10 @@ void Model::alloc(const Alloc& op, Outcome& mine) {
               impl_->pfn);
     return;
   }
-  std::optional<FreeBlock> chosen;
-  if (consulting()) {
-    if (!impl_->ok)
-      violate("L1", std::string("impl failed (") + name(impl_->reason) + ") although there are " + describe(*c),
-              lowest_in(*c).head);
-    else if (!in_class(impl_->pfn, *c))
-      violate("K2",
-              "impl allocated at pfn " + num(impl_->pfn) + ", which is not the head of one of the " + describe(*c),
-              impl_->pfn);
-    else
-      chosen = FreeBlock{impl_->pfn, c->order};
-  }
-  const FreeBlock found = chosen ? *chosen : lowest_in(*c);
-  if (c->step == 4) claim(t, found);  // B5 happens before the block is split
+  if (consulting() && !impl_->ok)
+    violate("L1", std::string("impl failed (") + name(impl_->reason) + ") although B4 finds a block", {});
+  const std::optional<Pfn> proposed = consulting() && impl_->ok ? std::optional<Pfn>(impl_->pfn) : std::nullopt;
+  const FreeBlock found = *rmqueue(t, op.order, true, proposed, "allocated at");
   Allocation& a = create(op.id, Family::block, {found.head, op.order.pages()});
   a.kind = op.kind;
   a.order = op.order;
@@ -379,9 +619,9 @@ void Model::alloc(const Alloc& op, Outcome& mine) {
 }
 
 // Rule B7 (`alloc ... at=PFN`, hand-written traces): exactly the block [PFN, PFN + 2^k),
-// which must be aligned, inside the machine and inside one free block F whose type the kind
+// which must be aligned, inside the machine and inside one free block F whose list the kind
 // may use (B3: never ISOLATE; CMA only for movable). When F is on another non-CMA list the
-// request claims as if step 4 had found F (B5). The rest of F stays free.
+// request claims as step 4 would have with F (claim_at). The rest of F stays free.
 void Model::alloc_at(const Alloc& op, Outcome& mine) {
   const uint64_t pfn = raw(*op.at), size = raw(op.order.pages()), n = machine_.pages;
   const MigrateType t = migratetype_of(op.kind);
@@ -391,7 +631,7 @@ void Model::alloc_at(const Alloc& op, Outcome& mine) {
   if (!f || f->order < op.order) return;
   const MigrateType ft = memory_.type_of(*f);
   if (ft == MigrateType::isolate || (ft == MigrateType::cma && op.kind != Kind::movable)) return;
-  if (ft != t && ft != MigrateType::cma) claim(t, *f);
+  if (ft != t && ft != MigrateType::cma) claim_at(t, *f);
   Allocation& a = create(op.id, Family::block, {*op.at, op.order.pages()});
   a.kind = op.kind;
   a.order = op.order;
@@ -489,33 +729,27 @@ void Model::migrate(const Migrate& op, Outcome& mine) {
 // frames become free (B2).
 bool Model::move_block(HandleId h, MigrateType request, bool allow_cma_target, Outcome& mine) {
   const Allocation& a = *live(h);
+  if (!any_block(request, a.order, allow_cma_target)) return false;  // a move impl reports anyway is caught later
   const Move* proposed = consulting() ? next_impl_move() : nullptr;
-  const auto c = b4_class(request, a.order, allow_cma_target);
-  if (!c) return false;  // a move impl reports anyway is caught by the caller or by run()
-  std::optional<FreeBlock> chosen;
+  std::optional<Pfn> to;
   if (consulting()) {
     if (!proposed)
       violate(impl_->ok ? "K2" : "L1",
               "impl did not move " + handle(h) + " from pfn " + num(a.pfn) + (impl_->ok ? "" : " and failed") +
-                  ", although there are " + describe(*c),
+                  ", although B4 finds a target",
               a.pfn);
     else if (proposed->handle != h || proposed->from != a.pfn)
       violate("K2",
               "impl moved " + handle(proposed->handle) + " from pfn " + num(proposed->from) + "; the model moves " +
                   handle(h) + " from pfn " + num(a.pfn) + " next",
               proposed->from);
-    else if (!in_class(proposed->to, *c))
-      violate("K2",
-              "impl moved " + handle(h) + " to pfn " + num(proposed->to) + ", which is not the head of one of the " +
-                  describe(*c),
-              proposed->to);
     else {
-      chosen = FreeBlock{proposed->to, c->order};
+      to = proposed->to;
       ++impl_moves_used_;
     }
   }
-  const FreeBlock target = chosen ? *chosen : lowest_in(*c);
-  if (c->step == 4) claim(request, target);
+  const Order order = a.order;
+  const FreeBlock target = *rmqueue(request, order, allow_cma_target, to, "moved " + handle(h) + " to");
   Allocation& moving = *live(h);
   const Pfn from = moving.pfn;
   const uint64_t n = raw(moving.count);
@@ -528,7 +762,7 @@ bool Model::move_block(HandleId h, MigrateType request, bool allow_cma_target, O
     owner_[raw(from) + i] = kNoOwner;
     content_[raw(from) + i] = 0;
   }
-  memory_.set_free({from, moving.count}, true);
+  free_block(from, order);
   moving.pfn = target.head;
   mine.moves.push_back(Move{h, from, target.head});
   return true;
@@ -551,13 +785,6 @@ bool Model::pageblock_unmovable(uint64_t pb) const {
   return false;
 }
 
-// Pageblocks first_pb, first_pb + 1, ... get `labels` (one change over the range, skipped
-// when nothing would change and nothing was relabelled since).
-void Model::relabel_if_changed(uint64_t first_pb, const std::vector<MigrateType>& labels, bool changed) {
-  for (size_t i = 0; i < labels.size() && !changed; ++i) changed = memory_.pageblock_label(first_pb + i) != labels[i];
-  if (changed) memory_.relabel(first_pb, labels);
-}
-
 // Rules X1-X5 (alloc_contig_range in mm/page_alloc.c) on the range r = [s, e):
 //   X1 every pageblock intersecting [s, e) is isolated, the first, the last, then the middle
 //      ones ascending (start_isolate_page_range). Normal mode only: a pageblock that
@@ -571,33 +798,55 @@ void Model::relabel_if_changed(uint64_t first_pb, const std::vector<MigrateType>
 //      CMA mode (it was CMA), MOVABLE in normal mode, whatever it was; free frames merge by
 //      themselves.
 // X4, taking [s, e), is the caller's, on success.
-Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
+Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, bool take) {
   ++mine.windows_tried;
+  const uint8_t B = machine_.pageblock_order;
   const uint64_t s = raw(r.first), e = raw(r.end());
   const uint64_t first_pb = memory_.pageblock_of(r.first), last_pb = memory_.pageblock_of(Pfn{e - 1});
-  const uint64_t pageblocks = last_pb - first_pb + 1;
   const MigrateType caller = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
+  // X1 in normal mode: the first pageblock refused in isolation order (first, last, then
+  // the middle ones ascending); the pageblocks before it were isolated, the others not.
+  std::optional<uint64_t> refused;
   if (mode == Mode::normal) {
-    // The first refused pageblock in isolation order; those before it end with the caller's
-    // type, the others keep theirs.
-    std::optional<uint64_t> refused;
     if (pageblock_unmovable(first_pb))
       refused = first_pb;
     else if (last_pb != first_pb && pageblock_unmovable(last_pb))
       refused = last_pb;
     for (uint64_t pb = first_pb + 1; !refused && pb < last_pb; ++pb)
       if (pageblock_unmovable(pb)) refused = pb;
-    if (refused) {
-      auto isolated_before = [&](uint64_t pb) {
-        if (*refused == first_pb) return false;
-        if (*refused == last_pb) return pb == first_pb;
-        return pb == first_pb || pb == last_pb || pb < *refused;
-      };
-      for (uint64_t pb = first_pb; pb <= last_pb; ++pb)
-        if (isolated_before(pb) && memory_.pageblock_label(pb) != caller) memory_.relabel(pb, caller);
-      return RangeResult::busy_unmovable;
+  }
+  if (refused == first_pb) return RangeResult::busy_unmovable;  // nothing isolated, nothing changed
+  auto isolated = [&](uint64_t pb) {
+    if (!refused) return true;
+    if (*refused == last_pb) return pb == first_pb;
+    return pb == first_pb || pb == last_pb || pb < *refused;
+  };
+  // Isolating the first and the last pageblock splits a free block across the range's outer
+  // edges (a CMA window's are CMA on both sides: nothing to change there).
+  std::optional<FreeBlock> across_hi;  // linux-6.1: pieces that merged back across the upper edge
+  if (mode == Mode::normal) {
+    if (memory_.own_lists()) {
+      across_hi = split_edges_linux_6_1(first_pb, last_pb, isolated(last_pb));
+    } else {
+      split_outside(first_pb << B, true);
+      if (isolated(last_pb)) split_outside((last_pb + 1) << B, false);
     }
   }
+  if (refused) {
+    undo_isolation(first_pb, last_pb, isolated, caller, across_hi);
+    return RangeResult::busy_unmovable;
+  }
+  RangeResult result = RangeResult::ok;
+  // X7 (linux-6.12: isolate_single_pageblock): a movable block larger than a pageblock across
+  // the isolated range's first or last edge fails the isolation. (linux-6.1 migrates it,
+  // here with X2's moves, S5.)
+  if (profile() == Profile::linux_6_12)
+    for (uint64_t edge : {first_pb << B, (last_pb + 1) << B}) {
+      if (edge == 0 || edge >= machine_.pages || owner_[edge - 1] == kNoOwner || owner_[edge - 1] != owner_[edge])
+        continue;
+      const Allocation& a = *live(HandleId{owner_[edge]});
+      if (a.family == Family::block && a.kind == Kind::movable) result = RangeResult::busy_unmovable;
+    }
   std::vector<HandleId> intersecting;  // ascending by first frame
   for (uint64_t f = s; f < e;) {
     if (owner_[f] == kNoOwner) {
@@ -608,16 +857,26 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
     intersecting.push_back(h);
     f = raw(live(h)->range().end());
   }
-  // Isolation matters only to the moves of X2, whose targets must lie outside the isolated
-  // pageblocks (B3). With no movable block in the range, the ISOLATE labels would change
-  // nothing (the free frames merge back by themselves), so the model skips them.
-  const bool moves = std::any_of(intersecting.begin(), intersecting.end(), [&](HandleId h) {
-    return live(h)->family == Family::block && live(h)->kind == Kind::movable;
-  });
-  scratch_labels_.assign(pageblocks, MigrateType::isolate);
-  if (moves) memory_.relabel(first_pb, scratch_labels_);
-  RangeResult result = RangeResult::ok;
+  // Isolation matters to the moves of X2, whose targets must lie outside the isolated
+  // pageblocks (B3), and to what the undo leaves (X5). With no movable block in the range
+  // the ISOLATE labels would change nothing, so the model skips them.
+  const bool moves = result == RangeResult::ok && std::any_of(intersecting.begin(), intersecting.end(), [&](HandleId h) {
+                       return live(h)->family == Family::block && live(h)->kind == Kind::movable;
+                     });
+  if (moves) {
+    scratch_labels_.assign(last_pb - first_pb + 1, MigrateType::isolate);
+    memory_.relabel(first_pb, scratch_labels_);
+    if (memory_.own_lists())
+      for (uint64_t pb = first_pb; pb <= last_pb; ++pb) move_pageblock_lists(pb, MigrateType::isolate);
+    // move_freepages_block moves a whole block, also its frames past the range.
+    if (across_hi) {
+      memory_.set_list(*across_hi, MigrateType::isolate);
+      // The kernel's free count leaves out what is on ISOLATE's lists (B4 step 1).
+      isolate_listed_past_range_ = raw(across_hi->head) + raw(across_hi->order.pages()) - ((last_pb + 1) << B);
+    }
+  }
   for (HandleId h : intersecting) {
+    if (result != RangeResult::ok) break;
     const Allocation& a = *live(h);
     if (a.family != Family::block || a.kind != Kind::movable) continue;  // left to X3
     if (a.pins) {
@@ -629,15 +888,162 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine) {
       break;
     }
   }
+  isolate_listed_past_range_ = 0;
   if (result == RangeResult::ok)
     for (uint64_t f = s; f < e; ++f)
       if (owner_[f] != kNoOwner) {
         result = RangeResult::busy_unmovable;
         break;
       }
-  scratch_labels_.assign(pageblocks, caller);
-  relabel_if_changed(first_pb, scratch_labels_, moves);
+  if (result == RangeResult::ok && take) {
+    memory_.set_free(r, false);  // X4, while still isolated
+    // The frames of the block taken past the range's end are freed page by page
+    // (free_contig_range of [end, outer_end)): past the upper edge, as their labels.
+    if (across_hi) {
+      const uint64_t end = raw(across_hi->head) + raw(across_hi->order.pages());
+      for (uint64_t p = (last_pb + 1) << B; p < end; p += uint64_t{1} << B)
+        memory_.set_list(FrameRange{Pfn{p}, PageCount{uint64_t{1} << B}}, memory_.label(Pfn{p}));
+    }
+  }
+  if (mode == Mode::normal || moves) undo_isolation(first_pb, last_pb, isolated, caller, across_hi);
   return result;
+}
+
+// Isolating the pageblock at `edge` splits the free block across it (isolate_single_pageblock).
+// The pieces on the outer side are the largest aligned blocks there. linux-6.1
+// (split_free_page): each goes on its own label's list (B10). linux-6.12
+// (move_freepages_block_isolate -> split_large_buddy): the outer pageblocks are freed one at
+// a time, ascending, and merge again, so each piece takes the label of its last pageblock
+// (B13).
+void Model::split_outside(uint64_t edge, bool outer_below) {
+  if (edge == 0 || edge >= machine_.pages) return;
+  const auto b = memory_.containing_free_block(Pfn{edge - 1});
+  if (!b || raw(b->head) + raw(b->order.pages()) <= edge) return;  // no free block across the edge
+  const uint8_t B = machine_.pageblock_order;
+  const uint64_t lo = outer_below ? raw(b->head) : edge, hi = outer_below ? edge : raw(b->head) + raw(b->order.pages());
+  for (uint64_t p = lo; p < hi;) {
+    uint8_t k = static_cast<uint8_t>(std::min<int>(std::countr_zero(p), std::bit_width(hi - p) - 1));
+    const FrameRange piece{Pfn{p}, PageCount{uint64_t{1} << k}};
+    if (memory_.own_lists()) {
+      memory_.set_list(piece, memory_.label(piece.first));
+    } else {
+      const MigrateType last = memory_.label(Pfn{raw(piece.end()) - 1});
+      for (uint64_t pb = p >> B; pb < raw(piece.end()) >> B; ++pb)
+        if (memory_.pageblock_label(pb) != last) memory_.relabel(pb, last);
+    }
+    p = raw(piece.end());
+  }
+}
+
+// linux-6.1 (start_isolate_page_range -> isolate_single_pageblock -> split_free_page, B10):
+// the first pageblock is isolated and the free block across the range's lower edge split,
+// then the last pageblock (if it was isolated) and the block across the upper edge, then the
+// middle pageblocks. The pieces are the largest aligned blocks on either side of the edge,
+// freed ascending, each as its first pageblock's type at that moment (ISOLATE for the first
+// and last pageblock) and merging as B2 lets it (__free_one_page): a piece whose first
+// pageblock is a middle one merges again with the pieces past the upper edge. Each block so
+// made goes on the list of the piece freed last into it. Returns the block that crosses the
+// upper edge after that, if any: it spans pageblocks B2 keeps apart once the middle ones are
+// isolated, which the derived blocks cannot show, so its list is set as a whole.
+std::optional<FreeBlock> Model::split_edges_linux_6_1(uint64_t first_pb, uint64_t last_pb, bool last_isolated) {
+  const uint8_t B = machine_.pageblock_order;
+  const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
+  auto fenced = [](MigrateType t) { return t == MigrateType::cma || t == MigrateType::isolate; };
+  std::optional<FreeBlock> across_hi;
+  auto split = [&](uint64_t edge, bool last_done) {
+    if (edge == 0 || edge >= machine_.pages) return;
+    auto b = memory_.containing_free_block(Pfn{edge - 1});
+    if (!b || raw(b->head) + raw(b->order.pages()) <= edge) return;
+    uint64_t head = raw(b->head), end = head + raw(b->order.pages());
+    if (edge == hi && head < lo) {  // the lower edge's split made the block across this one
+      for (uint64_t p = lo; p < end;) {
+        const uint64_t size = uint64_t{1} << std::min<int>(std::countr_zero(p), std::bit_width(end - p) - 1);
+        if (p + size > edge - 1) {
+          head = p;
+          end = p + size;
+          break;
+        }
+        p += size;
+      }
+      if (end <= edge) return;
+    }
+    auto type_at = [&](uint64_t p) {
+      const uint64_t pb = p >> B;
+      return pb == first_pb || (last_done && pb == last_pb) ? MigrateType::isolate : memory_.pageblock_label(pb);
+    };
+    struct Piece {
+      uint64_t head;
+      uint8_t order;
+      MigrateType list;
+    };
+    std::vector<Piece> made;
+    for (uint64_t p = head; p < end;) {
+      const uint64_t limit = p < edge ? edge : end;
+      Piece piece{p, static_cast<uint8_t>(std::min<int>(std::countr_zero(p), std::bit_width(limit - p) - 1)), type_at(p)};
+      p += uint64_t{1} << piece.order;
+      while (piece.order < machine_.max_order) {
+        const uint64_t buddy = piece.head ^ (uint64_t{1} << piece.order);
+        auto it = std::find_if(made.begin(), made.end(), [&](const Piece& m) { return m.head == buddy && m.order == piece.order; });
+        if (it == made.end()) break;
+        const MigrateType other = type_at(buddy);
+        if (piece.order >= B && piece.list != other && (fenced(piece.list) || fenced(other))) break;
+        made.erase(it);
+        piece.head = std::min(piece.head, buddy);
+        ++piece.order;
+      }
+      made.push_back(piece);
+    }
+    for (const Piece& m : made) {
+      const FreeBlock block{Pfn{m.head}, Order{m.order}};
+      memory_.set_list(block, m.list);
+      if (edge == hi && m.head < hi && m.head + (uint64_t{1} << m.order) > hi) across_hi = block;
+    }
+  };
+  split(lo, false);
+  if (last_isolated) split(hi, true);
+  return across_hi;
+}
+
+// X5 (undo_isolate_page_range -> unset_migratetype_isolate(page, migratetype)): every
+// isolated pageblock gets the caller's type, whatever it was, and its free frames merge again
+// (B2). linux-6.1 (B10): the free blocks that start in an isolated pageblock go on the
+// caller's list (move_freepages_block), and so does a block re-merged across a split edge
+// (__putback_isolated_page). linux-6.12 (B13): the kernel split every free block larger than
+// a pageblock that held an isolated pageblock, so every free block that now holds frames of
+// one was re-merged as the caller's type: all its pageblocks take that label.
+template <class Isolated>
+void Model::undo_isolation(uint64_t first_pb, uint64_t last_pb, Isolated&& isolated, MigrateType caller,
+                           const std::optional<FreeBlock>& across_hi) {
+  const uint8_t B = machine_.pageblock_order;
+  for (uint64_t pb = first_pb; pb <= last_pb; ++pb)
+    if (isolated(pb) && memory_.pageblock_label(pb) != caller) memory_.relabel(pb, caller);
+  for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
+    if (!isolated(pb)) continue;
+    const FrameRange pageblock = memory_.pageblock_range(pb);
+    for (uint64_t p = raw(pageblock.first); p < raw(pageblock.end());) {
+      const auto b = memory_.containing_free_block(Pfn{p});
+      if (!b) {
+        ++p;
+        continue;
+      }
+      if (!memory_.own_lists())
+        relabel_pageblocks_of(*b, caller);
+      else if (raw(b->head) >= raw(pageblock.first))
+        memory_.set_list(*b, caller);
+      p = raw(b->head) + raw(b->order.pages());
+    }
+  }
+  if (!memory_.own_lists()) return;
+  for (uint64_t edge : {first_pb << B, (last_pb + 1) << B}) {
+    const uint64_t inner_pb = edge == first_pb << B ? first_pb : last_pb;
+    if (!isolated(inner_pb) || edge == 0 || edge >= machine_.pages) continue;
+    const auto b = memory_.containing_free_block(Pfn{edge - 1});
+    if (!b || raw(b->head) + raw(b->order.pages()) <= edge) continue;
+    // The block the upper edge's split merged back, headed in a middle pageblock the failed
+    // isolation never reached: nothing moves it (B10).
+    if (b == across_hi && !isolated(memory_.pageblock_of(b->head))) continue;
+    memory_.set_list(*b, caller);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -723,9 +1129,9 @@ void Model::cma_alloc(const CmaAlloc& op, Outcome& mine) {
   while (const auto j = find_window(a, start, nbits, op.align)) {
     set_bits(a, *j, nbits, true);
     const FrameRange window{a.decl.base + PageCount{*j << o}, op.count};
-    const RangeResult result = contig_range(window, Mode::cma, mine);
+    const RangeResult result = contig_range(window, Mode::cma, mine, true);
     if (result == RangeResult::ok) {
-      create(op.id, Family::cma, window).area = op.area;
+      create(op.id, Family::cma, window, true).area = op.area;
       mine.ok = true;
       mine.pfn = window.first;
       return;
@@ -790,9 +1196,9 @@ void Model::alloc_contig(const AllocContig& op, Outcome& mine) {
   mine.reason = FailReason::no_window;
   for (uint64_t s = 0; count <= n && s <= n - count; s += count) {
     const FrameRange candidate{Pfn{s}, op.count};
-    const RangeResult result = contig_range(candidate, Mode::normal, mine);
+    const RangeResult result = contig_range(candidate, Mode::normal, mine, true);
     if (result == RangeResult::ok) {
-      create(op.id, Family::contig, candidate);
+      create(op.id, Family::contig, candidate, true);
       mine.ok = true;
       mine.pfn = candidate.first;
       mine.reason = FailReason::none;

@@ -132,19 +132,43 @@ class Model {
   void alloc_contig(const AllocContig& op, Outcome& mine);
   void free_contig(const FreeContig& op, Outcome& mine);
 
-  // The buddy allocator (B3-B5) and migration (G1).
+  // The buddy allocator (B3-B5, B7-B13) and migration (G1).
+  Profile profile() const { return machine_.profile; }
   bool worth_claiming(MigrateType t, Order found) const;
-  std::optional<FreeClass> b4_class(MigrateType t, Order k, bool allow_cma) const;
+  std::optional<FreeClass> smallest_class(MigrateType type, Order k, int step) const;
+  std::optional<MigrateType> fallback_type_at(MigrateType t, Order c) const;
+  bool any_block(MigrateType t, Order k, bool allow_cma) const;
   bool in_class(Pfn head, const FreeClass& c) const;
   FreeBlock lowest_in(const FreeClass& c) const;
   static std::string describe(const FreeClass& c);
-  void claim(MigrateType t, const FreeBlock& found);
+  FreeBlock choose(const FreeClass& c, std::optional<Pfn> proposed, const std::string& what);
+  FreeBlock fallback_head(const FreeClass& c);
+  FreeBlock take_found(const FreeBlock& found, std::optional<Pfn> proposed, const std::string& what);
+  bool claim_count_passes(MigrateType t, uint64_t pb) const;
+  void relabel_for_claim(uint64_t pb, MigrateType t);
+  void move_pageblock_lists(uint64_t pb, MigrateType t);
+  std::optional<FreeBlock> rmqueue(MigrateType t, Order k, bool allow_cma, std::optional<Pfn> proposed,
+                                   const std::string& what);
+  std::optional<FreeBlock> fallback_6_1(MigrateType t, Order k, std::optional<Pfn> proposed, const std::string& what);
+  std::optional<FreeBlock> fallback_6_12(MigrateType t, Order k, std::optional<Pfn> proposed, const std::string& what);
+  void claim_at(MigrateType t, const FreeBlock& found);
   bool move_block(HandleId h, MigrateType request, bool allow_cma_target, Outcome& mine);
 
-  // alloc_contig_range (X1-X5) and the CMA bitmap (A2, A3).
+  // Freeing (F1, R1, C3, B10-B13).
+  void free_block(Pfn head, Order order);
+  void free_piece(FrameRange r);
+  void free_contig_pages(FrameRange r);
+  void settle_merged(const FreeBlock& b, MigrateType l);
+  void relabel_pageblocks_of(const FreeBlock& b, MigrateType l);
+
+  // alloc_contig_range (X1-X7) and the CMA bitmap (A2, A3).
   bool pageblock_unmovable(uint64_t pb) const;
-  void relabel_if_changed(uint64_t first_pb, const std::vector<MigrateType>& labels, bool changed);
-  RangeResult contig_range(FrameRange r, Mode mode, Outcome& mine);
+  RangeResult contig_range(FrameRange r, Mode mode, Outcome& mine, bool take);
+  void split_outside(uint64_t edge, bool outer_below);
+  std::optional<FreeBlock> split_edges_linux_6_1(uint64_t first_pb, uint64_t last_pb, bool last_isolated);
+  template <class Isolated>
+  void undo_isolation(uint64_t first_pb, uint64_t last_pb, Isolated&& isolated, MigrateType caller,
+                      const std::optional<FreeBlock>& across_hi = std::nullopt);
   bool aligned(const Area& a, uint64_t j, Order align) const;
   std::optional<uint64_t> find_window(const Area& a, uint64_t start, uint64_t nbits, Order align) const;
   void set_bits(Area& a, uint64_t first, uint64_t n, bool value);
@@ -152,7 +176,7 @@ class Model {
   // Allocation records and frames.
   Allocation* live(HandleId h);
   const Allocation* live(HandleId h) const;
-  Allocation& create(HandleId h, Family family, FrameRange r);
+  Allocation& create(HandleId h, Family family, FrameRange r, bool taken = false);
   void destroy(HandleId h);
   void own(HandleId h, FrameRange r);
   void disown(FrameRange r);
@@ -171,9 +195,13 @@ class Model {
   std::vector<uint64_t> content_;                  // per frame (M5)
   uint64_t serial_ = 0;                            // successful allocating operations (M5)
 
+  // linux-6.1, while alloc_contig moves blocks: free frames past the range that are on
+  // ISOLATE's lists (split_edges_linux_6_1's block across the upper edge).
+  uint64_t isolate_listed_past_range_ = 0;
   std::vector<MigrateType> scratch_labels_;  // contig_range's, kept to spare an allocation per window
   const Outcome* impl_ = nullptr;
   size_t impl_moves_used_ = 0;
+  size_t impl_fallbacks_used_ = 0;
   std::optional<Violation> violation_;
 };
 

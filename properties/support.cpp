@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "check/runner.h"
+#include "trace/parse.h"
 #include "impl/allocator.h"
 #include "model/model.h"
 #include "trace/print.h"
@@ -254,8 +255,14 @@ Op Generated::next() {
 
 GeneratorLimits world_limits() {
   // Small worlds fill up in a short run and their CMA areas are a large share of memory;
-  // the rest span the generator's whole range (multi-word bitmaps, large blocks).
+  // the rest span the generator's whole range (multi-word bitmaps, large blocks). Each
+  // world's kernel profile is a swarm choice, unless CMACHECK_PROFILE fixes it.
   GeneratorLimits l;
+  static const std::optional<Profile> fixed = [] {
+    const char* env = std::getenv("CMACHECK_PROFILE");
+    return env && *env ? profile_by_name(env) : std::nullopt;
+  }();
+  l.profile = fixed;
   if (*rc::gen::resize(rc::kNominalSize, rc::gen::inRange(0, 4)) != 0) l.max_pages = 256;
   return l;
 }

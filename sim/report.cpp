@@ -38,8 +38,8 @@ std::string format_size(uint64_t pages) {
 std::string markdown(const Summary& s) {
   const Workload& w = s.workload;
   std::ostringstream o;
-  o << "Workload" << (s.preset.empty() ? "" : " `" + s.preset + "`") << ": " << format_size(w.memory_pages)
-    << " of memory (pageblock " << format_size(uint64_t{1} << w.pageblock_order) << ", max order "
+  o << "Workload" << (s.preset.empty() ? "" : " `" + s.preset + "`") << ", kernel profile " << name(w.profile) << ": "
+    << format_size(w.memory_pages) << " of memory (pageblock " << format_size(uint64_t{1} << w.pageblock_order) << ", max order "
     << int{w.max_order} << "); the reservation is " << format_size(w.area_pages) << " at the top of memory; aged "
     << fmt("%g", w.aging) << (w.aging == 1 ? " turnover" : " turnovers") << " in cycles from " << share(w.utilisation) << " to " << share(w.peak)
     << " of memory in use; measured at " << share(w.utilisation) << ". Kinds by pages: unmovable "
@@ -116,8 +116,8 @@ std::string svg(const Summary& s) {
     << " " << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   o << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   o << "<text x=\"" << left + pw / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">Contiguous requests on "
-    << format_size(w.memory_pages) << ", aged to " << share(w.utilisation) << " in use (" << s.options.trials
-    << " trials each)</text>\n";
+    << format_size(w.memory_pages) << ", aged to " << share(w.utilisation) << " in use, " << name(w.profile) << " ("
+    << s.options.trials << " trials each)</text>\n";
   // Grid and axes.
   for (int i = 0; i <= 10; ++i) {
     const double y = Y(i / 10.0);

@@ -14,6 +14,7 @@
 
 #include "impl/faults.h"
 #include "sim/stats.h"
+#include "trace/units.h"
 
 namespace cmacheck::sim {
 
@@ -39,6 +40,7 @@ struct Workload {
   std::vector<uint64_t> sizes{256, 512, 1024, 2048};  // request sizes in pages
   uint8_t cma_align_cap = 8;  // CONFIG_CMA_ALIGNMENT: dma_alloc_contiguous caps align at order 8
   impl::FaultSet faults;      // run on a faulty allocator, to show that violations are caught
+  Profile profile = Profile::linux_6_1;  // whose buddy allocator (docs/semantics.md, "Kernel profiles")
 
   double movable() const { return 1.0 - unmovable - reclaimable; }
   // Empty when the workload is usable; otherwise what is wrong, for the command line.

@@ -19,9 +19,10 @@ struct Allocator::Corruptor {
   }
   void split_without_merge(uint64_t head) {
     const uint8_t o = a.free_order_[head];
+    const MigrateType list = a.list_type_[head];
     a.list_del(head);
-    a.list_add(head, static_cast<uint8_t>(o - 1));
-    a.list_add(head + (uint64_t{1} << (o - 1)), static_cast<uint8_t>(o - 1));
+    a.list_add(head, static_cast<uint8_t>(o - 1), list);
+    a.list_add(head + (uint64_t{1} << (o - 1)), static_cast<uint8_t>(o - 1), list);
   }
   void set_owner(uint64_t pfn, uint32_t slot) { a.owner_[pfn] = slot; }
   void set_bit(size_t area, uint64_t bit) { a.areas_[area].bits[bit >> 6] |= uint64_t{1} << (bit & 63); }

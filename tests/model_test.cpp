@@ -77,6 +77,12 @@ Outcome impl_ok(uint64_t pfn, std::vector<Move> moves = {}) {
   return o;
 }
 
+// impl's outcome with the fallback blocks its free lists chose (B4 step 4, in order).
+Outcome with_fallbacks(Outcome o, std::vector<uint64_t> heads) {
+  for (uint64_t h : heads) o.fallback_heads.push_back(Pfn{h});
+  return o;
+}
+
 Outcome impl_fail(FailReason r, std::vector<Move> moves = {}) {
   Outcome o;
   o.reason = r;
@@ -210,19 +216,42 @@ TEST(ModelAlloc, AFallbackOfAPageblockOrMoreClaimsEveryPageblockItCovers) {
   EXPECT_TRUE(w.m->memory().has_free_block(MigrateType::unmovable, Order{0}));
 }
 
-TEST(ModelAlloc, ASmallFallbackClaimsItsPageblockOnlyWhenHalfIsFreeOrAlike) {
+// B8 (linux-6.1): a fallback block worth claiming sends its pageblock's free blocks to the
+// requester's lists whatever B5's count then says about the label, and step 2 is retried.
+TEST(ModelAlloc, ASmallFallbackMovesItsPageblocksBlocksAndClaimsOnlyWhenHalfIsFreeOrAlike) {
   ModelWorld w("machine pages=32 pageblock_order=4 max_order=4\n");
   ASSERT_TRUE(w.run(w.alloc("m0", Kind::movable, 3, 0)).ok);
   ASSERT_TRUE(w.run(w.alloc("m1", Kind::movable, 2, 8)).ok);
   ASSERT_TRUE(w.run(w.alloc("m2", Kind::movable, 4, 16)).ok);
-  // Pageblock 0: 4 free frames, 12 movable: 4 + 0 alike < 8, the label stays.
+  // Pageblock 0: 4 free frames, 12 movable: 4 + 0 alike < 8, the label stays, but its free
+  // blocks go to the UNMOVABLE lists.
   ASSERT_TRUE(w.run(w.alloc("u1", Kind::unmovable)).ok);
   EXPECT_EQ(w.pfn("u1"), 12u);
   EXPECT_EQ(w.label(0), MigrateType::movable);
-  // After freeing m0: 11 free frames + 1 unmovable (alike) >= 8: claimed.
+  EXPECT_TRUE(w.m->memory().has_free_block(MigrateType::unmovable, Order{0}));  // 13, a half of 12's block
+  // The next unmovable request finds that block at step 2: no fallback, no claim.
   ASSERT_TRUE(w.run(w.free("m0")).ok);
   ASSERT_TRUE(w.run(w.alloc("u2", Kind::unmovable)).ok);
-  EXPECT_EQ(w.pfn("u2"), 0u);
+  EXPECT_EQ(w.pfn("u2"), 13u);
+  EXPECT_EQ(w.label(0), MigrateType::movable);
+}
+
+// B9 (linux-6.12): the claim pass claims when B5's count passes, else the next order down;
+// with nothing claimed the smallest fallback block is stolen, labels and lists unchanged.
+TEST(ModelAlloc, ASmallFallbackClaimsOrIsStolenUnderLinux612) {
+  ModelWorld w("machine pages=32 pageblock_order=4 max_order=4 profile=linux-6.12\n");
+  ASSERT_TRUE(w.run(w.alloc("m0", Kind::movable, 3, 0)).ok);
+  ASSERT_TRUE(w.run(w.alloc("m1", Kind::movable, 2, 8)).ok);
+  ASSERT_TRUE(w.run(w.alloc("m2", Kind::movable, 4, 16)).ok);
+  ASSERT_TRUE(w.run(w.alloc("u1", Kind::unmovable)).ok);  // the claim fails (4 + 0 < 8): stolen
+  EXPECT_EQ(w.pfn("u1"), 12u);
+  EXPECT_EQ(w.label(0), MigrateType::movable);
+  EXPECT_FALSE(w.m->memory().has_free_block(MigrateType::unmovable, Order{0}));
+  // After freeing m0: 11 free frames + 1 unmovable (alike) >= 8: claimed, then the smallest
+  // UNMOVABLE block.
+  ASSERT_TRUE(w.run(w.free("m0")).ok);
+  ASSERT_TRUE(w.run(w.alloc("u2", Kind::unmovable)).ok);
+  EXPECT_EQ(w.pfn("u2"), 13u);
   EXPECT_EQ(w.label(0), MigrateType::unmovable);
   EXPECT_EQ(w.label(16), MigrateType::movable);
 }
@@ -340,10 +369,13 @@ TEST(ModelPin, LongTermPinTargetInCmaIsK2) {
   ASSERT_TRUE(v);
   EXPECT_EQ(v->rule, "K2");
 
+  // The UNMOVABLE target (P2) falls back (B8): a MOVABLE order-4 block, claimed whole; impl's
+  // free lists may offer the one at 32 as well as the one at 0.
   ModelWorld ok(kTiny + "area dma base=16 pages=16\n");
   ASSERT_TRUE(ok.run(ok.alloc("m", Kind::movable, 1, 16)).ok);
-  EXPECT_FALSE(ok.against(ok.pin("m", true), impl_ok(32, {ok.move("m", 16, 32)})));
+  EXPECT_FALSE(ok.against(ok.pin("m", true), with_fallbacks(impl_ok(32, {ok.move("m", 16, 32)}), {32})));
   EXPECT_EQ(ok.pfn("m"), 32u);
+  EXPECT_EQ(ok.label(32), MigrateType::unmovable);
 
   ModelWorld stays(kTiny + "area dma base=16 pages=16\n");  // D14: pinned in place
   ASSERT_TRUE(stays.run(stays.alloc("m", Kind::movable, 1, 16)).ok);

@@ -57,6 +57,6 @@ TEST(Ops, EveryOperationPrintsAndParsesBack) {
   ASSERT_TRUE(r.ok()) << r.error->message << "\n" << ops;
   ASSERT_EQ(r.trace.statements.size(), kOps);
   for (size_t i = 0; i < kOps; ++i) EXPECT_EQ(std::get<Op>(r.trace.statements[i].body).index(), i);
-  EXPECT_EQ(print_trace(r.trace), "machine pages=1024 pageblock_order=4 max_order=6\n"
+  EXPECT_EQ(print_trace(r.trace), "machine pages=1024 pageblock_order=4 max_order=6 profile=linux-6.1\n"
                                   "area dma base=256 pages=256 order_per_bit=0\n" + ops);
 }

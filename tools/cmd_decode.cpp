@@ -13,15 +13,18 @@ namespace {
 struct DecodeArgs {
   std::vector<std::string> paths;
   std::vector<impl::Fault> faults;
+  std::optional<Profile> profile;
 };
 
 int run(const DecodeArgs& a) {
   std::vector<std::string> files;
   int status = expand_inputs(a.paths, InputKind::traces_and_fuzz_inputs, files, std::cerr) ? kHeld : kBadInput;
-  const impl::FaultSet faults = fault_set(a.faults);
+  RunOptions run;
+  run.faults = fault_set(a.faults);
+  run.profile = a.profile;
   for (const std::string& f : files) {
     Trace t;
-    if (!load_trace(f, faults, t, std::cerr)) {
+    if (!load_trace(f, run, t, std::cerr)) {
       status = kBadInput;
       continue;
     }
@@ -34,6 +37,7 @@ Command add(CLI::App& parent) {
   CLI::App* cmd = parent.add_subcommand("decode", "print the trace a fuzz input stands for");
   auto a = std::make_shared<DecodeArgs>();
   add_input_paths(*cmd, a->paths, "fuzz inputs (a .trace file is printed as parsed)");
+  add_profile_option(*cmd, a->profile);
   add_fault_option(*cmd, a->faults)->description(
       "decode as under this injected fault (repeatable): decoding stops at the first finding, as the fuzzer does");
   cmd->footer(std::string(kDirectoryRule) +

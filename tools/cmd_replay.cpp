@@ -38,6 +38,7 @@ Command add(CLI::App& parent) {
   cmd->add_flag_callback("--impl-only", [a] { a->replay.run.lockstep = false; },
                          "run impl/ alone (no model), checking invariants and expectations");
   add_fault_option(*cmd, a->faults);
+  add_profile_option(*cmd, a->replay.run.profile);
   cmd->add_option("--full-every", a->replay.run.full_every, "full-tier invariant checks every N operations (1 = always)")
       ->type_name("N")
       ->check(CLI::Validator(CLI::Range(1u, UINT32_MAX)).description(""))

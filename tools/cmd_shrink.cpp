@@ -72,7 +72,7 @@ int run(ShrinkArgs& a) {
   if (!several) {
     if (!listed || files.empty()) return kBadInput;
     Trace t;
-    if (!load_trace(files[0], a.run.faults, t, std::cerr)) return kBadInput;
+    if (!load_trace(files[0], a.run, t, std::cerr)) return kBadInput;
     const int s = status_of(files[0], t, a);
     if (s == kHeld) std::cerr << "cmacheck: " << files[0] << " does not fail; nothing to shrink\n";
     return s == kViolation ? shrink_one(files[0], t, a) : s == kHeld ? kViolation : kBadInput;
@@ -82,7 +82,7 @@ int run(ShrinkArgs& a) {
   for (const std::string& f : files) {
     if (ends_with(f, ".min.trace")) continue;  // an earlier shrink's output
     Trace t;
-    if (!load_trace(f, a.run.faults, t, std::cerr)) {
+    if (!load_trace(f, a.run, t, std::cerr)) {
       ++bad;
       continue;
     }
@@ -104,6 +104,7 @@ Command add(CLI::App& parent) {
   auto a = std::make_shared<ShrinkArgs>();
   add_input_paths(*cmd, a->paths, "a failing trace or fuzz input (or several, or a DIR)");
   add_fault_option(*cmd, a->faults)->description("shrink the failure under this injected fault (repeatable)");
+  add_profile_option(*cmd, a->run.profile);
   cmd->add_flag_callback("--impl-only", [a] { a->run.lockstep = false; }, "run impl/ alone (no model)");
   cmd->add_option("--full-every", a->run.full_every, "full-tier invariant checks every N operations (1 = always)")
       ->type_name("N")

@@ -101,6 +101,7 @@ struct SimArgs {
   double aging = 0;
   uint32_t trials = 0;
   std::vector<impl::Fault> faults;
+  std::optional<Profile> profile;
   sim::Options run;
   std::string csv_path, plot_path;
   bool progress = false;
@@ -149,6 +150,7 @@ int run(SimArgs& a) {
     sim::parse_orders(a.orders, w.orders, err);  // checked when parsed
   }
   for (impl::Fault f : a.faults) w.faults.add(f);
+  if (a.profile) w.profile = *a.profile;
   if (a.config == "reservation")
     o.configs = {sim::Config::reservation};
   else if (a.config == "no-reservation")
@@ -309,6 +311,7 @@ cli::Command add(CLI::App& parent) {
       ->check(cli::kOutputFile);
   opt["--progress"] = cmd->add_flag("--progress,!--no-progress", a->progress,
                                     "force the progress line on stderr on or off (default: if a tty)");
+  cli::add_profile_option(*cmd, a->profile);
   cli::add_fault_option(*cmd, a->faults)
       ->description("run on a faulty allocator (repeatable): shows that the sampled invariant\n"
                    "checks catch a broken impl/");

@@ -49,6 +49,7 @@ Command add(CLI::App& parent) {
       ->check(CLI::Validator(CLI::PositiveNumber).description(""))
       ->capture_default_str();
   add_fault_option(*cmd, a->zoo.faults, /*allow_none=*/false)->description("only this fault (repeatable)");
+  add_profile_option(*cmd, a->zoo.profile);
   cmd->add_option("--engines", a->engines, "comma-separated: fuzz-empty, fuzz-seeds, properties, random (default all)")
       ->type_name("LIST")
       ->delimiter(',')

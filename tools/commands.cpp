@@ -1,5 +1,7 @@
 #include "tools/commands.h"
 
+#include "trace/parse.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -46,6 +48,15 @@ impl::FaultSet fault_set(const std::vector<impl::Fault>& faults) {
   impl::FaultSet s;
   for (impl::Fault f : faults) s.add(f);
   return s;
+}
+
+CLI::Option* add_profile_option(CLI::App& cmd, std::optional<Profile>& profile) {
+  return cmd
+      .add_option_function<std::string>(
+          "--profile", [&profile](const std::string& v) { profile = profile_by_name(v); },
+          "kernel profile: linux-6.1 or linux-6.12 (replaces a trace's own profile=)")
+      ->type_name("PROFILE")
+      ->check(CLI::IsMember({name(Profile::linux_6_1), name(Profile::linux_6_12)}));
 }
 
 CLI::Option* add_seed_option(CLI::App& cmd, uint64_t& seed) {

@@ -17,10 +17,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "impl/faults.h"
+#include "trace/units.h"
 
 namespace cmacheck::cli {
 
@@ -56,6 +58,11 @@ int usage_error(const std::string& message);
 // the name `none` (no fault), which replay has always accepted.
 CLI::Option* add_fault_option(CLI::App& cmd, std::vector<impl::Fault>& faults, bool allow_none = true);
 impl::FaultSet fault_set(const std::vector<impl::Fault>& faults);
+
+// --profile linux-6.1|linux-6.12: the kernel whose rules apply (docs/semantics.md, "Kernel
+// profiles"); for a trace it replaces the trace's own `profile=`, for generated traces
+// (fuzz inputs, the zoo, the simulator) it fixes what would otherwise be a swarm choice.
+CLI::Option* add_profile_option(CLI::App& cmd, std::optional<Profile>& profile);
 
 // --seed N: a 64-bit seed (decimal or 0x hex); the same seed gives the same output.
 CLI::Option* add_seed_option(CLI::App& cmd, uint64_t& seed);

@@ -6,7 +6,7 @@
 namespace cmacheck {
 
 // Bump on every change below that decodes some byte string differently (generate.h).
-constexpr uint32_t kGeneratorVersion = 1;
+constexpr uint32_t kGeneratorVersion = 2;  // 2: the profile as a swarm choice
 uint32_t generator_version() { return kGeneratorVersion; }
 
 uint64_t ByteChoices::below(uint64_t bound) {
@@ -100,6 +100,9 @@ Trace Generator::header() {
       !swarm_.enabled(OpKind::alloc_contig))
     swarm_.weight[static_cast<size_t>(OpKind::alloc_movable)] = 4;
   for (uint8_t w : swarm_.weight) swarm_.total += w;
+  // The kernel profile, last, so that the world and swarm choices keep their bytes.
+  const uint64_t profile_choice = in_.below(2);
+  m.profile = limits_.profile ? *limits_.profile : profile_choice ? Profile::linux_6_12 : Profile::linux_6_1;
   return t;
 }
 

@@ -80,6 +80,9 @@ struct LiveHandles {
 };
 
 struct GeneratorLimits {
+  // The kernel profile of every generated trace; without one each trace picks its own, as a
+  // swarm choice (linux-6.1 or linux-6.12).
+  std::optional<Profile> profile;
   uint64_t min_pages = 64, max_pages = 4096;
   uint8_t min_pageblock_order = 2, max_pageblock_order = 5;
   uint8_t max_areas = 3;

@@ -43,6 +43,10 @@ struct Outcome {
   std::vector<Move> moves;     // every block moved, in the order moved (kept on failure: X2)
   // The allocation a success ended without the statement naming it: a raw cma_release (R2).
   std::optional<HandleId> ended;
+  // Every fallback block impl's free lists chose (B4 step 4: the list head B8 found, each
+  // head B9 tried to claim, the block B9 stole), in order: the model checks each is of the
+  // class the rules require and follows it (K2).
+  std::vector<Pfn> fallback_heads;
   uint32_t windows_tried = 0;  // cma_alloc / alloc_contig candidate ranges tried
   // Why each failed candidate window failed (busy / no_memory), for the simulator's report.
   uint32_t busy_pinned = 0, busy_unmovable = 0;
@@ -52,6 +56,7 @@ struct Outcome {
     reason = FailReason::none;
     moves.clear();
     ended.reset();
+    fallback_heads.clear();
     windows_tried = 0;
     busy_pinned = busy_unmovable = 0;
   }

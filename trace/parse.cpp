@@ -289,6 +289,11 @@ class Parser {
     if (auto f = number(args, "pages", true, true, m.pages)) return f;
     if (auto f = order_arg(args, "pageblock_order", kMaxPageblockOrder, m.pageblock_order)) return f;
     if (auto f = order_arg(args, "max_order", kMaxMaxOrder, m.max_order)) return f;
+    if (auto v = args.take("profile")) {
+      std::optional<Profile> p = profile_by_name(*v);
+      if (!p) return Failure{"profile must be linux-6.1 or linux-6.12, got '" + *v + "'"};
+      m.profile = *p;
+    }
     if (auto f = args.leftover()) return f;
     if (m.pages == 0) return Failure{"inconsistent header: pages must be at least one pageblock"};
     if (m.pages > kMaxMachinePages)
@@ -578,6 +583,12 @@ std::optional<AreaId> Trace::find_area(const std::string& name) const {
 }
 
 ParseResult parse_trace(std::string_view text) { return Parser{}.run(text); }
+
+std::optional<Profile> profile_by_name(std::string_view name) {
+  for (Profile p : kProfiles)
+    if (name == cmacheck::name(p)) return p;
+  return std::nullopt;
+}
 
 std::string op_usage(size_t op_index) {
   std::string u;

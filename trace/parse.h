@@ -31,6 +31,9 @@ inline constexpr uint8_t kMaxMaxOrder = 26;
 
 ParseResult parse_trace(std::string_view text);
 
+// `linux-6.1` or `linux-6.12` (the `profile=` key; also `--profile` of the command line).
+std::optional<Profile> profile_by_name(std::string_view name);
+
 // The statement of operation `op_index` (its index in Op) as docs/trace-format.md writes it,
 // derived from its arguments: `cma_alloc ID area=NAME count=N [align=K]`.
 std::string op_usage(size_t op_index);

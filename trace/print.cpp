@@ -76,7 +76,7 @@ std::string print_statement(const Trace& t, const Statement& s) {
 
 std::string print_header(const Trace& t) {
   std::string out = "machine pages=" + num(t.machine.pages) + " pageblock_order=" + num(t.machine.pageblock_order) +
-                    " max_order=" + num(t.machine.max_order) + "\n";
+                    " max_order=" + num(t.machine.max_order) + " profile=" + name(t.machine.profile) + "\n";
   for (const auto& a : t.areas)
     out += "area " + a.name + " base=" + num(raw(a.base)) + " pages=" + num(raw(a.pages)) +
            " order_per_bit=" + num(a.order_per_bit) + "\n";

@@ -18,6 +18,7 @@ struct MachineDecl {
   uint64_t pages = 0;
   uint8_t pageblock_order = 9;
   uint8_t max_order = 10;
+  Profile profile = Profile::linux_6_1;  // a trace without `profile=` is a linux-6.1 trace
   PageCount pageblock_pages() const { return PageCount{uint64_t{1} << pageblock_order}; }
   friend bool operator==(const MachineDecl&, const MachineDecl&) = default;
 };

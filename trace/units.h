@@ -39,6 +39,20 @@ struct FrameRange {
   friend constexpr bool operator==(const FrameRange&, const FrameRange&) = default;
 };
 
+// The kernel whose rules a trace follows (docs/semantics.md, "Kernel profiles"): the
+// `profile=` key of the machine line. Where the two differ, impl/ and model/ say so at the
+// point of difference, citing the profile's rule.
+enum class Profile : uint8_t { linux_6_1, linux_6_12 };
+inline constexpr Profile kProfiles[] = {Profile::linux_6_1, Profile::linux_6_12};
+
+constexpr const char* name(Profile p) {
+  switch (p) {
+    case Profile::linux_6_1: return "linux-6.1";
+    case Profile::linux_6_12: return "linux-6.12";
+  }
+  return "?";
+}
+
 // The allocation kinds of `alloc`, each with its migratetype (rule M3).
 enum class Kind : uint8_t { movable, unmovable, reclaimable };
 

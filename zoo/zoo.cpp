@@ -42,16 +42,17 @@ namespace {
 
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-RunOptions options_for(impl::Fault fault) {
+RunOptions options_for(impl::Fault fault, std::optional<Profile> profile) {
   RunOptions o;
   o.faults.add(fault);
+  o.profile = profile;
   o.full_every = 16;
   return o;
 }
 
 // Shrinks a counterexample and records its size; writes it when asked.
 void finish(ZooResult& r, const Trace& t, const ZooOptions& options) {
-  ShrinkResult s = shrink_trace(t, options_for(r.fault));
+  ShrinkResult s = shrink_trace(t, options_for(r.fault, options.profile));
   if (!s.failed) {
     r.note = "counterexample did not replay";
     return;
@@ -92,6 +93,11 @@ std::string slurp(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// The engines that run as programs read the profile from CMACHECK_PROFILE.
+std::string profile_env(const ZooOptions& options) {
+  return options.profile ? "CMACHECK_PROFILE=" + std::string(name(*options.profile)) + " " : "";
+}
+
 ZooResult run_fuzzer(impl::Fault fault, Engine engine, const ZooOptions& options, const std::string& fuzzer) {
   ZooResult r;
   r.fault = fault;
@@ -100,7 +106,7 @@ ZooResult run_fuzzer(impl::Fault fault, Engine engine, const ZooOptions& options
   const fs::path work = fs::path(options.work_dir) / (std::string(info.name) + "-" + name(engine));
   fs::remove_all(work);
   fs::create_directories(work / "corpus");
-  std::string cmd = "CMACHECK_FAULT=" + std::string(info.name) + " " + fuzzer + " -seed=" + std::to_string(options.seed) +
+  std::string cmd = profile_env(options) + "CMACHECK_FAULT=" + std::string(info.name) + " " + fuzzer + " -seed=" + std::to_string(options.seed) +
                     " -max_total_time=" + std::to_string(static_cast<int>(options.seconds)) +
                     " -print_final_stats=1 -artifact_prefix=" + (work / "").string() + " " + (work / "corpus").string();
   if (engine == Engine::fuzz_seeds) cmd += " " + options.seed_corpus;
@@ -124,7 +130,7 @@ ZooResult run_fuzzer(impl::Fault fault, Engine engine, const ZooOptions& options
   std::string err;
   Trace t;
   std::ostringstream errs;
-  if (load_trace(crash.string(), options_for(fault).faults, t, errs)) finish(r, t, options);
+  if (load_trace(crash.string(), options_for(fault, options.profile), t, errs)) finish(r, t, options);
   return r;
 }
 
@@ -144,7 +150,7 @@ ZooResult run_properties(impl::Fault fault, const ZooOptions& options, const std
   // finds nothing a second before `timeout` would, so that even then the cases are counted.
   const fs::path result_file = work / "result.json";
   const int seconds = static_cast<int>(options.seconds);
-  std::string cmd = "timeout " + std::to_string(seconds) + " " + binary + " --run " + kZooProperty + " --fault " +
+  std::string cmd = profile_env(options) + "timeout " + std::to_string(seconds) + " " + binary + " --run " + kZooProperty + " --fault " +
                     std::string(info.name) + " --seed " + std::to_string(options.seed) +
                     " --max-success 1000000 --max-size 100 --seconds " + std::to_string(std::max(0.5, options.seconds - 1)) +
                     " --counterexample-dir " + work.string() + " --result-file " + result_file.string() + " > " +
@@ -176,11 +182,12 @@ ZooResult run_properties(impl::Fault fault, const ZooOptions& options, const std
 
 }  // namespace
 
-ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample) {
+ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample,
+                     std::optional<Profile> profile) {
   ZooResult r;
   r.fault = fault;
   r.engine = Engine::random;
-  const RunOptions opts = options_for(fault);
+  const RunOptions opts = options_for(fault, profile);
   const auto t0 = Clock::now();
   for (uint64_t i = 0;; ++i) {
     if ((i & 15) == 0 && since(t0) > seconds) break;
@@ -219,7 +226,7 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
       ZooResult r;
       if (e == Engine::random) {
         Trace t;
-        r = run_random(fault, options.seconds, options.seed, &t);
+        r = run_random(fault, options.seconds, options.seed, &t, options.profile);
         if (r.detected) finish(r, t, options);
       } else if (e == Engine::properties) {
         if (properties.empty()) {

@@ -27,6 +27,7 @@ struct ZooOptions {
   std::string work_dir = "build/zoo";  // scratch space for the fuzzer
   std::string reproducers;             // write each shrunk counterexample here as FAULT.trace
   uint64_t seed = 1;
+  std::optional<Profile> profile;      // every engine's traces of this kernel profile; none: mixed
 };
 
 struct ZooResult {
@@ -50,6 +51,7 @@ std::string csv(const std::vector<ZooResult>& results);
 std::string svg(const std::vector<ZooResult>& results, double budget_seconds);
 
 // Plain random traces (SeededChoices through the shared generator) until a finding.
-ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample);
+ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* counterexample,
+                     std::optional<Profile> profile = {});
 
 }  // namespace cmacheck::zoo
