@@ -80,8 +80,10 @@ CampaignResult run_campaign(const CampaignOptions& o, std::ostream& out, std::os
       BootRecord rec;
       rec.geometry = random_geometry(derive_seed(o.seed, b, ~uint64_t{0}));
       size_t planned = 0;
+      GenerateOptions gen;
+      gen.profile = profile_of_kernel(bo.kernel);
       for (uint64_t i = 0; planned < o.statements_per_boot; ++i) {
-        rec.traces.push_back(generate_trace(derive_seed(o.seed, b, i), rec.geometry));
+        rec.traces.push_back(generate_trace(derive_seed(o.seed, b, i), rec.geometry, gen));
         planned += rec.traces.back().statements.size();
       }
       BootOptions mine = bo;

@@ -61,7 +61,12 @@ uint64_t derive_seed(uint64_t seed, uint64_t boot, uint64_t trace);
 
 struct GenerateOptions {
   size_t max_statements = 48;  // operations and expects, at least 1
+  // The profile of the kernel the traces run on (`machine ... profile=`): the model steps
+  // under it while generating, and kreplay refuses a trace whose profile is another kernel's.
+  Profile profile = Profile::linux_6_1;
 };
+// The profile of a kernel kfuzz boots: "6.1" -> linux-6.1, "6.12" -> linux-6.12.
+Profile profile_of_kernel(std::string_view kernel);
 Trace generate_trace(uint64_t seed, const Geometry& g, const GenerateOptions& o = {});
 
 // Where a boot runs.

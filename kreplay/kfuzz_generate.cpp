@@ -42,6 +42,7 @@ class TraceGen {
     t.machine.pages = kMachinePages;
     t.machine.pageblock_order = 9;
     t.machine.max_order = 10;
+    t.machine.profile = o.profile;
     t.areas.push_back(AreaDecl{"dma", Pfn{g_.base}, PageCount{g_.pages}, 0});
     RunOptions ro;
     ro.full_every = 1u << 30;  // the generator only needs the model's answers; kreplay checks fully
@@ -240,6 +241,12 @@ std::string describe(const Geometry& g) {
   };
   return "cma=" + mib(g.pages) + "@" + mib(g.base) + " (frames " + std::to_string(g.base) + "-" +
          std::to_string(g.base + g.pages - 1) + ", base aligned to " + mib(uint64_t{1} << a) + ")";
+}
+
+Profile profile_of_kernel(std::string_view kernel) {
+  for (Profile p : kProfiles)
+    if (kreplay::kernel_for_profile(name(p)) == std::string(kernel)) return p;
+  return Profile::linux_6_1;
 }
 
 Trace generate_trace(uint64_t seed, const Geometry& g, const GenerateOptions& o) { return TraceGen(seed, g).run(o); }
