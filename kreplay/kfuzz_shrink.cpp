@@ -4,6 +4,7 @@
 // that are still well-formed kernel-checkable traces with a model prediction, runs them in
 // one boot (in that order, largest removals first), and goes on from the first that still
 // disagrees the same way (the same signature). It stops when no candidate does.
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -49,15 +50,18 @@ std::vector<Trace> candidates(const Trace& t) {
   std::set<uint32_t> handles;
   for (const Statement& st : t.statements)
     if (auto h = named_handle(st)) handles.insert(raw(*h));
-  for (size_t len = n / 2; len >= 1; len /= 2) {
+  bool handles_removed = false;
+  for (size_t len = std::max<size_t>(n / 2, 1); len >= 1; len /= 2) {
     for (size_t start = 0; start + len <= n; start += len) {
       Trace c = t;
       c.statements.erase(c.statements.begin() + static_cast<ptrdiff_t>(start),
                          c.statements.begin() + static_cast<ptrdiff_t>(start + len));
       out.push_back(std::move(c));
     }
-    if (len == 1) break;
-    if (len <= 4)
+    // Once the chunks are small, a handle's whole life (an allocation and its pin, ...):
+    // also when the trace is too short for chunks of more than one statement.
+    if (len <= 4 && !handles_removed) {
+      handles_removed = true;
       for (uint32_t h : handles) {
         Trace c = t;
         std::erase_if(c.statements, [&](const Statement& st) {
@@ -66,6 +70,8 @@ std::vector<Trace> candidates(const Trace& t) {
         });
         if (c.statements.size() != n) out.push_back(std::move(c));
       }
+    }
+    if (len == 1) break;
   }
   // Numbers: counts halved or one less, alignments lower, holds one order smaller.
   for (size_t i = 0; i < n; ++i) {
