@@ -4,6 +4,7 @@
 // traces on any -j; findings are reported in boot order.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -178,8 +179,18 @@ CampaignResult run_campaign(const CampaignOptions& o, std::ostream& out, std::os
   if (result.first_finding_s >= 0)
     out << "kfuzz: first disagreement found after " << fixed(result.first_finding_s, 1) << " s\n";
 
-  // Shrink the first disagreement of each signature, with the kernel as the oracle.
-  for (const auto& [sig, where] : first_by_signature) {
+  // Shrink the first disagreement of each signature, with the kernel as the oracle, in the
+  // order they were found.
+  std::vector<std::pair<std::string, std::pair<uint64_t, size_t>>> findings(first_by_signature.begin(),
+                                                                          first_by_signature.end());
+  std::sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (o.shrink_max && findings.size() > o.shrink_max) {
+    out << "kfuzz: " << findings.size() << " kinds of difference; shrinking the first " << o.shrink_max
+        << " (--shrink-max)\n";
+    findings.resize(o.shrink_max);
+  }
+  out << std::flush;
+  for (const auto& [sig, where] : findings) {
     const BootRecord& rec = records.at(where.first);
     const Trace& original = rec.traces[where.second];
     const TraceOutcome& t = rec.outcome.traces[where.second];

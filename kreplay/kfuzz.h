@@ -122,6 +122,7 @@ struct CampaignOptions {
   size_t statements_per_boot = 800;  // traces are added to a boot until it has this many
   bool keep_going = false;           // go on after a boot with a disagreement
   bool shrink = true;
+  size_t shrink_max = 0;             // shrink the first N kinds of difference only (0: every kind)
   std::string found_dir;             // where found-*.trace go ("" : none written)
   BootOptions boot;
   bool progress = false;             // a progress line on stderr (a terminal)

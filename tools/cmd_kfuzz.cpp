@@ -21,6 +21,7 @@ struct KfuzzArgs {
   std::string found_dir;
   bool no_found = false;
   bool skip_if_unbuilt = false;
+  bool expect_disagreement = false;
   int progress = -1;  // -1: when stderr is a terminal
 };
 
@@ -52,6 +53,11 @@ int run(KfuzzArgs& a) {
     }
   }
   const kfuzz::CampaignResult r = kfuzz::run_campaign(o, std::cout, std::cerr);
+  if (a.expect_disagreement && r.status != 3) {
+    // The kernel-zoo test: a kernel fault must be found within the time given.
+    std::cout << (r.status == 1 ? "kfuzz: found, as expected\n" : "kfuzz: FAILED: the kernel fault was not found\n");
+    return r.status == 1 ? 0 : 1;
+  }
   return r.status;
 }
 
@@ -83,6 +89,11 @@ Command add(CLI::App& parent) {
       ->capture_default_str();
   cmd->add_flag("--keep-going", a->campaign.keep_going, "go on after a boot with a disagreement (default: stop there)");
   cmd->add_flag("!--no-shrink", a->campaign.shrink, "report disagreements as found, without shrinking them");
+  cmd->add_option("--shrink-max", a->campaign.shrink_max,
+                  "shrink the first N kinds of difference found (the first difference's kind: frame, bitmap, ...); "
+                  "0: every kind")
+      ->type_name("N")
+      ->capture_default_str();
   cmd->add_option("--found-dir", a->found_dir,
                   "write found-*.trace here (default: corpus/kernel/ on the stock kernel, kfuzz-found/NAME/ with "
                   "--kernel-fault)")
@@ -98,6 +109,8 @@ Command add(CLI::App& parent) {
   cmd->add_option("--progress", a->progress, "a progress line on stderr: 1 or 0 (default: when stderr is a terminal)")
       ->type_name("0|1")
       ->check(CLI::Range(0, 1));
+  cmd->add_flag("--expect-disagreement", a->expect_disagreement,
+                "exit 0 when a disagreement is found, 1 when none is (the kernel-zoo test)");
   cmd->add_flag("--skip-if-unbuilt", a->skip_if_unbuilt,
                 "exit 77 when the kernel is not built (unless CMACHECK_KERNEL_REQUIRED=1)");
   cmd->footer(
