@@ -19,7 +19,8 @@ KREPLAY_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 KREPLAY_JOBS ?= $(or $(JOBS),$(shell nproc))
 KREPLAY_KERNELS := 6.1 6.12
 
-KERNEL_ZOO_FAULT ?= busy-resume-past-window
+# The same fault as kreplay/CMakeLists.txt CMACHECK_KERNEL_ZOO_FAULT.
+KERNEL_ZOO_FAULT := busy-resume-past-window
 
 .PHONY: kernel kernel-test kernel-check kernel-zoo
 kernel:
