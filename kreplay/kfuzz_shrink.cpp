@@ -73,7 +73,7 @@ std::vector<Trace> candidates(const Trace& t) {
     }
     if (len == 1) break;
   }
-  // Numbers: counts halved or one less, alignments lower, holds one order smaller.
+  // Numbers: counts smaller (halved down to one less), alignments lower, holds one order smaller.
   for (size_t i = 0; i < n; ++i) {
     const Op* op = std::get_if<Op>(&t.statements[i].body);
     if (!op) continue;
@@ -84,11 +84,12 @@ std::vector<Trace> candidates(const Trace& t) {
     };
     if (const auto* a = std::get_if<CmaAlloc>(op)) {
       const uint64_t count = raw(a->count);
-      if (count > 1) {
+      // count - d for d = count/2, count/4, ..., 1, the largest first: a round takes the
+      // largest step that keeps the disagreement, so a count of thousands shrinks in a few
+      // rounds (one boot each), not one page a round.
+      for (uint64_t d = count / 2; d >= 1; d /= 2) {
         CmaAlloc b = *a;
-        b.count = PageCount{count / 2};
-        with(b);
-        b.count = PageCount{count - 1};
+        b.count = PageCount{count - d};
         with(b);
       }
       if (a->align.value > 0) {
