@@ -5,6 +5,17 @@
 #   kernel/build.sh [--kernel V] --check       exit 0 when the build is present and up to date,
 #                               1 otherwise; builds and installs nothing (cmacheck kreplay asks
 #                               this first)
+#   kernel/build.sh [--kernel V] --fault NAME [--check]
+#                               also (or only check) the kernel with kernel/faults/NAME.patch
+#                               applied (kfuzz's kernel zoo): the patch is applied to the cached
+#                               tree, `make bzImage` rebuilds the patched files only, the result
+#                               goes to OUT/faults/NAME/bzImage and the patch is reverted; the
+#                               module, agents and initramfs are the stock build's
+#   kernel/build.sh [--kernel V] --src DIR
+#                               a kernel tree of your own (a CMA patch under test): DIR is copied
+#                               into OUT/linux (rsync; later builds are incremental), gets the
+#                               export lines of kernel/exports.list for V and the same config
+#                               fragment; OUT defaults to build/kernel-V-src (KREPLAY_BUILD_DIR)
 #
 # The kernel is Debian's linux-source-$KERNEL: KERNEL=6.1 (the default) or 6.12, from
 # --kernel or the environment. Each kernel has its own output directory and cache keys, so
@@ -27,12 +38,16 @@ set -euo pipefail
 
 quiet=0
 check=0
+fault=""
+src=""
 KERNEL=${KERNEL:-6.1}
 while [ $# -gt 0 ]; do
   case "$1" in
     -q) quiet=1; shift ;;
     --check) check=1; shift ;;
     --kernel) KERNEL=${2:?--kernel needs 6.1 or 6.12}; shift 2 ;;
+    --fault) fault=${2:?--fault needs a NAME of kernel/faults/NAME.patch}; shift 2 ;;
+    --src) src=${2:?--src needs a kernel source directory}; shift 2 ;;
     *) echo "kernel: error: unknown argument $1 (kernel/build.sh [--kernel 6.1|6.12] [-q|--check])" >&2; exit 1 ;;
   esac
 done
@@ -44,7 +59,18 @@ export KERNEL
 
 K=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$K")
-OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel-$KERNEL}
+if [ -n "$src" ]; then
+  [ -f "$src/Makefile" ] && [ -f "$src/mm/cma.c" ] || { echo "kernel: error: --src $src is not a kernel source tree (no Makefile, mm/cma.c)" >&2; exit 1; }
+  src=$(cd "$src" && pwd)
+  OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel-$KERNEL-src}
+else
+  OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel-$KERNEL}
+fi
+PATCH=""
+if [ -n "$fault" ]; then
+  PATCH=$K/faults/$fault.patch
+  [ -f "$PATCH" ] || { echo "kernel: error: no kernel fault $fault (kernel/faults/$fault.patch); there are: $(cd "$K/faults" && ls *.patch 2>/dev/null | sed 's/\.patch$//' | tr '\n' ' ')" >&2; exit 1; }
+fi
 SRC_PKG=linux-source-$KERNEL
 TARBALL=/usr/src/$SRC_PKG.tar.xz
 JOBS=$(( $(nproc) + 1 ))
@@ -86,24 +112,93 @@ fi
 busybox_ver=$(dpkg-query -W -f='${Version}' busybox-static)
 gcc_ver=$(gcc -dumpfullversion)
 key_tree=$(hash_str "$KERNEL $src_ver $(exports_for_kernel | sha256sum | cut -c1-16)")
+# A tree of your own: its content is the user's, rebuilt (incrementally) on every call.
+[ -z "$src" ] || key_tree=$(hash_str "src $src $(date +%s%N)")
 key_kernel=$(hash_str "$key_tree $(hash_files "$K/cmacheck.config")")
 key_module=$(hash_str "$key_kernel $(hash_files "$K/module/cmacheck_cma.c" "$K/module/Kbuild")")
 key_agents=$(hash_str "$gcc_ver $(hash_files "$K"/agents/*.c "$K"/agents/*.h)")
 key_all=$(hash_str "$key_module $key_agents $busybox_ver $(hash_files "$K/init.sh")")
 
-if stamp_ok all "$key_all" && [ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ]; then
-  [ $quiet = 1 ] || [ $check = 1 ] || say "up to date ($OUT)"
+# A patched build of the cached tree (kfuzz's kernel zoo): OUT/faults/NAME/bzImage.
+key_fault=""
+[ -z "$PATCH" ] || key_fault=$(hash_str "$key_kernel $(hash_files "$PATCH")")
+fault_ok() { [ -z "$PATCH" ] || { stamp_ok "faults/$fault/bzImage" "$key_fault" && [ -f "$OUT/faults/$fault/bzImage" ]; }; }
+
+# A patch left applied by an interrupted fault build is reverted before anything else.
+revert_leftover() {
+  if [ -f "$OUT/faults/.applied.patch" ]; then
+    say "reverting a kernel fault left applied ($(cat "$OUT/faults/.applied"))"
+    patch -R -p1 -s -d "$OUT/linux" < "$OUT/faults/.applied.patch" || die "cannot revert $OUT/faults/.applied.patch: extract the tree again (rm $OUT/tree.key)"
+    rm -f "$OUT/faults/.applied.patch" "$OUT/faults/.applied"
+  fi
+}
+
+build_fault() {
+  fault_ok && return 0
+  local t log=$OUT/logs/fault-$fault.log
+  t=$(now)
+  mkdir -p "$OUT/faults/$fault"
+  patch -p1 --dry-run -s -d "$OUT/linux" < "$PATCH" > "$log" 2>&1 || { cat "$log" >&2; die "kernel/faults/$fault.patch does not apply to Linux $KERNEL"; }
+  cp "$PATCH" "$OUT/faults/.applied.patch"
+  echo "$fault" > "$OUT/faults/.applied"
+  patch -p1 -s -d "$OUT/linux" < "$PATCH"
+  say "building the kernel with kernel/faults/$fault.patch (incremental) ..."
+  if ! make -C "$OUT/linux" -j"$JOBS" bzImage >> "$log" 2>&1; then
+    revert_leftover
+    tail -30 "$log" >&2
+    die "the kernel with $fault failed to build, see $log"
+  fi
+  cp "$OUT/linux/arch/x86/boot/bzImage" "$OUT/faults/$fault/bzImage"
+  revert_leftover
+  stamp_set "faults/$fault/bzImage" "$key_fault"
+  say "kernel with $fault built in $(elapsed "$t") s ($OUT/faults/$fault/bzImage)"
+  record "fault-$fault" "$(elapsed "$t")"
+}
+
+if stamp_ok all "$key_all" && [ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ] && fault_ok && { [ $check = 1 ] || [ ! -f "$OUT/faults/.applied" ]; }; then
+  [ $quiet = 1 ] || [ $check = 1 ] || say "up to date ($OUT${fault:+, fault $fault})"
+  exit 0
+fi
+# a build of your own tree: present is up to date (its content is checked at `make kernel KERNEL_SRC=`)
+if [ $check = 1 ] && [ -f "$OUT/source" ] && [ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ] && [ -z "$PATCH" ]; then
   exit 0
 fi
 [ $check = 0 ] || exit 1
+revert_leftover
+if stamp_ok all "$key_all" && [ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ]; then
+  build_fault
+  exit 0
+fi
 T_ALL=$(now)
 
 # ---- tree ----
 TREE=$OUT/linux
-if ! stamp_ok tree "$key_tree" || [ ! -f "$TREE/Makefile" ]; then
+if [ -n "$src" ]; then
+  # your tree: copied (rsync keeps the times of unchanged files, so make rebuilds what changed)
+  t=$(now)
+  command -v rsync >/dev/null || die "--src needs rsync (apt-get install rsync)"
+  say "copying $src into $TREE ..."
+  mkdir -p "$TREE"
+  rsync -a --delete --exclude=.git --exclude='*.o' --exclude='*.cmd' --exclude=.config --exclude='*.ko' \
+    --filter='protect *.o' --filter='protect .*.cmd' --filter='protect .config' --filter='protect *.ko' \
+    --filter='protect include/generated/' --filter='protect include/config/' --filter='protect arch/x86/include/generated/' \
+    --filter='protect vmlinux*' --filter='protect System.map' --filter='protect Module.symvers' --filter='protect modules*' \
+    --filter='protect arch/x86/boot/' --filter='protect scripts/' --filter='protect .version' --filter='protect *.a' \
+    "$src/" "$TREE/"
+  exports_for_kernel | while read -r file sym; do
+    [ -f "$TREE/$file" ] || die "exports.list: no file $file in $src"
+    grep -qE "^EXPORT_SYMBOL(_GPL)?\($sym\);" "$TREE/$file" && continue
+    grep -qE "^[a-z].*[^a-zA-Z0-9_]$sym *(\(|;| =|\[)" "$TREE/$file" || die "exports.list: $sym not defined in $file of $src"
+    printf 'EXPORT_SYMBOL_GPL(%s);\n' "$sym" >> "$TREE/$file"
+  done
+  echo "$src" > "$OUT/source"
+  rm -f "$OUT/all.key"
+  stamp_set tree "$key_tree"
+  record tree "$(elapsed "$t")"
+elif ! stamp_ok tree "$key_tree" || [ ! -f "$TREE/Makefile" ]; then
   t=$(now)
   say "extracting $SRC_PKG $src_ver ..."
-  rm -rf "$TREE" "$OUT"/kernel.key "$OUT"/module.key
+  rm -rf "$TREE" "$OUT"/kernel.key "$OUT"/module.key "$OUT"/faults
   mkdir -p "$TREE"
   tar -xJf "$TARBALL" -C "$TREE" --strip-components=1
   # the export-only change: append EXPORT_SYMBOL_GPL(SYMBOL); to FILE
@@ -186,3 +281,4 @@ stamp_set all "$key_all"
 say "initramfs ($(stat -c %s "$OUT/base.cpio.gz") bytes) packed in $(elapsed "$t") s"
 say "build done in $(elapsed "$T_ALL") s"
 record all "$(elapsed "$T_ALL")"
+[ -z "$PATCH" ] || build_fault

@@ -6,6 +6,7 @@
 #                 [--append "KERNEL ARGS"] [--cpu MODEL] [--console FILE] [--no-build]
 #
 #   --kernel   which build to boot (default: $KERNEL, else 6.1): build/kernel-6.1 or -6.12
+#   --fault    boot the kernel built with kernel/faults/NAME.patch (build.sh --fault NAME)
 #   --cma      the kernel's cma= argument (default 16M; "none" for no cma= at all).
 #              SIZE@BASE places the area at exactly BASE (both kernels treat BASE as fixed);
 #              sizes and bases are multiples of 2 MiB (a pageblock).
@@ -39,10 +40,12 @@ timeout=120
 append=""
 cpu=""
 console=""
+fault=""
 build=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --kernel) KERNEL=${2:?}; shift 2 ;;
+    --fault) fault=${2:?}; shift 2 ;;
     --cma) cma=${2:?}; shift 2 ;;
     --mem) mem=${2:?}; shift 2 ;;
     --timeout) timeout=${2:?}; shift 2 ;;
@@ -64,11 +67,13 @@ export KERNEL
 OUT=${KREPLAY_BUILD_DIR:-$ROOT/build/kernel-$KERNEL}
 
 if [ $build = 1 ]; then
-  "$K/build.sh" -q || die "build failed"
+  "$K/build.sh" -q ${fault:+--fault "$fault"} || die "build failed"
 else
   "$K/deps.sh" run || die "missing packages"
 fi
-[ -f "$OUT/bzImage" ] && [ -f "$OUT/base.cpio.gz" ] || die "no build in $OUT (run kernel/build.sh --kernel $KERNEL)"
+BZIMAGE=$OUT/bzImage
+[ -z "$fault" ] || BZIMAGE=$OUT/faults/$fault/bzImage
+[ -f "$BZIMAGE" ] && [ -f "$OUT/base.cpio.gz" ] || die "no build in $OUT (run kernel/build.sh --kernel $KERNEL${fault:+ --fault $fault})"
 
 tmp=$(mktemp -d /tmp/kreplay.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -89,7 +94,7 @@ log=${console:-$tmp/console.log}
 t0=$(date +%s.%N)
 set +e
 timeout -k 5 "$timeout" qemu-system-x86_64 -accel tcg -nodefaults -display none -no-reboot \
-  ${cpu:+-cpu "$cpu"} -m "$mem" -kernel "$OUT/bzImage" -initrd "$tmp/initrd.gz" -append "$cmdline" \
+  ${cpu:+-cpu "$cpu"} -m "$mem" -kernel "$BZIMAGE" -initrd "$tmp/initrd.gz" -append "$cmdline" \
   -serial "file:$log" -serial "file:$tmp/results.log" < /dev/null > "$tmp/qemu.out" 2>&1
 rc=$?
 set -e

@@ -177,7 +177,10 @@ struct Predictions {
   std::string message;
 };
 
-Predictions predict(const Trace& trace);
+// `full_every`: the lockstep run's full-tier checks every N operations (kreplay: 1, every
+// operation; kfuzz, which predicts hundreds of generated traces per boot, spaces them out:
+// the cheap tier still runs after every operation and the full tier at the end).
+Predictions predict(const Trace& trace, uint32_t full_every = 1);
 
 // One `KR <line> <verb> <status> [key=value ...]` line of kernel/run.sh's output.
 struct ResultLine {
@@ -212,11 +215,12 @@ struct RunKernelOptions {
   unsigned timeout_s = 120;
   bool build = false;    // run kernel/build.sh first (builds the kernel when missing)
   std::string keep_dir;  // keep script, results, console, stderr here
+  std::string fault;     // boot the build with kernel/faults/FAULT.patch (run.sh --fault)
 };
 
 // Whether the cached build of `kernel` ("6.1", "6.12") is present and up to date
 // (kernel/build.sh --kernel V --check).
-bool kernel_built(const std::string& kernel_dir, const std::string& kernel);
+bool kernel_built(const std::string& kernel_dir, const std::string& kernel, const std::string& fault = "");
 std::string default_kernel_dir();
 
 // Runs the plan's script; returns false (with `error`) when run.sh could not be started.

@@ -5,6 +5,7 @@
 #include <functional>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "kreplay/kreplay.h"
 #include "trace/parse.h"
@@ -399,165 +400,49 @@ class Planner {
     }
   }
 
-  std::optional<Problem> statement(size_t index, uint32_t next_directive_line) {
-    const Statement& st = t_.statements[index];
-    if (const auto* e = std::get_if<Expect>(&st.body)) {
-      for (const ExpectItem& it : e->items) {
-        if (it.key == ExpectKey::free && plan_.node) continue;  // the node's frames are the machine's
-        if (it.key == ExpectKey::free || it.key == ExpectKey::free_cma)
-          return not_checkable(st,
-                               "free and free_cma count the whole machine; the kernel's own pages (image, page tables, "
-                               "initramfs, agents) and per-CPU lists make the guest's counts differ (use NAME.used, "
-                               "NAME.maxchunk, ID.pfn)");
-        if (it.key == ExpectKey::pageblock_label)
-          return not_checkable(st, "pageblock labels are not read from the kernel yet");
-        if (it.key == ExpectKey::handle_pfn) {
-          auto s = state_.find(it.subject);
-          if (s != state_.end() && s->second == HState::dropped)
-            return not_checkable(st, "the kernel gave the held frame of '" + t_.handles[it.subject] +
-                                         "' back at its unpin; the model's page stays, with no kernel counterpart");
-        }
-      }
-      Step s;
-      s.kind = StepKind::expect;
-      s.line = st.line;
-      s.statement = index;
-      plan_.steps.push_back(s);
-      return std::nullopt;
-    }
-    const Op& op = std::get<Op>(st.body);
-    const uint64_t base = raw(plan_.base), end = plan_.has_area ? base + raw(plan_.pages) : 0;
-    if (const auto* o = std::get_if<Alloc>(&op); o && o->kind != Kind::movable) {
-      // An unmovable or reclaimable block at a chosen frame: alloc_contig_range of exactly
-      // that block with the block's type as the caller's type, so its pageblocks come back
-      // labelled so (X5), as the claim of B5 labels them; the frames are in use and
-      // unmovable for every later isolation (X1).
-      if (!o->at)
-        return not_checkable(st, std::string(name(o->kind)) +
-                                     " block without at=: the kernel's free lists choose the frame (rules B4-B6, K2), "
-                                     "which the model only checks; give the frame with at=");
-      const uint64_t at = raw(*o->at), n = raw(o->order.pages());
-      if (at % n != 0 || at + n > t_.machine.pages)
-        return not_checkable(st, "at= must be a block of 2^order frames inside the machine (rule B7)");
-      if (plan_.has_area && at < end && at + n > base)
-        return not_checkable(st, "an unmovable or reclaimable block inside the CMA area is not a legal placement (B3)");
-      op_step(StepKind::block, st, index,
-              "hold " + th(o->id) + " pfn=" + guest(at) + (n > 1 ? " count=" + std::to_string(n) : "") +
-                  " mt=" + name(o->kind),
-              [&] { reproduce_claim(index, at, n); });
-      state_[raw(o->id)] = HState::block;
-      return std::nullopt;
-    }
-    if (const auto* o = std::get_if<Alloc>(&op)) {
-      if (!o->at)
-        return not_checkable(st,
-                             "alloc without at=: the kernel's free lists choose the frame (rule K2), which the model "
-                             "only checks; use `alloc ID kind=movable at=PFN` + `pin ID` (a held frame) or "
-                             "`#kernel: pressure`");
-      const uint64_t at = raw(*o->at), n = raw(o->order.pages());
-      if (at % n != 0 || at + n > t_.machine.pages)
-        return not_checkable(st,
-                             "at= must be a block of 2^order frames inside the machine (rule B7) to map onto a hold");
-      if (plan_.has_area && at < end && at + n > base && (at < base || at + n > end))
-        return not_checkable(st, "the block crosses the area's edge; a hold is inside the area or outside it");
-      const bool pinned_next = index + 1 < t_.statements.size() &&
-                               std::holds_alternative<Op>(t_.statements[index + 1].body) &&
-                               std::holds_alternative<Pin>(std::get<Op>(t_.statements[index + 1].body)) &&
-                               std::get<Pin>(std::get<Op>(t_.statements[index + 1].body)).id == o->id &&
-                               !std::get<Pin>(std::get<Op>(t_.statements[index + 1].body)).longterm &&
-                               (next_directive_line == 0 || next_directive_line > t_.statements[index + 1].line);
-      if (!pinned_next)
-        return not_checkable(st,
-                             "a movable page at a chosen frame maps onto the kernel only as a held frame, i.e. pinned: "
-                             "follow it at once with `pin " +
-                                 t_.handle_name(o->id) +
-                                 "` (an unpinned page would be migrated away, which the kernel's hold is not)");
-      op_step(StepKind::hold, st, index,
-              "hold " + th(o->id) + " pfn=" + guest(at) + (n > 1 ? " count=" + std::to_string(n) : ""),
-              [&] { reproduce_claim(index, at, n); });
-      state_[raw(o->id)] = HState::held;
-      hold_line_[raw(o->id)] = st.line;
-      pending_pin_ = o->id;
-      pending_ = true;
-      return std::nullopt;
-    }
-    if (const auto* o = std::get_if<Pin>(&op)) {
-      if (pending_ && pending_pin_ == o->id && !o->longterm) {
-        pending_ = false;
-        op_step(StepKind::pin_of_hold, st, index, "");
-        plan_.steps.back().hold_line = hold_line_[raw(o->id)];
-        return std::nullopt;
-      }
-      return not_checkable(
-          st, o->longterm ? "user space cannot put a page at a chosen frame before pinning it; pin pages the "
-                            "kernel chooses with `#kernel: pin ID pages=N longterm in_cma`"
-                          : "only the pin right after `alloc ID kind=movable at=PFN` maps onto the kernel (the "
-                            "hold); pins nest in the model, a hold does not");
-    }
-    pending_ = false;
-    if (const auto* o = std::get_if<Unpin>(&op)) {
-      auto s = state_.find(raw(o->id));
-      if (s == state_.end() || s->second != HState::held)
-        return not_checkable(st, "only the unpin of a held frame (alloc at= + pin) maps onto the kernel (drop)");
-      s->second = HState::dropped;
-      op_step(StepKind::drop, st, index, "drop " + th(o->id));
-      plan_.steps.back().hold_line = hold_line_[raw(o->id)];
-      return std::nullopt;
-    }
-    if (const auto* o = std::get_if<Free>(&op)) {
-      auto s = state_.find(raw(o->id));
-      if (s != state_.end() && s->second == HState::block) {
-        state_.erase(s);
-        op_step(StepKind::block_free, st, index, "drop " + th(o->id));
-        return std::nullopt;
+  // Where a statement stands: the handlers below need its line, its index and the line of
+  // the next directive (a hold's pin must follow it with no directive between).
+  struct At {
+    const Statement& st;
+    size_t index;
+    uint32_t next_directive_line;
+  };
+
+  std::optional<Problem> statement(size_t index, uint32_t next_directive_line);
+
+  std::optional<Problem> expect(const Expect& e, const At& at) {
+    for (const ExpectItem& it : e.items) {
+      if (it.key == ExpectKey::free && plan_.node) continue;  // the node's frames are the machine's
+      if (it.key == ExpectKey::free || it.key == ExpectKey::free_cma)
+        return not_checkable(at.st,
+                             "free and free_cma count the whole machine; the kernel's own pages (image, page tables, "
+                             "initramfs, agents) and per-CPU lists make the guest's counts differ (use NAME.used, "
+                             "NAME.maxchunk, ID.pfn)");
+      if (it.key == ExpectKey::pageblock_label)
+        return not_checkable(at.st, "pageblock labels are not read from the kernel yet");
+      if (it.key == ExpectKey::handle_pfn) {
+        auto s = state_.find(it.subject);
+        if (s != state_.end() && s->second == HState::dropped)
+          return not_checkable(at.st, "the kernel gave the held frame of '" + t_.handles[it.subject] +
+                                          "' back at its unpin; the model's page stays, with no kernel counterpart");
       }
     }
-    if (std::holds_alternative<Free>(op))
-      return not_checkable(st,
-                           "free of a block: blocks map onto held frames, which the kernel gives back at unpin; the "
-                           "model's block stays allocated until free, with no kernel counterpart");
-    if (std::holds_alternative<Migrate>(op))
-      return not_checkable(st, "migrate: user space cannot migrate a chosen page to a target the model can follow");
-    if (const auto* o = std::get_if<AllocContig>(&op)) {
-      // Rule C1 on the node: candidates ALIGN(zone start, C) + k*C; node_offset() made the
-      // trace's frame 0 one of them.
-      op_step(StepKind::contig, st, index,
-              "alloc_contig " + th(o->id) + " count=" + std::to_string(raw(o->count)) +
-                  " node=" + std::to_string(kNodeId));
-      state_[raw(o->id)] = HState::contig;
-      return std::nullopt;
-    }
-    if (const auto* o = std::get_if<FreeContig>(&op)) {
-      op_step(StepKind::free_contig, st, index, "free_contig " + th(o->id));
-      state_.erase(raw(o->id));
-      return std::nullopt;
-    }
-    if (const auto* o = std::get_if<CmaAlloc>(&op)) {
-      // align= is physical (A2): the mapping's offset must keep it.
-      if (plan_.offset % (uint64_t{1} << std::min<uint64_t>(o->align.value, 63)) != 0)
-        return not_checkable(st, "align=" + std::to_string(o->align.value) + ": in the node mapping trace frame P is "
-                                 "guest frame " + std::to_string(plan_.offset) + " + P, which keeps alignments up to "
-                                 "the offset's only");
-      op_step(StepKind::cma_alloc, st, index,
-              "cma_alloc " + th(o->id) + " count=" + std::to_string(raw(o->count)) +
-                  " align=" + std::to_string(o->align.value));
-      state_[raw(o->id)] = HState::cma;
-      return std::nullopt;
-    }
-    if (const auto* o = std::get_if<CmaRelease>(&op)) {
-      op_step(StepKind::cma_release, st, index, "cma_release " + th(o->id));
-      state_.erase(raw(o->id));
-      return std::nullopt;
-    }
-    if (const auto* o = std::get_if<CmaReleaseRaw>(&op)) {
-      // The trace's frames are the guest's frames (the identity mapping), so P is passed as is;
-      // the driver's checked form calls the kernel only for exactly one live allocation (R2).
-      op_step(StepKind::cma_release_pfn, st, index,
-              "cma_release pfn=" + guest(raw(o->pfn)) + " count=" + std::to_string(raw(o->count)));
-      return std::nullopt;
-    }
-    return not_checkable(st, "no kernel counterpart");
+    Step s;
+    s.kind = StepKind::expect;
+    s.line = at.st.line;
+    s.statement = at.index;
+    plan_.steps.push_back(s);
+    return std::nullopt;
   }
+
+  // One handler per operation of trace/ops.h (docs/design.md, "Adding an operation"): an
+  // operation without its specialisation below stops the build.
+  template <class O>
+  std::optional<Problem> execute(const O&, const At&);
+  std::optional<Problem> block_at(const Alloc& o, const At& at);  // unmovable / reclaimable
+  std::optional<Problem> hold_at(const Alloc& o, const At& at);   // movable, pinned next
+
+  uint64_t area_end() const { return plan_.has_area ? raw(plan_.base) + raw(plan_.pages) : 0; }
 
   std::optional<Problem> directive(size_t index) {
     const Directive& d = plan_.directives[index];
@@ -621,9 +506,176 @@ class Planner {
   std::map<uint32_t, uint32_t> hold_line_;  // by HandleId
   std::map<std::string, std::string> agents_;
   Predictions pred_;  // node mapping only
-  HandleId pending_pin_{};
-  bool pending_ = false;
+  std::optional<HandleId> pending_pin_;   // the hold just planned, whose pin must come next
+  std::optional<HandleId> awaiting_pin_;  // the statement being planned may be that pin
 };
+
+template <class O>
+std::optional<Problem> Planner::execute(const O&, const At&) {
+  static_assert(kNotHandled<O>, "kreplay does not plan this operation: add its Planner::execute specialisation "
+                                "(map it onto the kernel or refuse it with the reason)");
+  return std::nullopt;
+}
+
+template <>
+std::optional<Problem> Planner::execute(const Alloc& o, const At& at) {
+  return o.kind == Kind::movable ? hold_at(o, at) : block_at(o, at);
+}
+
+// An unmovable or reclaimable block at a chosen frame: alloc_contig_range of exactly that
+// block with the block's type as the caller's type, so its pageblocks come back labelled so
+// (X5), as the claim of B5 labels them; the frames are in use and unmovable for every later
+// isolation (X1).
+std::optional<Problem> Planner::block_at(const Alloc& o, const At& at) {
+  const Statement& st = at.st;
+  if (!o.at)
+    return not_checkable(st, std::string(name(o.kind)) +
+                                 " block without at=: the kernel's free lists choose the frame (rules B4-B6, K2), "
+                                 "which the model only checks; give the frame with at=");
+  const uint64_t pfn = raw(*o.at), n = raw(o.order.pages());
+  if (pfn % n != 0 || pfn + n > t_.machine.pages)
+    return not_checkable(st, "at= must be a block of 2^order frames inside the machine (rule B7)");
+  if (plan_.has_area && pfn < area_end() && pfn + n > raw(plan_.base))
+    return not_checkable(st, "an unmovable or reclaimable block inside the CMA area is not a legal placement (B3)");
+  op_step(StepKind::block, st, at.index,
+          "hold " + th(o.id) + " pfn=" + guest(pfn) + (n > 1 ? " count=" + std::to_string(n) : "") +
+              " mt=" + name(o.kind),
+          [&] { reproduce_claim(at.index, pfn, n); });
+  state_[raw(o.id)] = HState::block;
+  return std::nullopt;
+}
+
+// A movable page at a chosen frame maps onto a hold, and only when its pin follows at once.
+std::optional<Problem> Planner::hold_at(const Alloc& o, const At& at) {
+  const Statement& st = at.st;
+  if (!o.at)
+    return not_checkable(st,
+                         "alloc without at=: the kernel's free lists choose the frame (rule K2), which the model "
+                         "only checks; use `alloc ID kind=movable at=PFN` + `pin ID` (a held frame) or "
+                         "`#kernel: pressure`");
+  const uint64_t pfn = raw(*o.at), n = raw(o.order.pages());
+  const uint64_t base = raw(plan_.base), end = area_end();
+  if (pfn % n != 0 || pfn + n > t_.machine.pages)
+    return not_checkable(st, "at= must be a block of 2^order frames inside the machine (rule B7) to map onto a hold");
+  if (plan_.has_area && pfn < end && pfn + n > base && (pfn < base || pfn + n > end))
+    return not_checkable(st, "the block crosses the area's edge; a hold is inside the area or outside it");
+  const Statement* next = at.index + 1 < t_.statements.size() ? &t_.statements[at.index + 1] : nullptr;
+  const Op* next_op = next ? std::get_if<Op>(&next->body) : nullptr;
+  const Pin* pin = next_op ? std::get_if<Pin>(next_op) : nullptr;
+  const bool pinned_next = pin && pin->id == o.id && !pin->longterm &&
+                           (at.next_directive_line == 0 || at.next_directive_line > next->line);
+  if (!pinned_next)
+    return not_checkable(st,
+                         "a movable page at a chosen frame maps onto the kernel only as a held frame, i.e. pinned: "
+                         "follow it at once with `pin " +
+                             t_.handle_name(o.id) +
+                             "` (an unpinned page would be migrated away, which the kernel's hold is not)");
+  op_step(StepKind::hold, st, at.index,
+          "hold " + th(o.id) + " pfn=" + guest(pfn) + (n > 1 ? " count=" + std::to_string(n) : ""),
+          [&] { reproduce_claim(at.index, pfn, n); });
+  state_[raw(o.id)] = HState::held;
+  hold_line_[raw(o.id)] = st.line;
+  pending_pin_ = o.id;
+  return std::nullopt;
+}
+
+template <>
+std::optional<Problem> Planner::execute(const Pin& o, const At& at) {
+  if (awaiting_pin_ == o.id && !o.longterm) {
+    op_step(StepKind::pin_of_hold, at.st, at.index, "");
+    plan_.steps.back().hold_line = hold_line_[raw(o.id)];
+    return std::nullopt;
+  }
+  return not_checkable(
+      at.st, o.longterm ? "user space cannot put a page at a chosen frame before pinning it; pin pages the "
+                          "kernel chooses with `#kernel: pin ID pages=N longterm in_cma`"
+                        : "only the pin right after `alloc ID kind=movable at=PFN` maps onto the kernel (the "
+                          "hold); pins nest in the model, a hold does not");
+}
+
+template <>
+std::optional<Problem> Planner::execute(const Unpin& o, const At& at) {
+  auto s = state_.find(raw(o.id));
+  if (s == state_.end() || s->second != HState::held)
+    return not_checkable(at.st, "only the unpin of a held frame (alloc at= + pin) maps onto the kernel (drop)");
+  s->second = HState::dropped;
+  op_step(StepKind::drop, at.st, at.index, "drop " + th(o.id));
+  plan_.steps.back().hold_line = hold_line_[raw(o.id)];
+  return std::nullopt;
+}
+
+template <>
+std::optional<Problem> Planner::execute(const Free& o, const At& at) {
+  auto s = state_.find(raw(o.id));
+  if (s == state_.end() || s->second != HState::block)
+    return not_checkable(at.st,
+                         "free of a block: blocks map onto held frames, which the kernel gives back at unpin; the "
+                         "model's block stays allocated until free, with no kernel counterpart");
+  state_.erase(s);
+  op_step(StepKind::block_free, at.st, at.index, "drop " + th(o.id));
+  return std::nullopt;
+}
+
+template <>
+std::optional<Problem> Planner::execute(const Migrate&, const At& at) {
+  return not_checkable(at.st, "migrate: user space cannot migrate a chosen page to a target the model can follow");
+}
+
+// Rule C1 on the node: candidates ALIGN(zone start, C) + k*C; node_offset() made the trace's
+// frame 0 one of them.
+template <>
+std::optional<Problem> Planner::execute(const AllocContig& o, const At& at) {
+  op_step(StepKind::contig, at.st, at.index,
+          "alloc_contig " + th(o.id) + " count=" + std::to_string(raw(o.count)) + " node=" + std::to_string(kNodeId));
+  state_[raw(o.id)] = HState::contig;
+  return std::nullopt;
+}
+
+template <>
+std::optional<Problem> Planner::execute(const FreeContig& o, const At& at) {
+  op_step(StepKind::free_contig, at.st, at.index, "free_contig " + th(o.id));
+  state_.erase(raw(o.id));
+  return std::nullopt;
+}
+
+template <>
+std::optional<Problem> Planner::execute(const CmaAlloc& o, const At& at) {
+  // align= is physical (A2): the mapping's offset must keep it.
+  if (plan_.offset % (uint64_t{1} << std::min<uint64_t>(o.align.value, 63)) != 0)
+    return not_checkable(at.st, "align=" + std::to_string(o.align.value) +
+                                    ": in the node mapping trace frame P is guest frame " +
+                                    std::to_string(plan_.offset) + " + P, which keeps alignments up to the offset's only");
+  op_step(StepKind::cma_alloc, at.st, at.index,
+          "cma_alloc " + th(o.id) + " count=" + std::to_string(raw(o.count)) + " align=" + std::to_string(o.align.value));
+  state_[raw(o.id)] = HState::cma;
+  return std::nullopt;
+}
+
+template <>
+std::optional<Problem> Planner::execute(const CmaRelease& o, const At& at) {
+  op_step(StepKind::cma_release, at.st, at.index, "cma_release " + th(o.id));
+  state_.erase(raw(o.id));
+  return std::nullopt;
+}
+
+// The trace's frames are the guest's frames (the identity mapping), so P is passed as is; the
+// driver's checked form calls the kernel only for exactly one live allocation (R2).
+template <>
+std::optional<Problem> Planner::execute(const CmaReleaseRaw& o, const At& at) {
+  op_step(StepKind::cma_release_pfn, at.st, at.index,
+          "cma_release pfn=" + guest(raw(o.pfn)) + " count=" + std::to_string(raw(o.count)));
+  return std::nullopt;
+}
+
+// After the handlers: the dispatch instantiates each one.
+std::optional<Problem> Planner::statement(size_t index, uint32_t next_directive_line) {
+  const Statement& st = t_.statements[index];
+  // A hold's pin is the statement right after it: any other statement ends the wait.
+  awaiting_pin_ = std::exchange(pending_pin_, std::nullopt);
+  if (const auto* e = std::get_if<Expect>(&st.body)) return expect(*e, At{st, index, next_directive_line});
+  return std::visit([&](const auto& o) { return execute(o, At{st, index, next_directive_line}); },
+                    std::get<Op>(st.body));
+}
 
 }  // namespace
 

@@ -53,10 +53,11 @@ void observe(const Session& s, Prediction& p) {
 
 }  // namespace
 
-Predictions predict(const Trace& trace) {
+Predictions predict(const Trace& trace, uint32_t full_every) {
   RunOptions ro;
   ro.check_expectations = false;  // kreplay reports the trace's own expectations itself
-  ro.full_every = 1;
+  ro.full_every = full_every;
+  if (full_every > 1) ro.self_check_every = 0;  // (and at the end)
   Session s(trace, ro);
   Predictions out;
   out.after.resize(trace.statements.size());

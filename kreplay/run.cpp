@@ -68,9 +68,9 @@ uint64_t node_zone_start(std::string_view kernel) {
   return kernel == "6.12" ? kNodeStartPfn + 1 : kNodeStartPfn;
 }
 
-bool kernel_built(const std::string& kernel_dir, const std::string& kernel) {
+bool kernel_built(const std::string& kernel_dir, const std::string& kernel, const std::string& fault) {
   return shell("bash " + shell_quote(kernel_dir + "/build.sh") + " --kernel " + shell_quote(kernel) +
-               " --check >/dev/null 2>&1") == 0;
+               (fault.empty() ? std::string() : " --fault " + shell_quote(fault)) + " --check >/dev/null 2>&1") == 0;
 }
 
 bool run_kernel(const Plan& plan, const RunKernelOptions& o, KernelRun& run, std::string& error) {
@@ -97,13 +97,14 @@ bool run_kernel(const Plan& plan, const RunKernelOptions& o, KernelRun& run, std
       return false;
     }
   }
+  const std::string fault = o.fault.empty() ? std::string() : " --fault " + shell_quote(o.fault);
   if (o.build && shell("bash " + shell_quote(o.kernel_dir + "/build.sh") + " --kernel " + shell_quote(plan.kernel) +
-                       " -q >&2") != 0) {
-    error = "kernel/build.sh --kernel " + plan.kernel + " failed";
+                       fault + " -q >&2") != 0) {
+    error = "kernel/build.sh --kernel " + plan.kernel + fault + " failed";
     return false;
   }
   const std::string cmd = "bash " + shell_quote(o.kernel_dir + "/run.sh") + " " + shell_quote(script) +
-                          " --kernel " + shell_quote(plan.kernel) + " --no-build --cma " + plan.cma_arg() + " --mem " + plan.mem_arg() +
+                          " --kernel " + shell_quote(plan.kernel) + fault + " --no-build --cma " + plan.cma_arg() + " --mem " + plan.mem_arg() +
                           (plan.append.empty() ? std::string() : " --append " + shell_quote(plan.append)) + " --timeout " +
                           std::to_string(o.timeout_s) + " --console " + shell_quote(dir + "/console.log") + " > " +
                           shell_quote(dir + "/results.txt") + " 2> " + shell_quote(dir + "/stderr.txt");
@@ -164,7 +165,7 @@ int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& ou
       return kNotCheckable;
     }
   } else {
-    if (!o.run.build && !kernel_built(o.run.kernel_dir, plan.kernel)) {
+    if (!o.run.build && !kernel_built(o.run.kernel_dir, plan.kernel, o.run.fault)) {
       const char* req = std::getenv("CMACHECK_KERNEL_REQUIRED");
       const bool skip = o.skip_if_unbuilt && !(req && std::string(req) == "1");
       err << "kreplay: the Linux " << plan.kernel << " build is missing or out of date (" << o.run.kernel_dir

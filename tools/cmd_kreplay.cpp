@@ -67,6 +67,9 @@ Command add(CLI::App& parent) {
                   "`make kernel KERNEL=V` builds it")
       ->type_name("6.1|6.12")
       ->check(CLI::IsMember({"6.1", "6.12"}));
+  cmd->add_option("--kernel-fault", a->file.run.fault,
+                  "boot the kernel with kernel/faults/NAME.patch applied (`make kernel KERNEL_FAULT=NAME` builds it)")
+      ->type_name("NAME");
   cmd->add_option("--timeout", a->file.run.timeout_s, "kill the guest after SEC seconds")
       ->type_name("SEC")
       ->check(CLI::Validator(CLI::Range(1u, 86400u)).description(""))

@@ -33,10 +33,13 @@
 
 static int res_fd = -1; /* /dev/ttyS1 */
 static int ctl_fd = -1;
+static int echo_console = 1; /* result lines also to stdout (the console); `quiet` stops it */
+static int stop_script;      /* a failed `reset`: the rest of the script is not run */
 
 struct area {
 	char name[64];
 	unsigned long base, count, order_per_bit;
+	uint32_t *last; /* `stats delta`: the bitmap at the previous stats (NULL: all clear) */
 };
 static struct area areas[KR_MAX_AREAS];
 static int nareas;
@@ -68,7 +71,8 @@ static void emit_start(int line, const char *verb, const char *status)
 static void emit_end(void)
 {
 	kr_puts(&line_buf, "\n");
-	kr_write_all(1, line_buf.s, line_buf.len);
+	if (echo_console || res_fd < 0)
+		kr_write_all(1, line_buf.s, line_buf.len);
 	if (res_fd >= 0)
 		kr_write_all(res_fd, line_buf.s, line_buf.len);
 }
@@ -757,13 +761,62 @@ static void cmd_node_setup(struct cmd *c)
 	emit_end();
 }
 
+/* the area's bitmap from debugfs, as 32-bit words (bit j of the area = bit j%32 of word j/32) */
+static uint32_t *read_bitmap(int a, unsigned long *nwords)
+{
+	char path[400], *bm, *p;
+	unsigned long bits = areas[a].count >> areas[a].order_per_bit, n = (bits + 31) / 32, w = 0;
+	uint32_t *words = calloc(n + 1, sizeof(*words));
+
+	snprintf(path, sizeof(path), CMA_DFS "/%s/bitmap", areas[a].name);
+	bm = read_file(path, NULL);
+	for (p = bm; p && *p && w < n;) {
+		char *end;
+		unsigned long word = strtoul(p, &end, 0);
+
+		if (end == p)
+			break;
+		words[w++] = (uint32_t)word;
+		p = end;
+	}
+	free(bm);
+	/* bits past the area's end are not the area's */
+	if (bits % 32)
+		words[n - 1] &= (uint32_t)((1UL << (bits % 32)) - 1);
+	*nwords = n;
+	return words;
+}
+
+/* the indices of the set bits of words[0..n) */
+static uint64_t *bit_list(const uint32_t *words, unsigned long n, unsigned long *nset)
+{
+	uint64_t *set = NULL;
+	unsigned long k = 0, cap = 0;
+
+	for (unsigned long w = 0; w < n; w++)
+		for (int b = 0; words[w] && b < 32; b++)
+			if (words[w] & (1U << b)) {
+				if (k == cap)
+					set = realloc(set, (cap = cap ? cap * 2 : 256) * sizeof(*set));
+				set[k++] = w * 32 + b;
+			}
+	*nset = k;
+	return set;
+}
+
+/*
+ * stats [area=NAME] [delta]: the area's debugfs values.  With `delta` (kfuzz: thousands of
+ * stats per boot, and the serial line is the bottleneck) the set bits are given as
+ * flip=LIST, the bits that changed since the previous `stats delta` of the area (the first
+ * one, and the one after a `reset`, against a clear bitmap), and free/free_cma are left out.
+ */
 static void cmd_stats(struct cmd *c)
 {
-	int a = find_area(kv(c, "area"));
-	char dir[320], path[400], *bm, *p;
-	unsigned long bits, nset = 0;
+	int a = find_area(kv(c, "area")), delta = has_flag(c, "delta");
+	char dir[320];
+	unsigned long bits, n, nset;
+	uint32_t *words;
 	uint64_t *set;
-	size_t w = 0;
 
 	if (leftovers(c))
 		return;
@@ -772,32 +825,122 @@ static void cmd_stats(struct cmd *c)
 		return;
 	}
 	snprintf(dir, sizeof(dir), CMA_DFS "/%s", areas[a].name);
-	snprintf(path, sizeof(path), "%s/bitmap", dir);
 	bits = areas[a].count >> areas[a].order_per_bit;
-	set = calloc(bits + 1, sizeof(*set));
-	bm = read_file(path, NULL);
-	for (p = bm; p && *p;) {
-		char *end;
-		unsigned long word = strtoul(p, &end, 0);
-
-		if (end == p)
-			break;
-		for (int b = 0; b < 32; b++)
-			if (word & (1UL << b) && w * 32 + b < bits)
-				set[nset++] = w * 32 + b;
-		w++;
-		p = end;
-	}
-	free(bm);
+	words = read_bitmap(a, &n);
 	emit_start(c->line, c->verb, "ok");
-	kr_puts(&line_buf,
-		" area=%s base_pfn=%ld count=%ld order_per_bit=%ld used=%ld maxchunk=%ld free=%ld free_cma=%ld bits=%lu set=",
-		areas[a].name, read_long(dir, "base_pfn"), read_long(dir, "count"),
-		read_long(dir, "order_per_bit"), read_long(dir, "used"), read_long(dir, "maxchunk"),
-		kr_meminfo("MemFree") / 4, kr_meminfo("CmaFree") / 4, bits);
+	if (delta) {
+		uint32_t *flip = calloc(n + 1, sizeof(*flip));
+
+		for (unsigned long w = 0; w < n; w++)
+			flip[w] = words[w] ^ (areas[a].last ? areas[a].last[w] : 0);
+		free(areas[a].last);
+		areas[a].last = words;
+		words = NULL;
+		set = bit_list(flip, n, &nset);
+		free(flip);
+		kr_puts(&line_buf,
+			" area=%s base_pfn=%lu count=%lu order_per_bit=%lu used=%ld maxchunk=%ld bits=%lu flip=",
+			areas[a].name, areas[a].base, areas[a].count, areas[a].order_per_bit,
+			read_long(dir, "used"), read_long(dir, "maxchunk"), bits);
+	} else {
+		set = bit_list(words, n, &nset);
+		kr_puts(&line_buf,
+			" area=%s base_pfn=%ld count=%ld order_per_bit=%ld used=%ld maxchunk=%ld free=%ld free_cma=%ld bits=%lu set=",
+			areas[a].name, read_long(dir, "base_pfn"), read_long(dir, "count"),
+			read_long(dir, "order_per_bit"), read_long(dir, "used"), read_long(dir, "maxchunk"),
+			kr_meminfo("MemFree") / 4, kr_meminfo("CmaFree") / 4, bits);
+	}
 	kr_put_runs(&line_buf, set, nset);
 	emit_end();
 	free(set);
+	free(words);
+}
+
+/*
+ * reset: gives back everything this run holds (cma_alloc allocations, holds, contiguous
+ * allocations: the module's `reset`), stops the agents, forgets every handle, then checks
+ * that every area is empty (debugfs used 0, bitmap clear).  kfuzz runs it between two
+ * traces so that each starts from the state the model assumes.  A clean-up that leaves
+ * an area not empty is "fail", and the rest of the script is not run (every later trace
+ * would start from a state no model has).
+ *   "ok released=N"  |  "fail released=N area=NAME used=U set=LIST"
+ */
+static void cmd_reset(struct cmd *c)
+{
+	char reply[512], *rest;
+	const char *st;
+
+	if (leftovers(c))
+		return;
+	for (int i = 0; i < MAX_HANDLES; i++) {
+		struct handle *h = &handles[i];
+
+		if (h->kind == H_PRESSURE || h->kind == H_PIN)
+			agent_stop(h);
+		h->kind = H_FREE;
+	}
+	ctl(reply, sizeof(reply), "reset");
+	st = status_of(reply, &rest);
+	if (strcmp(st, "ok")) {
+		emit(c->line, c->verb, "fail", "reason=module %s", rest);
+		stop_script = 1;
+		return;
+	}
+	for (int a = 0; a < nareas; a++) {
+		char dir[320];
+		unsigned long n, nset;
+		uint32_t *words = read_bitmap(a, &n);
+		uint64_t *set = bit_list(words, n, &nset);
+		long used;
+
+		snprintf(dir, sizeof(dir), CMA_DFS "/%s", areas[a].name);
+		used = read_long(dir, "used");
+		free(areas[a].last); /* the next `stats delta` compares with a clear bitmap */
+		areas[a].last = NULL;
+		if (used != 0 || nset) {
+			emit_start(c->line, c->verb, "fail");
+			kr_puts(&line_buf, " %s area=%s used=%ld set=", rest, areas[a].name, used);
+			kr_put_runs(&line_buf, set, nset);
+			emit_end();
+			stop_script = 1;
+			free(words);
+			free(set);
+			return;
+		}
+		free(words);
+		free(set);
+	}
+	emit(c->line, c->verb, "ok", "%s", rest);
+}
+
+/* trace n=K: a marker in the kernel log (the console), so that a BUG or WARNING can be
+ * told to belong to the trace that ran when it was logged */
+static void cmd_trace(struct cmd *c)
+{
+	unsigned long n;
+	char msg[96];
+	int fd;
+
+	if (num_arg(c, "n", &n, NULL) || leftovers(c))
+		return;
+	fd = open("/dev/kmsg", O_WRONLY);
+	if (fd >= 0) {
+		int len = snprintf(msg, sizeof(msg), "<3>cmacheck kfuzz: trace %lu\n", n);
+
+		kr_write_all(fd, msg, len);
+		close(fd);
+	}
+	emit(c->line, c->verb, "ok", "n=%lu", n);
+}
+
+/* quiet: result lines go to ttyS1 only, no longer also to the console */
+static void cmd_quiet(struct cmd *c)
+{
+	if (leftovers(c))
+		return;
+	emit(c->line, c->verb, "ok", NULL);
+	if (res_fd >= 0)
+		echo_console = 0;
 }
 
 static void cmd_pressure(struct cmd *c)
@@ -1004,6 +1147,12 @@ static void run_line(int lineno, char *s)
 		cmd_node_setup(&c);
 	else if (!strcmp(c.verb, "sleep"))
 		cmd_sleep(&c);
+	else if (!strcmp(c.verb, "reset"))
+		cmd_reset(&c);
+	else if (!strcmp(c.verb, "trace"))
+		cmd_trace(&c);
+	else if (!strcmp(c.verb, "quiet"))
+		cmd_quiet(&c);
 	else
 		emit(lineno, c.verb, "err", "unknown command");
 }
@@ -1078,7 +1227,7 @@ int main(int argc, char **argv)
 			*nl = 0;
 		lineno++;
 		run_line(lineno, p);
-		if (!nl)
+		if (!nl || stop_script)
 			break;
 		p = nl + 1;
 	}

@@ -70,6 +70,12 @@
  *                                 lists hand out first); per-CPU lists drained before and
  *                                 after each call; KEEP=0 frees the block that landed in
  *                                 the range again.  "ok pfn=P outside=N" | "fail outside=N"
+ *   reset                      -> gives back everything the module holds (cma_alloc
+ *                                 allocations with cma_release, holds and contiguous
+ *                                 allocations with free_contig_range, buddy blocks), as
+ *                                 unloading does; kfuzz runs it between two traces.
+ *                                 "ok released=N" | "fail reason=kernel released=N"
+ *                                 (cma_release refused an allocation)
  *   fence PFN COUNT            -> makes every frame of [PFN, PFN+COUNT) unusable for
  *                                 alloc_contig_pages: holds each pageblock-sized piece
  *                                 with alloc_contig_range (MIGRATE_MOVABLE) and, where
@@ -345,6 +351,29 @@ static bool frame_is_free(unsigned long pfn)
 			return true;
 	}
 	return false;
+}
+
+/* gives back everything held; the number given back, and whether cma_release refused one */
+static unsigned long release_all(bool *refused)
+{
+	struct held *h, *t;
+	unsigned long n = 0;
+
+	*refused = false;
+	list_for_each_entry_safe(h, t, &held_list, list) {
+		if (h->kind == HELD_CMA) {
+			if (!cma_release(h->cma, pfn_to_page(h->pfn), h->count))
+				*refused = true;
+		} else if (h->kind == HELD_PAGES) {
+			__free_pages(pfn_to_page(h->pfn), h->order);
+		} else {
+			free_contig_range(h->pfn, h->count);
+		}
+		list_del(&h->list);
+		kfree(h);
+		n++;
+	}
+	return n;
 }
 
 static void do_command(char *cmd)
@@ -720,6 +749,14 @@ static void do_command(char *cmd)
 		}
 	}
 
+	if (!strcmp(verb, "reset")) {
+		bool refused;
+		unsigned long n = release_all(&refused);
+
+		out("%s released=%lu\n", refused ? "fail reason=kernel" : "ok", n);
+		return;
+	}
+
 	if (!strcmp(verb, "fence")) {
 		unsigned long pfn, e, held = 0, kernel = 0;
 
@@ -803,19 +840,10 @@ static int __init cmacheck_init(void)
 
 static void __exit cmacheck_exit(void)
 {
-	struct held *h, *t;
+	bool refused;
 
 	debugfs_remove_recursive(dir);
-	list_for_each_entry_safe(h, t, &held_list, list) {
-		if (h->kind == HELD_CMA)
-			cma_release(h->cma, pfn_to_page(h->pfn), h->count);
-		else if (h->kind == HELD_PAGES)
-			__free_pages(pfn_to_page(h->pfn), h->order);
-		else
-			free_contig_range(h->pfn, h->count);
-		list_del(&h->list);
-		kfree(h);
-	}
+	release_all(&refused);
 }
 
 module_init(cmacheck_init);
