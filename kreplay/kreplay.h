@@ -138,6 +138,9 @@ struct Plan {
 struct PlanOptions {
   uint64_t mem_mib = 0;  // 0: the trace's machine size rounded up to MiB (at least kMinGuestMiB)
   std::string kernel;    // "6.1" / "6.12"; "": the trace profile's kernel, else kDefaultKernel
+  // The profile the model predicts with; default: the booted kernel's. Another one shows a
+  // profile difference as the disagreement it is on the other kernel.
+  std::optional<Profile> model_profile;
 };
 
 struct PlanResult {

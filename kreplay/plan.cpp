@@ -193,7 +193,9 @@ class Planner {
     plan_.kernel = !options_.kernel.empty()    ? options_.kernel
                    : !profile_kernel.empty() ? profile_kernel
                                              : std::string(kDefaultKernel);
-    t_.machine.profile = plan_.kernel == "6.12" ? Profile::linux_6_12 : Profile::linux_6_1;
+    t_.machine.profile = options_.model_profile ? *options_.model_profile
+                         : plan_.kernel == "6.12"  ? Profile::linux_6_12
+                                                   : Profile::linux_6_1;
     // The model's labels after each statement, for reproducing claims (relabels below).
     if (plan_.node) pred_ = predict(t_);
     if (auto p = check_header()) {

@@ -8,6 +8,7 @@
 
 #include "check/replay.h"
 #include "kreplay/kreplay.h"
+#include "trace/parse.h"
 #include "tools/commands.h"
 
 namespace cmacheck::cli {
@@ -67,6 +68,12 @@ Command add(CLI::App& parent) {
                   "`make kernel KERNEL=V` builds it")
       ->type_name("6.1|6.12")
       ->check(CLI::IsMember({"6.1", "6.12"}));
+  cmd->add_option_function<std::string>(
+         "--model-profile", [a](const std::string& v) { a->file.plan.model_profile = profile_by_name(v); },
+         "predict with this profile instead of the booted kernel's (linux-6.1 or linux-6.12): a "
+         "profile difference then shows as a disagreement")
+      ->type_name("PROFILE")
+      ->check(CLI::IsMember({name(Profile::linux_6_1), name(Profile::linux_6_12)}));
   cmd->add_option("--kernel-fault", a->file.run.fault,
                   "boot the kernel with kernel/faults/NAME.patch applied (`make kernel KERNEL_FAULT=NAME` builds it)")
       ->type_name("NAME");
