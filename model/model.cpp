@@ -441,9 +441,10 @@ void Model::relabel_for_claim(uint64_t pb, MigrateType t) {
   memory_.relabel(pb, t);
 }
 
-// move_freepages_block (linux-6.1, B10): every free block that starts in pageblock pb goes
-// on t's list.
-void Model::move_pageblock_lists(uint64_t pb, MigrateType t) {
+// Calls fn(b) for every free block b that holds a frame of pageblock pb, ascending (a block
+// that starts before pb too).
+template <class Fn>
+void Model::for_each_free_block_in(uint64_t pb, Fn&& fn) {
   const FrameRange pageblock = memory_.pageblock_range(pb);
   for (uint64_t p = raw(pageblock.first); p < raw(pageblock.end());) {
     const auto b = memory_.containing_free_block(Pfn{p});
@@ -451,9 +452,18 @@ void Model::move_pageblock_lists(uint64_t pb, MigrateType t) {
       ++p;
       continue;
     }
-    if (raw(b->head) >= raw(pageblock.first)) memory_.set_list(*b, t);
+    fn(*b);
     p = raw(b->head) + raw(b->order.pages());
   }
+}
+
+// move_freepages_block (linux-6.1, B10): every free block that starts in pageblock pb goes
+// on t's list.
+void Model::move_pageblock_lists(uint64_t pb, MigrateType t) {
+  const Pfn first = memory_.pageblock_range(pb).first;
+  for_each_free_block_in(pb, [&](const FreeBlock& b) {
+    if (raw(b.head) >= raw(first)) memory_.set_list(b, t);
+  });
 }
 
 // Rule B4 (__rmqueue in mm/page_alloc.c) for a request of order k and type T: the block it
@@ -1019,19 +1029,10 @@ void Model::undo_isolation(uint64_t first_pb, uint64_t last_pb, Isolated&& isola
     if (isolated(pb) && memory_.pageblock_label(pb) != caller) memory_.relabel(pb, caller);
   for (uint64_t pb = first_pb; pb <= last_pb; ++pb) {
     if (!isolated(pb)) continue;
-    const FrameRange pageblock = memory_.pageblock_range(pb);
-    for (uint64_t p = raw(pageblock.first); p < raw(pageblock.end());) {
-      const auto b = memory_.containing_free_block(Pfn{p});
-      if (!b) {
-        ++p;
-        continue;
-      }
-      if (!memory_.own_lists())
-        relabel_pageblocks_of(*b, caller);
-      else if (raw(b->head) >= raw(pageblock.first))
-        memory_.set_list(*b, caller);
-      p = raw(b->head) + raw(b->order.pages());
-    }
+    if (memory_.own_lists())
+      move_pageblock_lists(pb, caller);
+    else
+      for_each_free_block_in(pb, [&](const FreeBlock& b) { relabel_pageblocks_of(b, caller); });
   }
   if (!memory_.own_lists()) return;
   for (uint64_t edge : {first_pb << B, (last_pb + 1) << B}) {

@@ -148,6 +148,8 @@ class Model {
   bool claim_count_passes(MigrateType t, uint64_t pb) const;
   void relabel_for_claim(uint64_t pb, MigrateType t);
   void move_pageblock_lists(uint64_t pb, MigrateType t);
+  template <class Fn>
+  void for_each_free_block_in(uint64_t pb, Fn&& fn);
   std::optional<FreeBlock> rmqueue(MigrateType t, Order k, bool allow_cma, std::optional<Pfn> proposed,
                                    const std::string& what);
   std::optional<FreeBlock> fallback_6_1(MigrateType t, Order k, std::optional<Pfn> proposed, const std::string& what);
