@@ -11,17 +11,6 @@ namespace cmacheck {
 
 namespace {
 
-char label_char(MigrateType t) {
-  switch (t) {
-    case MigrateType::unmovable: return 'U';
-    case MigrateType::movable: return 'M';
-    case MigrateType::reclaimable: return 'R';
-    case MigrateType::cma: return 'C';
-    case MigrateType::isolate: return 'I';
-  }
-  return '?';
-}
-
 template <typename FrameChar, typename Label>
 std::string picture(const char* who, uint64_t pages, uint8_t pb_order, Pfn center, uint64_t radius, FrameChar fc,
                     Label label) {
@@ -69,13 +58,13 @@ std::string picture_legend() {
 std::string frame_picture_impl(const impl::Allocator& a, Pfn center, uint64_t radius) {
   return picture(
       "impl", a.machine().pages, a.machine().pageblock_order, center, radius,
-      [&](Pfn p) { return role_char(a.role(p)); }, [&](Pfn p) { return label_char(a.label(p)); });
+      [&](Pfn p) { return role_char(a.role(p)); }, [&](Pfn p) { return label_letter(a.label(p)); });
 }
 
 std::string frame_picture_model(const model::Model& m, uint64_t pages, uint8_t pb_order, Pfn center, uint64_t radius) {
   return picture(
       "model", pages, pb_order, center, radius, [&](Pfn p) { return m.frame_char(p); },
-      [&](Pfn p) { return label_char(m.label(p)); });
+      [&](Pfn p) { return label_letter(m.label(p)); });
 }
 
 }  // namespace cmacheck

@@ -12,18 +12,6 @@ namespace cmacheck::kreplay {
 
 namespace {
 
-// One letter per pageblock, as the module's `labels` prints them.
-char label_letter(MigrateType t) {
-  switch (t) {
-    case MigrateType::unmovable: return 'U';
-    case MigrateType::movable: return 'M';
-    case MigrateType::reclaimable: return 'R';
-    case MigrateType::cma: return 'C';
-    case MigrateType::isolate: return 'I';
-  }
-  return '?';
-}
-
 void observe(const Session& s, Prediction& p) {
   const impl::Allocator& a = s.impl();
   const MachineDecl& m = s.trace().machine;

@@ -91,6 +91,19 @@ constexpr const char* label_name(MigrateType t) {
   return "?";
 }
 
+// One letter per pageblock label, as the failure pictures and the kernel module's `labels`
+// print them.
+constexpr char label_letter(MigrateType t) {
+  switch (t) {
+    case MigrateType::unmovable: return 'U';
+    case MigrateType::movable: return 'M';
+    case MigrateType::reclaimable: return 'R';
+    case MigrateType::cma: return 'C';
+    case MigrateType::isolate: return 'I';
+  }
+  return '?';
+}
+
 constexpr MigrateType migratetype_of(Kind k) {
   switch (k) {
     case Kind::movable: return MigrateType::movable;
