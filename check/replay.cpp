@@ -1,5 +1,7 @@
 #include "check/replay.h"
 
+#include "check/concurrent.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -160,7 +162,23 @@ int replay_files(const std::vector<std::string>& files, const ReplayOptions& opt
       continue;
     }
     if (!options.quiet) out << "== " << path << "\n";
-    RunResult r = run_trace(t, options.run, options.quiet ? nullptr : &out);
+    RunResult r;
+    if (t.concurrent()) {  // docs/concurrency.md: the concurrent engine, the trace's own schedule
+      ConcurrentOptions c;
+      c.faults = options.run.faults;
+      c.profile = options.run.profile;
+      c.lockstep = options.run.lockstep;
+      const ConcurrentResult cr = run_concurrent(t, c);
+      r.status = cr.status;
+      r.finding = cr.finding;
+      r.malformed = cr.malformed;
+      r.malformed_line = cr.malformed_line;
+      r.ops = cr.ops;
+      if (!options.quiet && cr.status == RunStatus::ok) out << cr.table;
+      if (cr.inconclusive && !options.quiet) out << path << ": model comparison inconclusive: " << cr.inconclusive_reason << "\n";
+    } else {
+      r = run_trace(t, options.run, options.quiet ? nullptr : &out);
+    }
     if (r.status == RunStatus::malformed) {
       err << path << ":" << r.malformed_line << ": error: " << r.malformed << "\n";
       ++n.malformed;

@@ -551,7 +551,7 @@ const Allocation* Allocator::allocation(HandleId h) const {
 
 void Allocator::alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   if (order.value > machine_.max_order) {  // M3: alloc_pages() refuses order > MAX_ORDER
     out.reason = FailReason::invalid_request;
     return;
@@ -597,7 +597,7 @@ void Allocator::alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at,
 
 void Allocator::free(HandleId h, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   const uint32_t slot = slot_of(h);
   if (rec(slot).pins) {  // F1: a pinned block cannot be freed
     out.reason = FailReason::pinned;
@@ -632,7 +632,7 @@ bool Allocator::move_block(uint32_t slot, MigrateType request, bool allow_cma_ta
 
 void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   const uint32_t slot = slot_of(h);
   Allocation& r = rec(slot);
   if (longterm && block_type(raw(r.pfn)) == MigrateType::cma) {
@@ -669,7 +669,7 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
 
 void Allocator::unpin(HandleId h, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   Allocation& r = rec(slot_of(h));
   if (!r.pins) {
     out.reason = FailReason::not_pinned;
@@ -682,7 +682,7 @@ void Allocator::unpin(HandleId h, Outcome& out) {
 
 void Allocator::migrate(HandleId h, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   const uint32_t slot = slot_of(h);
   Allocation& r = rec(slot);
   if (r.kind != Kind::movable) {
@@ -734,12 +734,16 @@ bool Allocator::pageblock_unmovable(uint64_t pb, bool edge) const {
 // (set_migratetype_isolate; only a fault or a concurrent caller leaves one), nor, in normal
 // mode, one that pageblock_unmovable() refuses; then the pageblocks isolated before it are
 // undone to the caller's type (X5) and nothing else changes. Returns whether every pageblock
-// was isolated; `isolated_` lists them.
+// was isolated; `isolated()` lists them.
 bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
-  isolated_.clear();
+  isolated().clear();
+  refused_isolated_pb_.reset();
   auto refused = [&](uint64_t pb) {
-    return labels_[pb] == MigrateType::isolate ||
-           (mode == Mode::normal && pageblock_unmovable(pb, pb == first_pb || pb == last_pb));
+    if (labels_[pb] == MigrateType::isolate) {
+      refused_isolated_pb_ = pb;  // a concurrent isolator owns it (docs/concurrency.md, W2)
+      return true;
+    }
+    return mode == Mode::normal && pageblock_unmovable(pb, pb == first_pb || pb == last_pb);
   };
   auto in_order = [&](auto&& visit) {
     if (!visit(first_pb)) return false;
@@ -750,14 +754,14 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   };
   const bool all = in_order([&](uint64_t pb) {
     if (refused(pb)) return false;
-    isolated_.push_back(pb);
+    isolated().push_back(pb);
     return true;
   });
-  if (isolated_.empty()) return false;  // the first pageblock refused: nothing changed
+  if (isolated().empty()) return false;  // the first pageblock refused: nothing changed
   // isolate_single_pageblock splits the free block across the outer edge of the first
   // pageblock, and of the last one when it was isolated.
   const uint8_t B = machine_.pageblock_order;
-  const bool last_isolated = std::find(isolated_.begin(), isolated_.end(), last_pb) != isolated_.end();
+  const bool last_isolated = std::find(isolated().begin(), isolated().end(), last_pb) != isolated().end();
   const uint64_t lo = first_pb << B, hi = (last_pb + 1) << B;
   auto crossing = [&](uint64_t edge) -> std::optional<std::pair<uint64_t, uint8_t>> {
     if (edge == 0 || edge >= machine_.pages) return std::nullopt;
@@ -770,14 +774,14 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
     // move_freepages_block_isolate -> split_large_buddy: each pageblock is ISOLATE first, then
     // a free block larger than a pageblock that holds it (across the range's edge, or
     // starting in it) is freed one pageblock at a time, each as its own label.
-    for (uint64_t pb : isolated_) relabel(pb, MigrateType::isolate);
+    for (uint64_t pb : isolated()) relabel(pb, MigrateType::isolate);
     auto split_large = [&](uint64_t head, uint8_t order) {
       list_del(head);
       const uint64_t size = uint64_t{1} << order;
       if (faults_.on(Fault::edge_split_counts_free_twice) && (head < lo || head + size > hi)) free_pages_ += size;  // D26
       for (uint64_t p = head; p < head + (uint64_t{1} << order); p += uint64_t{1} << B) free_block(p, B, block_type(p));
     };
-    for (uint64_t pb : isolated_) {  // find_large_buddy: the block holding the pageblock's first frame
+    for (uint64_t pb : isolated()) {  // find_large_buddy: the block holding the pageblock's first frame
       uint8_t order = 0;
       const auto head = containing_free_block(pb << B, order);
       if (head && order > B) split_large(*head, order);
@@ -809,7 +813,7 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
       if (last_pb != first_pb) relabel(last_pb, MigrateType::isolate);
       split_free_page(hi);
     }
-    for (uint64_t pb : isolated_)
+    for (uint64_t pb : isolated())
       if (pb != first_pb && pb != last_pb) relabel(pb, MigrateType::isolate);
   }
   if (!all) {
@@ -828,7 +832,7 @@ void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   const MigrateType back = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
   std::vector<std::pair<uint64_t, uint8_t>>& heads = scratch_heads_;
   heads.clear();
-  for (uint64_t pb : isolated_) {
+  for (uint64_t pb : isolated()) {
     relabel(pb, back);
     for (uint64_t f = pb << B; f < (pb + 1) << B;) {
       if (free_order_[f] != kNotHead) {
@@ -839,7 +843,7 @@ void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
       }
     }
   }
-  isolated_.clear();
+  isolated().clear();
   // The free blocks of the isolated pageblocks merge again, also with the pieces split off
   // at the edges (__putback_isolated_page).
   for (auto [f, o] : heads) {
@@ -874,7 +878,8 @@ void Allocator::take_range(uint64_t s, uint64_t e) {
   }
 }
 
-Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out) {
+Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out,
+                                                     const Taker& taker) {
   ++out.windows_tried;
   const uint64_t first_pb = pageblock_of(s), last_pb = pageblock_of(e - 1);
   // D19 emulation: remember whether a free block crossed the isolation edge inside [s, e).
@@ -890,7 +895,10 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
       }
     }
   }
-  if (!isolate(first_pb, last_pb, mode)) return RangeResult::busy_unmovable;  // X1
+  const bool all_isolated = isolate(first_pb, last_pb, mode);  // X1
+  step(StepInfo{.label = StepLabel::isolate, .first_pb = first_pb, .last_pb = last_pb, .isolated = all_isolated,
+                .refused_isolated_pb = refused_isolated_pb_});
+  if (!all_isolated) return RangeResult::busy_unmovable;
   RangeResult result = RangeResult::ok;
   // X7 (linux-6.12: isolate_single_pageblock): a movable block larger than a pageblock
   // across the isolated range's first or last edge fails the isolation; linux-6.1 migrates
@@ -916,9 +924,12 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
     if (r.family == Family::block && r.kind == Kind::movable) {
       if (r.pins) {
         result = RangeResult::busy_pinned;
+        step(StepLabel::migrate);
         break;
       }
-      if (!move_block(slot, MigrateType::movable, true, out)) {
+      const bool moved = move_block(slot, MigrateType::movable, true, out);
+      step(StepLabel::migrate);  // each migrate_pages call takes and drops zone->lock
+      if (!moved) {
         result = RangeResult::no_memory;
         break;
       }
@@ -934,11 +945,21 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
       }
     if (edge_block) result = RangeResult::busy_unmovable;
   }
-  if (result == RangeResult::ok) take_range(s, e);
+  if (result == RangeResult::ok) {
+    take_range(s, e);
+    // The allocation exists from the moment its frames leave the free lists (I1 holds after
+    // every step, docs/concurrency.md).
+    const uint32_t slot = new_allocation(taker.handle, taker.family, Pfn{s}, PageCount{e - s});
+    rec(slot).area = taker.area;
+    rec(slot).align = taker.align;
+    assign_frames(slot);
+  }
+  step(StepLabel::take);
   // X5: every isolated pageblock gets the caller's type.
   if (result != RangeResult::ok && faults_.on(Fault::leave_isolated_on_failure))
-    if (!isolated_.empty()) isolated_.erase(isolated_.begin());  // the first pageblock stays ISOLATE
+    if (!isolated().empty()) isolated().erase(isolated().begin());  // the first pageblock stays ISOLATE
   unisolate(first_pb, last_pb, mode);
+  step(StepInfo{.label = StepLabel::undo, .first_pb = first_pb, .last_pb = last_pb});
   return result;
 }
 
@@ -972,7 +993,7 @@ AreaStats Allocator::area_stats(AreaId id) const {
 
 void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order align, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   Area& a = areas_[raw(area_id)];
   uint64_t count = raw(count_in);
   if (faults_.on(Fault::count_truncated_32bit)) count = static_cast<uint32_t>(count);  // D3
@@ -993,23 +1014,30 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
   while (true) {
     auto j = find_zero_area(a.bits, a.nbits, start, nbits, al);  // A3
     if (!j) {
+      step(StepInfo{.label = StepLabel::reserve, .area = area_id});
       out.reason = saw_busy ? FailReason::busy : FailReason::no_window;
       return;
     }
     set_bits(a, *j, nbits, true);  // A4
+    // The bits are this call's reservation from here on: cma->lock is dropped (cma_alloc).
+    step(StepInfo{.label = StepLabel::reserve, .area = area_id, .first_bit = *j, .nbits = nbits});
+    const bool mutex = hook_ && !faults_.on(Fault::no_cma_mutex);  // D18 without it
+    if (mutex) {
+      hook_->lock_cma_mutex();
+      step(StepLabel::mutex);
+    }
     const uint64_t pfn = base + (*j << o);
-    const RangeResult r = alloc_contig_range(pfn, pfn + count, Mode::cma, out);
+    const RangeResult r =
+        alloc_contig_range(pfn, pfn + count, Mode::cma, out, Taker{h, Family::cma, area_id, align});
+    if (mutex) hook_->unlock_cma_mutex();
     if (r == RangeResult::ok) {
-      const uint32_t slot = new_allocation(h, Family::cma, Pfn{pfn}, PageCount{count});
-      rec(slot).area = area_id;
-      rec(slot).align = align;
-      assign_frames(slot);
       out.ok = true;
       out.pfn = Pfn{pfn};
       return;
     }
     if (!(r != RangeResult::no_memory && faults_.on(Fault::keep_bits_after_busy)))
       set_bits(a, *j, nbits, false);
+    step(StepInfo{.label = StepLabel::unreserve, .area = area_id, .first_bit = *j, .nbits = nbits});
     if (r == RangeResult::no_memory) {  // -ENOMEM ends the call
       out.reason = FailReason::no_memory;
       return;
@@ -1023,7 +1051,7 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
 
 void Allocator::cma_release(HandleId h, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   const uint32_t slot = slot_of(h);
   Allocation& r = rec(slot);
   Area& a = areas_[raw(r.area)];
@@ -1034,13 +1062,17 @@ void Allocator::cma_release(HandleId h, Outcome& out) {
   out.ok = true;
   out.pfn = r.pfn;
   // R1: pages are freed before the bitmap is cleared (cma_release, since v3.17).
+  const AreaId area = r.area;
+  const uint64_t all_bits = pages_to_bits(raw(r.count), o);
   drop_allocation(slot);
+  step(StepInfo{.label = StepLabel::free_range, .area = area, .first_bit = first_bit, .nbits = all_bits});
   set_bits(a, first_bit, nbits, false);
+  step(StepInfo{.label = StepLabel::clear_bits, .area = area, .first_bit = first_bit, .nbits = all_bits});
 }
 
 void Allocator::cma_release_raw(AreaId area, Pfn pfn, PageCount count_in, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   uint64_t count = raw(count_in);
   if (faults_.on(Fault::count_truncated_32bit)) count = static_cast<uint32_t>(count);  // D3
   // R2: only exactly one live allocation of this area, as cma_alloc handed it out.
@@ -1061,7 +1093,7 @@ void Allocator::cma_release_raw(AreaId area, Pfn pfn, PageCount count_in, Outcom
 
 void Allocator::alloc_contig(HandleId h, PageCount count_in, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   const uint64_t count = raw(count_in);
   if (count == 0) {
     out.reason = FailReason::invalid_request;
@@ -1069,10 +1101,8 @@ void Allocator::alloc_contig(HandleId h, PageCount count_in, Outcome& out) {
   }
   out.reason = FailReason::no_window;
   for (uint64_t s = 0; count <= machine_.pages && s <= machine_.pages - count; s += count) {
-    const RangeResult r = alloc_contig_range(s, s + count, Mode::normal, out);
+    const RangeResult r = alloc_contig_range(s, s + count, Mode::normal, out, Taker{h, Family::contig});
     if (r == RangeResult::ok) {
-      const uint32_t slot = new_allocation(h, Family::contig, Pfn{s}, count_in);
-      assign_frames(slot);
       out.ok = true;
       out.pfn = Pfn{s};
       out.reason = FailReason::none;
@@ -1087,7 +1117,7 @@ void Allocator::alloc_contig(HandleId h, PageCount count_in, Outcome& out) {
 
 void Allocator::free_contig(HandleId h, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   const uint32_t slot = slot_of(h);
   out.ok = true;
   out.pfn = rec(slot).pfn;
@@ -1124,7 +1154,7 @@ void Allocator::execute(const FreeContig& o, Outcome& out) { free_contig(o.id, o
 
 void Allocator::apply(const Op& op, Outcome& out) {
   out.clear();
-  touched_.clear();
+  touched().clear();
   std::visit([&](const auto& o) { execute(o, out); }, op);
 }
 

@@ -13,6 +13,7 @@
 
 #include "impl/faults.h"
 #include "trace/outcome.h"
+#include "trace/steps.h"
 #include "trace/trace.h"
 
 namespace cmacheck::impl {
@@ -37,6 +38,31 @@ struct Allocation {
 
 // One frame's role, for the frame picture of a failure report.
 enum class FrameRole : uint8_t { free, movable, unmovable, reclaimable, pinned, cma_allocated, contig_allocated, isolated };
+
+// What the concurrent checker learns at the end of each step (docs/concurrency.md). Its
+// ghost state (reservations, isolation owners) is built from these reports, not read from
+// impl's tables, so that a step that forgets its effect disagrees with its own report.
+struct StepInfo {
+  StepLabel label = StepLabel::op;
+  AreaId area{};                      // reserve, unreserve, clear_bits: the bits concerned
+  uint64_t first_bit = 0, nbits = 0;  // (reserve: nbits 0 when no window was found)
+  uint64_t first_pb = 0, last_pb = 0;  // isolate, undo: the range's pageblocks
+  bool isolated = false;               // isolate: every pageblock was isolated
+  std::optional<uint64_t> refused_isolated_pb;  // isolate: the pageblock found ISOLATE already
+};
+
+// The concurrent engine (check/concurrent.h) installs one; without it (the sequential
+// engine) every step runs straight on and cma_mutex is never contended.
+class StepHook {
+ public:
+  virtual ~StepHook() = default;
+  virtual void step(const StepInfo& info) = 0;
+  // Returns once the calling CPU holds cma_mutex (it may run other CPUs' steps meanwhile).
+  virtual void lock_cma_mutex() = 0;
+  virtual void unlock_cma_mutex() = 0;
+};
+
+inline constexpr uint8_t kMaxCpus = 4;
 
 class Allocator {
  public:
@@ -75,13 +101,25 @@ class Allocator {
   void alloc_contig(HandleId h, PageCount count, Outcome& out);
   void free_contig(HandleId h, Outcome& out);
 
+  // Concurrency (docs/concurrency.md): the hook sees every step's end; `cpu` names the
+  // logical CPU whose operation runs next (its in-flight state: isolated pageblocks, handles
+  // touched). Sequential use never calls either.
+  void set_step_hook(StepHook* hook) { hook_ = hook; }
+  void set_cpu(uint8_t cpu) { cpu_ = cpu; }
+  uint8_t cpu() const { return cpu_; }
+  bool area_bit(AreaId a, uint64_t bit) const { return (areas_[raw(a)].bits[bit >> 6] >> (bit & 63)) & 1; }
+  uint64_t area_bits(AreaId a) const { return areas_[raw(a)].nbits; }
+
   // Observation after the last operation: counts, area stats and the placements of the
   // allocations the operation created or moved (all live allocations when `all_live`).
   void observe(const Outcome& last, bool all_live, Observation& obs) const;
 
   // The invariants of section 8 that the allocator can check on itself. The cheap tier
   // looks at what the last operation touched; the full tier walks every frame.
-  std::optional<Violation> check_invariants(CheckTier tier) const;
+  // `quiescent` false: between two steps of an operation in flight (docs/concurrency.md),
+  // where pageblocks may be isolated; the concurrent checker checks those against its ghost
+  // state (I5', I7'), and only the cheap tier applies.
+  std::optional<Violation> check_invariants(CheckTier tier, bool quiescent = true) const;
 
   // I10: take a snapshot before an operation; after a failed one, check nothing changed
   // but the moves A6/X2 allow.
@@ -172,7 +210,14 @@ class Allocator {
   bool move_block(uint32_t slot, MigrateType request, bool allow_cma_target, Outcome& out);
 
   // alloc_contig_range (X1..X5).
-  RangeResult alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out);
+  // Who gets the range when it is taken (the allocation is created at the `take` step).
+  struct Taker {
+    HandleId handle{};
+    Family family = Family::contig;
+    AreaId area{};
+    Order align{};
+  };
+  RangeResult alloc_contig_range(uint64_t s, uint64_t e, Mode mode, Outcome& out, const Taker& taker);
   bool pageblock_unmovable(uint64_t pb, bool edge = false) const;
   bool isolate(uint64_t first_pb, uint64_t last_pb, Mode mode);
   void unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode);
@@ -180,7 +225,21 @@ class Allocator {
 
   // CMA bitmaps (A2, A3).
   void set_bits(Area& a, uint64_t first, uint64_t n, bool value);
-  void touch(HandleId h) { touched_.push_back(h); }
+  void touch(HandleId h) { touched().push_back(h); }
+  void step(const StepInfo& info) {
+    if (hook_) hook_->step(info);
+  }
+  void step(StepLabel label) {
+    if (hook_) hook_->step(StepInfo{.label = label});
+  }
+  // The state of the operation running on the current CPU.
+  struct CpuContext {
+    std::vector<HandleId> touched;   // handles the operation created or moved
+    std::vector<uint64_t> isolated;  // pageblocks isolated by its running alloc_contig_range
+  };
+  std::vector<HandleId>& touched() { return cpu_ctx_[cpu_].touched; }
+  const std::vector<HandleId>& touched() const { return cpu_ctx_[cpu_].touched; }
+  std::vector<uint64_t>& isolated() { return cpu_ctx_[cpu_].isolated; }
 
   MachineDecl machine_;
   FaultSet faults_;
@@ -198,8 +257,10 @@ class Allocator {
   std::vector<Allocation> allocs_;
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> slot_of_handle_;
-  std::vector<HandleId> touched_;
-  std::vector<uint64_t> isolated_;  // pageblocks isolated by the running alloc_contig_range
+  std::array<CpuContext, kMaxCpus> cpu_ctx_;
+  uint8_t cpu_ = 0;
+  StepHook* hook_ = nullptr;
+  std::optional<uint64_t> refused_isolated_pb_;  // isolate(): the pageblock found ISOLATE already
   std::vector<std::pair<uint64_t, uint8_t>> scratch_heads_;  // relabel, unisolate: spares an allocation each
   uint64_t free_pages_ = 0, free_cma_pages_ = 0, free_isolated_pages_ = 0;
   uint64_t isolated_pageblocks_ = 0;

@@ -6,7 +6,7 @@ namespace cmacheck::impl {
 
 namespace {
 
-constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1> kFaults{{
+constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1 - kConcurrentFaults> kFaults{{
     {Fault::align_to_area_base, "align_to_area_base",
      "D1: \"mm: cma: align to physical address, not CMA region position\" (fixed v3.19)",
      "cma_alloc aligns bitmap indices instead of physical frames: an area whose base is not "
@@ -119,22 +119,34 @@ constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1> kFaults{
      "fallback takes the smallest block of the other types instead of the largest.", "K2 (B4)"},
 }};
 
+constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
+    {Fault::no_cma_mutex, "no_cma_mutex",
+     "D18: \"mm/cma.c: remove redundant cma_mutex lock\" (a4efc174b382, v5.11); reverted by "
+     "60a60e32cf91 (2022)",
+     "cma_alloc runs alloc_contig_range without cma_mutex: two callers whose windows share a "
+     "pageblock isolate each other's range, and one fails busy although the area has room.",
+     "W2"},
+}};
+
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};
 
 }  // namespace
 
 std::span<const FaultInfo> all_faults() { return kFaults; }
+std::span<const FaultInfo> concurrent_faults() { return kConcurrent; }
 
 const FaultInfo& fault_info(Fault f) {
-  for (const auto& i : kFaults)
-    if (i.fault == f) return i;
+  for (const auto& table : {std::span<const FaultInfo>(kFaults), std::span<const FaultInfo>(kConcurrent)})
+    for (const auto& i : table)
+      if (i.fault == f) return i;
   return kNone;
 }
 
 std::optional<Fault> fault_by_name(std::string_view name) {
   if (name == "none") return Fault::none;
-  for (const auto& i : kFaults)
-    if (i.name == name) return i.fault;
+  for (const auto& table : {std::span<const FaultInfo>(kFaults), std::span<const FaultInfo>(kConcurrent)})
+    for (const auto& i : table)
+      if (i.name == name) return i.fault;
   return std::nullopt;
 }
 

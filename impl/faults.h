@@ -41,6 +41,8 @@ enum class Fault : uint8_t {
   contig_isolates_cma_edges,   // D25
   edge_split_counts_free_twice,  // D26
   longterm_pins_after_failed_migration,  // D27
+  // Concurrent faults: they show only when logical CPUs interleave (docs/concurrency.md).
+  no_cma_mutex,                // D18
   count_,                      // number of faults (not a fault)
 };
 
@@ -52,7 +54,10 @@ struct FaultInfo {
   std::string_view caught_by;    // rule expected to catch it
 };
 
-std::span<const FaultInfo> all_faults();  // every fault but `none`
+std::span<const FaultInfo> all_faults();  // every sequential fault (not `none`)
+// The faults that need concurrent callers: the sequential engines cannot show them.
+std::span<const FaultInfo> concurrent_faults();
+inline constexpr size_t kConcurrentFaults = 1;
 const FaultInfo& fault_info(Fault f);
 std::optional<Fault> fault_by_name(std::string_view name);
 

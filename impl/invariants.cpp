@@ -75,18 +75,18 @@ void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) co
     for (uint32_t h = 0; h < slot_of_handle_.size(); ++h) place(HandleId{h});
     obs.labels = labels_;
   } else {
-    for (HandleId h : touched_) place(h);
+    for (HandleId h : touched()) place(h);
     std::sort(obs.live.begin(), obs.live.end(), [](const Placement& a, const Placement& b) { return a.handle < b.handle; });
     obs.live.erase(std::unique(obs.live.begin(), obs.live.end(), [](const Placement& a, const Placement& b) { return a.handle == b.handle; }), obs.live.end());
   }
 }
 
-std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
+std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiescent) const {
   const uint64_t n = machine_.pages;
   const uint8_t B = machine_.pageblock_order;
   CMA_INVARIANT(free_pages_ + allocated_pages_ == n, "I1", std::nullopt,
                 "free (" + s(free_pages_) + ") + allocated (" + s(allocated_pages_) + ") != " + s(n) + " frames");
-  CMA_INVARIANT(isolated_pageblocks_ == 0 && free_isolated_pages_ == 0, "I7", std::nullopt,
+  CMA_INVARIANT(!quiescent || (isolated_pageblocks_ == 0 && free_isolated_pages_ == 0), "I7", std::nullopt,
                 s(isolated_pageblocks_) + " pageblock(s) still isolated after the operation");
 
   // One live allocation: inside the machine, aligned, owning its frames, contents kept.
@@ -126,7 +126,7 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier) const {
   };
 
   if (tier == CheckTier::cheap) {
-    for (HandleId h : touched_)
+    for (HandleId h : touched())
       if (uint32_t slot = slot_of(h))
         if (auto v = check_alloc(slot)) return v;
     return std::nullopt;

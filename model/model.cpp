@@ -109,6 +109,7 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   impl_fallbacks_used_ = 0;
   violation_.reset();
   std::visit([&](const auto& o) { execute(o, mine); }, op);
+  reserved_view_.clear();  // a view is for one operation
   // K2: every block impl moved must be a block the model moved, in the same order.
   if (consulting() && impl_moves_used_ < impl_->moves.size()) {
     const Move& m = impl_->moves[impl_moves_used_];
@@ -1081,6 +1082,26 @@ std::optional<uint64_t> Model::find_window(const Area& a, uint64_t start, uint64
   return std::nullopt;
 }
 
+// W1 (docs/concurrency.md): cma_alloc searches under cma->lock and keeps no lock while it
+// migrates, so a search also skips the bits a concurrent caller had reserved, or a
+// concurrent cma_release had not cleared yet, at that instant. The view names them, per
+// search of the operation; with no view (sequential runs) this is find_window.
+std::optional<uint64_t> Model::search_with_view(Area& a, AreaId area, uint32_t attempt, uint64_t start,
+                                                uint64_t nbits, Order align) {
+  std::vector<uint64_t>& lent = scratch_view_bits_;
+  lent.clear();
+  for (const ReservedView& v : reserved_view_)
+    if (v.attempt == attempt && v.area == area)
+      for (uint64_t b = v.first_bit; b < v.first_bit + v.nbits && b < a.bits.size(); ++b)
+        if (!a.bits[b]) {
+          a.bits[b] = 1;
+          lent.push_back(b);
+        }
+  const auto j = find_window(a, start, nbits, align);
+  for (uint64_t b : lent) a.bits[b] = 0;
+  return j;
+}
+
 void Model::set_bits(Area& a, uint64_t first, uint64_t n, bool value) {
   for (uint64_t i = first; i < first + n; ++i) a.bits[i] = value;
 }
@@ -1127,7 +1148,8 @@ void Model::cma_alloc(const CmaAlloc& op, Outcome& mine) {
   const uint64_t next_aligned_step = op.align.value > o ? uint64_t{1} << (op.align.value - o) : 1;  // mask + 1
   uint64_t start = 0;
   bool tried = false;
-  while (const auto j = find_window(a, start, nbits, op.align)) {
+  uint32_t attempt = 0;
+  while (const auto j = search_with_view(a, op.area, attempt++, start, nbits, op.align)) {
     set_bits(a, *j, nbits, true);
     const FrameRange window{a.decl.base + PageCount{*j << o}, op.count};
     const RangeResult result = contig_range(window, Mode::cma, mine, true);

@@ -60,6 +60,16 @@ class Model {
   // lowest free block of the class B4 requires. For tests and for running the model alone.
   void apply_alone(const Op& op, Outcome& mine);
 
+  // Concurrency (docs/concurrency.md, W1): for the next operation only, a cma_alloc's
+  // search number `attempt` (0 first) treats these bits as set: a concurrent caller had
+  // reserved them, or a concurrent cma_release had not cleared them yet, when it looked.
+  struct ReservedView {
+    uint32_t attempt = 0;
+    AreaId area{};
+    uint64_t first_bit = 0, nbits = 0;
+  };
+  void set_reserved_view(std::vector<ReservedView> view) { reserved_view_ = std::move(view); }
+
   // Counts (M7).
   uint64_t free_pages() const { return memory_.free_frames(); }
   uint64_t free_cma_pages() const { return memory_.free_frames_labelled(MigrateType::cma); }
@@ -175,6 +185,8 @@ class Model {
   bool aligned(const Area& a, uint64_t j, Order align) const;
   std::optional<uint64_t> find_window(const Area& a, uint64_t start, uint64_t nbits, Order align) const;
   void set_bits(Area& a, uint64_t first, uint64_t n, bool value);
+  std::optional<uint64_t> search_with_view(Area& a, AreaId area, uint32_t attempt, uint64_t start, uint64_t nbits,
+                                           Order align);
 
   // Allocation records and frames.
   Allocation* live(HandleId h);
@@ -202,6 +214,8 @@ class Model {
   // ISOLATE's lists (split_edges_linux_6_1's block across the upper edge).
   uint64_t isolate_listed_past_range_ = 0;
   std::vector<MigrateType> scratch_labels_;  // contig_range's, kept to spare an allocation per window
+  std::vector<ReservedView> reserved_view_;
+  std::vector<uint64_t> scratch_view_bits_;
   const Outcome* impl_ = nullptr;
   size_t impl_moves_used_ = 0;
   size_t impl_fallbacks_used_ = 0;

@@ -30,7 +30,7 @@ struct Allocator::Corruptor {
   void flip_content(uint64_t pfn) { a.content_[pfn] ^= 1; }
   void isolate_count() { a.isolated_pageblocks_ = 1; }
   void drift_free_cma() { a.free_cma_pages_ += 1; }
-  void touch(HandleId h) { a.touched_.push_back(h); }
+  void touch(HandleId h) { a.touched().push_back(h); }
 };
 
 namespace {

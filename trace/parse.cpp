@@ -205,7 +205,27 @@ class Parser {
       break;
     }
     if (toks.empty()) return Failure{"'=>' without an operation"};
+    // `Tn:` tags the statement with the logical CPU that issues it (concurrent traces).
+    uint8_t thread = 0;
+    bool tagged = false;
+    if (toks[0].size() >= 3 && toks[0].front() == 'T' && toks[0].back() == ':') {
+      const std::string_view digits = toks[0].substr(1, toks[0].size() - 2);
+      if (digits.size() != 1 || digits[0] < '0' || digits[0] > '9')
+        return Failure{"thread tag must be T0: to T3:, got '" + std::string(toks[0]) + "'"};
+      thread = static_cast<uint8_t>(digits[0] - '0');
+      if (!have_machine_ || thread >= trace_.machine.cpus)
+        return Failure{"thread tag '" + std::string(toks[0]) + "' needs cpus=" + std::to_string(thread + 1) +
+                       " or more on the machine line"};
+      tagged = true;
+      toks.erase(toks.begin());
+      if (toks.empty()) return Failure{"thread tag without an operation"};
+    }
     std::string_view verb = toks[0];
+    if (verb == "switch") {
+      if (expectation || tagged) return Failure{"'switch' takes no thread tag and no '=>'"};
+      if (!have_machine_ || trace_.machine.cpus < 2) return Failure{"'switch' needs cpus=2 or more on the machine line"};
+      return parse_switch(toks, line_no);
+    }
     if (verb == "machine" || verb == "area") {
       if (expectation) return Failure{"'=>' follows operations only"};
       if (!trace_.statements.empty())
@@ -215,8 +235,11 @@ class Parser {
     if (!have_machine_) return Failure{"missing header: the first statement must be 'machine pages=N ...'"};
     Statement st;
     st.line = line_no;
+    st.thread = thread;
     if (verb == "expect") {
       if (expectation) return Failure{"'=>' follows operations only"};
+      if (trace_.concurrent())
+        return Failure{"'expect' is not supported in a concurrent trace (cpus > 1): state is checked at quiescence"};
       auto e = parse_expect(toks);
       if (!e.first) return e.second;
       st.body = std::move(*e.first);
@@ -289,6 +312,10 @@ class Parser {
     if (auto f = number(args, "pages", true, true, m.pages)) return f;
     if (auto f = order_arg(args, "pageblock_order", kMaxPageblockOrder, m.pageblock_order)) return f;
     if (auto f = order_arg(args, "max_order", kMaxMaxOrder, m.max_order)) return f;
+    if (auto v = args.take("cpus")) {
+      if (*v != "1" && *v != "2" && *v != "3" && *v != "4") return Failure{"cpus must be 1 to 4, got '" + *v + "'"};
+      m.cpus = static_cast<uint8_t>((*v)[0] - '0');
+    }
     if (auto v = args.take("profile")) {
       std::optional<Profile> p = profile_by_name(*v);
       if (!p) return Failure{"profile must be linux-6.1 or linux-6.12, got '" + *v + "'"};
@@ -534,7 +561,80 @@ class Parser {
   // Text-level handle check: a handle must be bound by an earlier statement, and by one of
   // the family that the using statement takes. (Whether that binding succeeded, and so
   // whether the handle is live, is decided when the statement runs.)
+  // `switch Tx after Ty.k:label[#i]` or `switch Tx at start`.
+  std::optional<Failure> parse_switch(const std::vector<std::string_view>& toks, uint32_t line_no) {
+    const char* usage = "expected 'switch Tx after Ty.K:LABEL[#I]' or 'switch Tx at start'";
+    auto thread_of = [&](std::string_view t) -> std::optional<uint8_t> {
+      if (t.size() != 2 || t[0] != 'T' || t[1] < '0' || t[1] > '9') return std::nullopt;
+      const uint8_t n = static_cast<uint8_t>(t[1] - '0');
+      if (n >= trace_.machine.cpus) return std::nullopt;
+      return n;
+    };
+    if (toks.size() != 4) return Failure{usage};
+    Switch sw;
+    sw.line = line_no;
+    const auto to = thread_of(toks[1]);
+    if (!to) return Failure{"'" + std::string(toks[1]) + "' is not a thread of this machine (T0 to T" +
+                            std::to_string(trace_.machine.cpus - 1) + ")"};
+    sw.to = *to;
+    if (toks[2] == "at" && toks[3] == "start") {
+      sw.at_start = true;
+      trace_.switches.push_back(sw);
+      return std::nullopt;
+    }
+    if (toks[2] != "after") return Failure{usage};
+    std::string_view where = toks[3];
+    const size_t dot = where.find('.'), colon = where.find(':');
+    if (dot == std::string_view::npos || colon == std::string_view::npos || colon < dot) return Failure{usage};
+    const auto from = thread_of(where.substr(0, dot));
+    if (!from) return Failure{"'" + std::string(where.substr(0, dot)) + "' is not a thread of this machine"};
+    sw.thread = *from;
+    std::string why;
+    const auto k = parse_number(where.substr(dot + 1, colon - dot - 1), false, why);
+    if (!k || *k == 0 || *k > UINT32_MAX) return Failure{"operation number must be 1 or more in '" + std::string(where) + "'"};
+    sw.op = static_cast<uint32_t>(*k);
+    std::string_view label = where.substr(colon + 1);
+    if (const size_t hash = label.find('#'); hash != std::string_view::npos) {
+      const auto i = parse_number(label.substr(hash + 1), false, why);
+      if (!i || *i == 0 || *i > UINT32_MAX) return Failure{"step occurrence must be 1 or more in '" + std::string(where) + "'"};
+      sw.occurrence = static_cast<uint32_t>(*i);
+      label = label.substr(0, hash);
+    }
+    const auto l = step_label_by_name(label);
+    if (!l) return Failure{"unknown step '" + std::string(label) + "' (docs/concurrency.md lists the steps)"};
+    sw.label = *l;
+    trace_.switches.push_back(sw);
+    return std::nullopt;
+  }
+
+  // A concurrent trace: each handle belongs to one thread, and every switch names an
+  // operation its thread has.
+  std::optional<ParseError> check_threads() {
+    if (!trace_.concurrent()) return std::nullopt;
+    std::unordered_map<uint32_t, uint8_t> owner;
+    std::vector<uint32_t> ops_of(trace_.machine.cpus, 0);
+    for (const auto& st : trace_.statements) {
+      const auto* op = std::get_if<Op>(&st.body);
+      if (!op) continue;
+      ++ops_of[st.thread];
+      auto use = handle_use(*op);
+      if (!use) continue;
+      auto [it, fresh] = owner.emplace(raw(use->id), st.thread);
+      if (!fresh && it->second != st.thread)
+        return ParseError{st.line, "handle '" + trace_.handle_name(use->id) + "' is used by T" +
+                                       std::to_string(it->second) + " and T" + std::to_string(st.thread) +
+                                       ": in a concurrent trace a handle belongs to one thread"};
+    }
+    for (const auto& sw : trace_.switches)
+      if (!sw.at_start && sw.op > ops_of[sw.thread])
+        return ParseError{sw.line, "T" + std::to_string(sw.thread) + " has " + std::to_string(ops_of[sw.thread]) +
+                                       " operations, so T" + std::to_string(sw.thread) + "." + std::to_string(sw.op) +
+                                       " does not exist"};
+    return std::nullopt;
+  }
+
   std::optional<ParseError> check_handles() {
+    if (auto e = check_threads()) return e;
     std::unordered_map<uint32_t, Family> bound;
     auto family_op = [](Family f) { return std::string(binding_op(f)); };
     for (const auto& st : trace_.statements) {

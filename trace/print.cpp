@@ -48,15 +48,16 @@ std::string print_op(const Trace& t, const Op& op) {
 
 std::string print_statement(const Trace& t, const Statement& s) {
   std::string out;
+  if (t.concurrent()) out = "T" + num(s.thread) + ": ";
   if (const auto* op = std::get_if<Op>(&s.body)) {
-    out = print_op(t, *op);
+    out += print_op(t, *op);
     if (s.expectation) {
       out += s.expectation->ok ? " => ok" : " => fail";
       if (s.expectation->pfn) out += " pfn=" + num(raw(*s.expectation->pfn));
     }
     return out;
   }
-  out = "expect";
+  out += "expect";
   for (const auto& item : std::get<Expect>(s.body).items) {
     out += ' ';
     switch (item.key) {
@@ -76,7 +77,8 @@ std::string print_statement(const Trace& t, const Statement& s) {
 
 std::string print_header(const Trace& t) {
   std::string out = "machine pages=" + num(t.machine.pages) + " pageblock_order=" + num(t.machine.pageblock_order) +
-                    " max_order=" + num(t.machine.max_order) + " profile=" + name(t.machine.profile) + "\n";
+                    " max_order=" + num(t.machine.max_order) + " profile=" + name(t.machine.profile) +
+                    (t.concurrent() ? " cpus=" + num(t.machine.cpus) : std::string()) + "\n";
   for (const auto& a : t.areas)
     out += "area " + a.name + " base=" + num(raw(a.base)) + " pages=" + num(raw(a.pages)) +
            " order_per_bit=" + num(a.order_per_bit) + "\n";
@@ -86,6 +88,15 @@ std::string print_header(const Trace& t) {
 std::string print_trace(const Trace& t) {
   std::string out = print_header(t);
   for (const auto& s : t.statements) out += print_statement(t, s) + "\n";
+  for (const auto& sw : t.switches) out += print_switch(sw) + "\n";
+  return out;
+}
+
+std::string print_switch(const Switch& sw) {
+  std::string out = "switch T" + num(sw.to);
+  if (sw.at_start) return out + " at start";
+  out += " after T" + num(sw.thread) + "." + num(sw.op) + ":" + std::string(name(sw.label));
+  if (sw.occurrence != 1) out += "#" + num(sw.occurrence);
   return out;
 }
 

@@ -12,5 +12,7 @@ std::string print_trace(const Trace& t);
 std::string print_header(const Trace& t);
 std::string print_statement(const Trace& t, const Statement& s);
 std::string print_op(const Trace& t, const Op& op);
+// `switch T1 after T0.1:isolate` (docs/concurrency.md).
+std::string print_switch(const Switch& sw);
 
 }  // namespace cmacheck

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "trace/ops.h"
+#include "trace/steps.h"
 #include "trace/units.h"
 
 namespace cmacheck {
@@ -19,6 +20,7 @@ struct MachineDecl {
   uint8_t pageblock_order = 9;
   uint8_t max_order = 10;
   Profile profile = Profile::linux_6_1;  // a trace without `profile=` is a linux-6.1 trace
+  uint8_t cpus = 1;  // logical CPUs (`cpus=N`, 1-4): a trace with more is a concurrent trace
   PageCount pageblock_pages() const { return PageCount{uint64_t{1} << pageblock_order}; }
   friend bool operator==(const MachineDecl&, const MachineDecl&) = default;
 };
@@ -56,9 +58,28 @@ struct Expectation {
 struct Statement {
   std::variant<Op, Expect> body;
   std::optional<Expectation> expectation;  // only for operations
+  uint8_t thread = 0;                      // `Tn:` tag: the logical CPU that issues it
   uint32_t line = 0;                       // source line; not part of equality
   friend bool operator==(const Statement& a, const Statement& b) {
-    return a.body == b.body && a.expectation == b.expectation;
+    return a.body == b.body && a.expectation == b.expectation && a.thread == b.thread;
+  }
+};
+
+// `switch Tx after Ty.k:label[#i]`: after thread y's k-th operation (1-based, in its own
+// program order) completes its i-th `label` step, thread x runs next; `switch Tx at start`:
+// thread x runs first. Only the choices that differ from the default schedule are written
+// (docs/concurrency.md): a trace without them runs its operations in listing order.
+struct Switch {
+  uint8_t to = 0;
+  bool at_start = false;
+  uint8_t thread = 0;
+  uint32_t op = 0;
+  StepLabel label = StepLabel::op;
+  uint32_t occurrence = 1;
+  uint32_t line = 0;  // not part of equality
+  friend bool operator==(const Switch& a, const Switch& b) {
+    return a.to == b.to && a.at_start == b.at_start && a.thread == b.thread && a.op == b.op && a.label == b.label &&
+           a.occurrence == b.occurrence;
   }
 };
 
@@ -67,6 +88,9 @@ struct Trace {
   std::vector<AreaDecl> areas;
   std::vector<std::string> handles;  // HandleId -> name, in order of first appearance
   std::vector<Statement> statements;
+  std::vector<Switch> switches;  // concurrent traces only (cpus > 1)
+
+  bool concurrent() const { return machine.cpus > 1; }
 
   const std::string& handle_name(HandleId h) const { return handles[raw(h)]; }
   const std::string& area_name(AreaId a) const { return areas[raw(a)].name; }

@@ -1,0 +1,874 @@
+#include "check/concurrent.h"
+
+#include <ucontext.h>
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <deque>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "impl/allocator.h"
+#include "model/model.h"
+#include "trace/print.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CMACHECK_ASAN_FIBERS 1
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#endif
+
+namespace cmacheck {
+
+const char* name(ScheduleKind k) {
+  switch (k) {
+    case ScheduleKind::walk: return "walk";
+    case ScheduleKind::pct: return "pct";
+    case ScheduleKind::bounded: return "bounded";
+  }
+  return "?";
+}
+
+std::optional<ScheduleKind> schedule_kind_by_name(std::string_view s) {
+  for (ScheduleKind k : {ScheduleKind::walk, ScheduleKind::pct, ScheduleKind::bounded})
+    if (s == name(k)) return k;
+  return std::nullopt;
+}
+
+namespace {
+
+constexpr size_t kStackSize = 512 * 1024;
+constexpr size_t kLabels = std::size(kStepLabels);
+constexpr int kNoOwner = -1;
+
+// Fiber stacks, kept per OS thread: a fuzz target runs thousands of concurrent programs a second.
+thread_local std::array<std::unique_ptr<char[]>, impl::kMaxCpus> t_stacks;
+
+std::string num(uint64_t v) { return std::to_string(v); }
+
+std::string outcome_text(const Outcome& o) {
+  if (o.ok) return "ok pfn=" + num(raw(o.pfn));
+  return std::string("fail (") + name(o.reason) + ")";
+}
+
+bool is_contiguous(const Op& op) { return std::holds_alternative<CmaAlloc>(op) || std::holds_alternative<AllocContig>(op); }
+
+// swapcontext, without ASan's interceptor of it (which warns on every run): save this
+// context, then jump; the saved one resumes here with `back` set. The fiber annotations
+// around each switch tell ASan which stack is live.
+void switch_context(ucontext_t* from, const ucontext_t* to) {
+  volatile bool back = false;
+  getcontext(from);
+  if (!back) {
+    back = true;
+    setcontext(to);
+  }
+}
+
+class Engine;
+thread_local Engine* t_entry_engine = nullptr;
+thread_local uint8_t t_entry_cpu = 0;
+
+// One operation of the history.
+struct OpRecord {
+  size_t statement = 0;
+  uint8_t cpu = 0;
+  uint32_t number = 0;  // k of Tn.k
+  uint64_t start = 0, end = 0;         // step indices
+  uint64_t commit = 0;                 // the step whose effect the model applies (linearization point)
+  std::optional<uint64_t> last_take;   // contiguous: the step of its last `take`
+  bool skipped = false;                // its handle was not live (its binding failed in this schedule)
+  bool interfered = false;             // another operation was in flight during it
+  uint32_t searches = 0;               // cma_alloc: `reserve` steps so far
+  std::vector<model::Model::ReservedView> view;  // W1
+  Outcome out;
+};
+
+// A range of bits the ghost expects set, and why.
+struct GhostBits {
+  enum class Kind : uint8_t { reservation, allocation, releasing } kind;
+  int op = -1;  // reservation: the OpRecord; allocation / releasing: the releasing op or -1
+  AreaId area{};
+  uint64_t first = 0, n = 0;
+};
+
+class Engine final : public impl::StepHook {
+ public:
+  Engine(const Trace& trace, const ConcurrentOptions& options)
+      : trace_(trace), options_(options), impl_(trace_.machine, trace_.areas, options.faults) {
+    if (options_.profile) trace_.machine.profile = *options_.profile;
+    impl_ = impl::Allocator(trace_.machine, trace_.areas, options.faults);
+    if (options_.lockstep) model_ = std::make_unique<model::Model>(trace_.machine, trace_.areas);
+    impl_.set_step_hook(this);
+    threads_.resize(trace_.machine.cpus);
+    for (size_t i = 0; i < trace_.statements.size(); ++i)
+      if (std::holds_alternative<Op>(trace_.statements[i].body)) threads_[trace_.statements[i].thread].ops.push_back(i);
+    const uint64_t pbs = trace_.machine.pages >> trace_.machine.pageblock_order;
+    iso_owner_.assign(pbs, kNoOwner);
+    if (options_.choices && options_.kind == ScheduleKind::pct) {
+      // Distinct random priorities, and depth-1 change points among the first steps.
+      std::vector<uint8_t> order(threads_.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint8_t>(i);
+      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[options_.choices->below(i)]);
+      for (size_t i = 0; i < order.size(); ++i) threads_[order[i]].priority = static_cast<int>(order.size() + i);
+      const uint64_t k = 6 * trace_.statements.size() + 4;
+      for (uint32_t d = 1; d < options_.pct_depth; ++d) change_points_.push_back(1 + options_.choices->below(k));
+    }
+  }
+
+  ConcurrentResult run() {
+    ConcurrentResult res;
+    for (size_t t = 0; t < threads_.size(); ++t) {
+      if (!t_stacks[t]) t_stacks[t] = std::make_unique<char[]>(kStackSize);
+#ifdef CMACHECK_ASAN_FIBERS
+      ASAN_UNPOISON_MEMORY_REGION(t_stacks[t].get(), kStackSize);  // the frames of the last run's fiber
+#endif
+      Thread& th = threads_[t];
+      getcontext(&th.ctx);
+      th.ctx.uc_stack.ss_sp = t_stacks[t].get();
+      th.ctx.uc_stack.ss_size = kStackSize;
+      th.ctx.uc_link = nullptr;
+      makecontext(&th.ctx, &Engine::entry, 0);
+      th.done = th.ops.empty();
+    }
+    schedule_loop();
+    // Drain: after a finding the other CPUs run to the end (default schedule, no checks), so
+    // that no fiber is left suspended.
+    if (!stopped_ && !malformed_) quiescent_checks();
+    draining_ = true;
+    schedule_loop();  // nothing left, unless a malformed schedule stopped it early
+    res.status = malformed_ ? RunStatus::malformed : finding_ ? RunStatus::violation : RunStatus::ok;
+    res.finding = finding_;
+    res.malformed = malformed_message_;
+    res.malformed_line = malformed_line_;
+    res.ran = trace_;
+    res.ran.switches = recorded_;
+    res.steps = step_;
+    res.ops = ops_run_;
+    res.skipped = skipped_;
+    res.inconclusive = inconclusive_;
+    res.inconclusive_reason = inconclusive_reason_;
+    res.table = table();
+    return res;
+  }
+
+  // impl::StepHook (runs on a CPU's fiber).
+  void step(const impl::StepInfo& info) override {
+    event_ = Event{EventKind::step, info};
+    yield();
+  }
+  void lock_cma_mutex() override {
+    const uint8_t me = running_;
+    while (mutex_owner_ != kNoOwner && mutex_owner_ != me) {
+      threads_[me].blocked = true;
+      event_ = Event{EventKind::blocked, {}};
+      yield();
+    }
+    mutex_owner_ = me;
+  }
+  void unlock_cma_mutex() override {
+    mutex_owner_ = kNoOwner;
+    for (Thread& th : threads_) th.blocked = false;  // each retries
+  }
+
+ private:
+  enum class EventKind : uint8_t { step, blocked, op_end };
+  struct Event {
+    EventKind kind = EventKind::step;
+    impl::StepInfo info;
+  };
+  struct Thread {
+    std::vector<size_t> ops;  // statement indices, program order
+    size_t next = 0;          // the next one to start
+    bool in_op = false, blocked = false, done = false;
+    int record = -1;  // OpRecord in flight
+    std::array<uint32_t, kLabels> occurrences{};
+    int priority = 0;  // PCT
+    ucontext_t ctx{};
+  };
+  struct Boundary {
+    bool at_start = true;
+    uint8_t cpu = 0;
+    uint32_t op = 0;
+    StepLabel label = StepLabel::op;
+    uint32_t occurrence = 0;
+  };
+  struct LogRow {
+    uint64_t step;
+    uint8_t cpu;
+    std::string text;
+  };
+
+  static void entry() {
+    Engine* e = t_entry_engine;
+    const uint8_t cpu = t_entry_cpu;
+#ifdef CMACHECK_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(nullptr, &e->main_bottom_, &e->main_size_);
+#endif
+    e->thread_main(cpu);
+    // Never resumed again: tell ASan this fiber's stack is gone, then leave for good.
+#ifdef CMACHECK_ASAN_FIBERS
+    __sanitizer_start_switch_fiber(nullptr, e->main_bottom_, e->main_size_);
+#endif
+    setcontext(&e->main_ctx_);
+  }
+
+  void thread_main(uint8_t cpu) {
+    Thread& th = threads_[cpu];
+    while (true) {
+      OpRecord& rec = records_[static_cast<size_t>(th.record)];
+      const Statement& st = trace_.statements[rec.statement];
+      const Op& op = std::get<Op>(st.body);
+      if (runnable_op(op)) {
+        impl_.apply(op, rec.out);
+        ++ops_run_;
+      } else {
+        rec.skipped = true;
+        rec.out.clear();
+        ++skipped_;
+      }
+      ++th.next;
+      event_ = Event{EventKind::op_end, {}};
+      if (th.next == th.ops.size()) {
+        th.done = true;
+        return;
+      }
+      yield();
+    }
+  }
+
+  // An operation on a handle its thread failed to bind in this schedule is skipped (a
+  // binding of a handle still live too): the trace is well formed in every schedule.
+  bool runnable_op(const Op& op) const {
+    const auto use = handle_use(op);
+    if (!use) return true;
+    return use->binds ? !impl_.is_live(use->id) : impl_.is_live(use->id) && impl_.allocation(use->id)->family == use->family;
+  }
+
+  void yield() {
+    Thread& th = threads_[running_];
+#ifdef CMACHECK_ASAN_FIBERS
+    void* fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, main_bottom_, main_size_);
+#endif
+    switch_context(&th.ctx, &main_ctx_);
+#ifdef CMACHECK_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(fake, &main_bottom_, &main_size_);
+#endif
+  }
+
+  void resume(uint8_t cpu) {
+    running_ = cpu;
+    impl_.set_cpu(cpu);
+    t_entry_engine = this;
+    t_entry_cpu = cpu;
+#ifdef CMACHECK_ASAN_FIBERS
+    void* fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, t_stacks[cpu].get(), kStackSize);
+#endif
+    switch_context(&main_ctx_, &threads_[cpu].ctx);
+#ifdef CMACHECK_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+  }
+
+  bool can_run(uint8_t t) const {
+    const Thread& th = threads_[t];
+    if (th.done) return false;
+    return th.in_op ? !th.blocked : th.next < th.ops.size();
+  }
+
+  // The default schedule (docs/concurrency.md): the current CPU runs on until its operation
+  // ends or blocks; then the most recently preempted CPU resumes; else the next operation in
+  // listing order starts.
+  std::optional<uint8_t> default_choice(const Boundary& b) const {
+    if (!b.at_start) {
+      const Thread& c = threads_[b.cpu];
+      if (c.in_op && !c.blocked) return b.cpu;
+    }
+    for (auto it = preempted_.rbegin(); it != preempted_.rend(); ++it)
+      if (can_run(*it) && threads_[*it].in_op) return *it;
+    size_t best = SIZE_MAX;
+    std::optional<uint8_t> who;
+    for (uint8_t t = 0; t < threads_.size(); ++t) {
+      const Thread& th = threads_[t];
+      if (th.in_op || th.done || th.next >= th.ops.size()) continue;
+      if (th.ops[th.next] < best) {
+        best = th.ops[th.next];
+        who = t;
+      }
+    }
+    if (who) return who;
+    for (uint8_t t = 0; t < threads_.size(); ++t)
+      if (can_run(t)) return t;
+    return std::nullopt;
+  }
+
+  uint8_t choose(const Boundary& b, uint8_t fallback) {
+    std::array<uint8_t, impl::kMaxCpus> opts{};
+    size_t n = 0;
+    for (uint8_t t = 0; t < threads_.size(); ++t)
+      if (can_run(t)) opts[n++] = t;
+    if (draining_ || n <= 1) return fallback;
+    if (!options_.choices) {  // replay: the trace's switches
+      for (size_t i = 0; i < trace_.switches.size(); ++i) {
+        const Switch& sw = trace_.switches[i];
+        const bool match = sw.at_start ? b.at_start
+                                       : !b.at_start && sw.thread == b.cpu && sw.op == b.op && sw.label == b.label &&
+                                             sw.occurrence == b.occurrence;
+        if (!match || used_[i]) continue;
+        used_[i] = true;
+        if (!can_run(sw.to)) {
+          malformed(sw.line, "schedule: " + print_switch(sw) + ": T" + num(sw.to) + " cannot run there");
+          return fallback;
+        }
+        return sw.to;
+      }
+      return fallback;
+    }
+    ChoiceSource& in = *options_.choices;
+    switch (options_.kind) {
+      case ScheduleKind::walk: return opts[in.below(n)];
+      case ScheduleKind::bounded:
+        if (preemptions_ < options_.preemptions && in.below(4) == 0) {
+          const uint8_t pick = opts[in.below(n)];
+          if (pick != fallback) ++preemptions_;
+          return pick;
+        }
+        return fallback;
+      case ScheduleKind::pct: {
+        if (!b.at_start && std::find(change_points_.begin(), change_points_.end(), step_) != change_points_.end())
+          threads_[b.cpu].priority = -static_cast<int>(step_);  // below every other
+        uint8_t best = opts[0];
+        for (size_t i = 1; i < n; ++i)
+          if (threads_[opts[i]].priority > threads_[best].priority) best = opts[i];
+        return best;
+      }
+    }
+    return fallback;
+  }
+
+  void schedule_loop() {
+    Boundary b = last_;
+    while (draining_ || !malformed_) {
+      const auto def = default_choice(b);
+      if (!def) break;
+      const uint8_t pick = choose(b, *def);
+      if (malformed_ && !draining_) break;
+      if (pick != *def && !draining_) {
+        Switch sw;
+        sw.to = pick;
+        sw.at_start = b.at_start;
+        if (!b.at_start) {
+          sw.thread = b.cpu;
+          sw.op = b.op;
+          sw.label = b.label;
+          sw.occurrence = b.occurrence;
+        }
+        recorded_.push_back(sw);
+      }
+      if (!b.at_start && pick != b.cpu && threads_[b.cpu].in_op && !threads_[b.cpu].blocked)
+        preempted_.push_back(b.cpu);
+      std::erase(preempted_, pick);
+      Thread& th = threads_[pick];
+      if (!th.in_op) start_op(pick);
+      resume(pick);
+      b = after_event(pick);
+      last_ = b;
+    }
+    if (!malformed_ && !draining_ && !stopped_) {
+      for (const Thread& th : threads_)
+        if (!th.done) {
+          stop(Violation{"deadlock", "no CPU can run, but T" + num(&th - threads_.data()) + " has not finished", {}});
+          break;
+        }
+      if (!options_.choices)
+        for (size_t i = 0; i < trace_.switches.size(); ++i)
+          if (!used_[i]) {
+            malformed(trace_.switches[i].line, "schedule: " + print_switch(trace_.switches[i]) + ": that step never happened");
+            break;
+          }
+    }
+  }
+
+  void start_op(uint8_t cpu) {
+    Thread& th = threads_[cpu];
+    th.in_op = true;
+    th.occurrences.fill(0);
+    OpRecord rec;
+    rec.statement = th.ops[th.next];
+    rec.cpu = cpu;
+    rec.number = static_cast<uint32_t>(th.next + 1);
+    rec.start = step_;
+    for (const Thread& other : threads_)
+      if (&other != &th && other.in_op) {
+        rec.interfered = true;
+        records_[static_cast<size_t>(other.record)].interfered = true;
+      }
+    th.record = static_cast<int>(records_.size());
+    records_.push_back(std::move(rec));
+  }
+
+  Boundary after_event(uint8_t cpu) {
+    Thread& th = threads_[cpu];
+    OpRecord& rec = records_[static_cast<size_t>(th.record)];
+    Boundary b;
+    b.at_start = false;
+    b.cpu = cpu;
+    b.op = rec.number;
+    ++step_;
+    switch (event_.kind) {
+      case EventKind::step:
+        b.label = event_.info.label;
+        b.occurrence = ++th.occurrences[static_cast<size_t>(b.label)];
+        if (!draining_) on_step(cpu, rec, event_.info);
+        break;
+      case EventKind::blocked:
+        b.label = StepLabel::mutex;
+        b.occurrence = ++th.occurrences[static_cast<size_t>(StepLabel::mutex)];
+        log(cpu, "waits for cma_mutex");
+        break;
+      case EventKind::op_end:
+        b.label = StepLabel::op;
+        b.occurrence = 1;
+        th.in_op = false;
+        if (!draining_) on_op_end(cpu, rec);
+        break;
+    }
+    return b;
+  }
+
+  // ---- checks ---------------------------------------------------------------------------
+
+  std::string op_text(const OpRecord& rec) const {
+    return "T" + num(rec.cpu) + "." + num(rec.number) + " " + print_op(trace_, std::get<Op>(trace_.statements[rec.statement].body));
+  }
+
+  void log(uint8_t cpu, std::string text) { log_.push_back(LogRow{step_, cpu, std::move(text)}); }
+
+  void on_step(uint8_t cpu, OpRecord& rec, const impl::StepInfo& info) {
+    const int me = threads_[cpu].record;
+    std::string text(name(info.label));
+    switch (info.label) {
+      case StepLabel::reserve: {
+        // W1: what the search saw reserved by others, for the model's search of this attempt.
+        for (const GhostBits& g : ghost_bits_)
+          if (g.op != me && g.area == info.area &&
+              (g.kind == GhostBits::Kind::reservation || g.kind == GhostBits::Kind::releasing))
+            rec.view.push_back({rec.searches, g.area, g.first, g.n});
+        ++rec.searches;
+        if (info.nbits) {
+          ghost_bits_.push_back({GhostBits::Kind::reservation, me, info.area, info.first_bit, info.nbits});
+          text += " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1);
+        } else {
+          text += ": no window";
+        }
+        check_bits(info.area);
+        break;
+      }
+      case StepLabel::unreserve:
+        drop_bits(GhostBits::Kind::reservation, me, info.area, info.first_bit);
+        text += " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1);
+        check_bits(info.area);
+        break;
+      case StepLabel::free_range:
+        rec.commit = step_;
+        for (GhostBits& g : ghost_bits_)
+          if (g.kind == GhostBits::Kind::allocation && g.area == info.area && g.first == info.first_bit) {
+            g.kind = GhostBits::Kind::releasing;
+            g.op = me;
+          }
+        check_bits(info.area);
+        break;
+      case StepLabel::clear_bits:
+        drop_bits(GhostBits::Kind::releasing, me, info.area, info.first_bit);
+        check_bits(info.area);
+        break;
+      case StepLabel::isolate:
+        text += " pageblocks " + num(info.first_pb) + ".." + num(info.last_pb);
+        if (info.isolated) {
+          for (uint64_t pb = info.first_pb; pb <= info.last_pb; ++pb) {
+            if (iso_owner_[pb] != kNoOwner)
+              return stop(Violation{"I7'", "pageblock " + num(pb) + " was isolated by " + op_text(records_[iso_owner_[pb]]) +
+                                               " and again by " + op_text(rec),
+                                    Pfn{pb << trace_.machine.pageblock_order}});
+            iso_owner_[pb] = me;
+          }
+        } else {
+          text += ": refused";
+          if (info.refused_isolated_pb) log(cpu, text + " (pageblock " + num(*info.refused_isolated_pb) + " is ISOLATE)");
+          if (info.refused_isolated_pb) {
+            const uint64_t pb = *info.refused_isolated_pb;
+            const int owner = iso_owner_[pb];
+            const Pfn where{pb << trace_.machine.pageblock_order};
+            if (owner == kNoOwner)
+              return stop(Violation{"I7'", "pageblock " + num(pb) + " is ISOLATE, but no operation in flight isolated it",
+                                    where});
+            const Op& mine = std::get<Op>(trace_.statements[rec.statement].body);
+            const Op& theirs = std::get<Op>(trace_.statements[records_[owner].statement].body);
+            if (std::holds_alternative<CmaAlloc>(mine) && std::holds_alternative<CmaAlloc>(theirs))
+              return stop(Violation{"W2", op_text(rec) + " found pageblock " + num(pb) + " isolated by " +
+                                              op_text(records_[owner]) +
+                                              ": cma_mutex serialises cma_alloc's alloc_contig_range (60a60e32cf91), "
+                                              "so one cma_alloc never meets another's isolation (D18)",
+                                    where});
+            text += " (pageblock " + num(pb) + " isolated by T" + num(records_[owner].cpu) + ", permitted)";
+          }
+        }
+        break;
+      case StepLabel::undo:
+        for (uint64_t pb = info.first_pb; pb <= info.last_pb; ++pb)
+          if (iso_owner_[pb] == me) iso_owner_[pb] = kNoOwner;
+        break;
+      case StepLabel::take:
+        rec.last_take = step_;
+        break;
+      case StepLabel::op:
+      case StepLabel::mutex:
+      case StepLabel::migrate:
+        break;
+    }
+    log(cpu, std::move(text));
+    if (stopped_) return;
+    check_isolation();
+    if (stopped_) return;
+    if (auto v = impl_.check_invariants(impl::CheckTier::cheap, /*quiescent=*/false)) stop(*v);
+  }
+
+  void on_op_end(uint8_t cpu, OpRecord& rec) {
+    const int me = threads_[cpu].record;
+    rec.end = step_;
+    const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
+    if (rec.commit == 0) rec.commit = rec.out.ok && is_contiguous(op) && rec.last_take ? *rec.last_take : step_;
+    if (rec.skipped)
+      log(cpu, op_text(rec) + "  skipped (its handle is not live in this schedule)");
+    else
+      log(cpu, op_text(rec) + "  -> " + outcome_text(rec.out));
+    if (const auto* ca = std::get_if<CmaAlloc>(&op); ca && rec.out.ok) {
+      for (GhostBits& g : ghost_bits_)
+        if (g.kind == GhostBits::Kind::reservation && g.op == me) {
+          g.kind = GhostBits::Kind::allocation;
+          g.op = -1;
+        }
+    }
+    // A reservation left at the end of the operation is a leak (I5').
+    for (const GhostBits& g : ghost_bits_)
+      if (g.op == me && (g.kind == GhostBits::Kind::reservation || g.kind == GhostBits::Kind::releasing))
+        return stop(Violation{"I5'", op_text(rec) + " ended holding bits " + num(g.first) + ".." + num(g.first + g.n - 1),
+                              std::nullopt});
+    // The statement's own `=> ok` / `=> fail` expectation.
+    const Statement& st = trace_.statements[rec.statement];
+    if (st.expectation && !rec.skipped) {
+      const Expectation& e = *st.expectation;
+      if (e.ok != rec.out.ok || (e.ok && e.pfn && *e.pfn != rec.out.pfn))
+        return stop(Violation{"expect", op_text(rec) + " gave " + outcome_text(rec.out) + ", the trace expects " +
+                                            (e.ok ? "ok" : "fail") + (e.pfn ? " pfn=" + num(raw(*e.pfn)) : ""),
+                              std::nullopt});
+    }
+    if (auto v = impl_.check_invariants(impl::CheckTier::cheap, /*quiescent=*/false)) return stop(*v);
+    bool quiet = true;
+    for (const Thread& th : threads_) quiet = quiet && !th.in_op;
+    if (quiet) quiescent_checks();
+  }
+
+  void drop_bits(GhostBits::Kind kind, int op, AreaId area, uint64_t first) {
+    for (auto it = ghost_bits_.begin(); it != ghost_bits_.end(); ++it)
+      if (it->kind == kind && it->op == op && it->area == area && it->first == first) {
+        ghost_bits_.erase(it);
+        return;
+      }
+  }
+
+  // I5': each bit is set exactly when a live allocation, a reservation in flight or a
+  // release not yet cleared covers it.
+  void check_bits(AreaId area) {
+    if (stopped_) return;
+    const uint64_t n = impl_.area_bits(area);
+    want_.assign(n, 0);
+    for (const GhostBits& g : ghost_bits_)
+      if (g.area == area)
+        for (uint64_t b = g.first; b < g.first + g.n && b < n; ++b) ++want_[b];
+    const AreaDecl& a = trace_.areas[raw(area)];
+    for (uint64_t b = 0; b < n; ++b) {
+      if (want_[b] > 1)
+        return stop(Violation{"I5'", "bit " + num(b) + " of area " + a.name + " is reserved twice", a.base + PageCount{b << a.order_per_bit}});
+      if (impl_.area_bit(area, b) != (want_[b] == 1))
+        return stop(Violation{"I5'",
+                              "bit " + num(b) + " of area " + a.name +
+                                  (want_[b] ? " is clear under a live allocation or a reservation in flight"
+                                            : " is set with no allocation, reservation or release under it"),
+                              a.base + PageCount{b << a.order_per_bit}});
+    }
+  }
+
+  // I7': a pageblock is ISOLATE exactly while an operation in flight owns it.
+  void check_isolation() {
+    const uint8_t B = trace_.machine.pageblock_order;
+    for (uint64_t pb = 0; pb < iso_owner_.size(); ++pb) {
+      const bool isolated = impl_.label(Pfn{pb << B}) == MigrateType::isolate;
+      if (isolated != (iso_owner_[pb] != kNoOwner))
+        return stop(Violation{"I7'",
+                              "pageblock " + num(pb) +
+                                  (isolated ? " is ISOLATE, but no operation in flight isolated it"
+                                            : " lost its isolation while " + op_text(records_[iso_owner_[pb]]) + " owns it"),
+                              Pfn{pb << B}});
+    }
+  }
+
+  // At quiescence: impl's full tier, then the model, in commit order, up to here.
+  void quiescent_checks() {
+    if (stopped_) return;
+    if (auto v = impl_.check_invariants(impl::CheckTier::full)) return stop(*v);
+    if (mutex_owner_ != kNoOwner) return stop(Violation{"I12", "cma_mutex is held with no operation in flight", {}});
+    if (!model_ || inconclusive_) return;
+    std::vector<size_t> order;
+    for (size_t i = applied_; i < records_.size(); ++i) order.push_back(i);
+    applied_ = records_.size();
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return records_[a].commit < records_[b].commit; });
+    Outcome mine;
+    for (size_t i : order) {
+      OpRecord& rec = records_[i];
+      if (rec.skipped) continue;
+      const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
+      model_->set_reserved_view(rec.view);
+      auto v = model_->apply(op, rec.out, mine);
+      const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
+      if (!v && differ)
+        v = Violation{"K1", "impl " + outcome_text(rec.out) + ", model " + outcome_text(mine), rec.out.ok ? std::optional(rec.out.pfn) : std::nullopt};
+      if (!v) continue;
+      if (rec.interfered) {
+        inconclusive_ = true;
+        inconclusive_reason_ = op_text(rec) + ": " + v->rule + " " + v->message;
+        return;
+      }
+      failing_record_ = static_cast<int>(i);
+      return stop(Violation{v->rule, op_text(rec) + ": " + v->message, v->where});
+    }
+    compare_state();
+  }
+
+  void compare_state() {
+    auto differ = [&](std::string what, std::optional<Pfn> where = std::nullopt) {
+      stop(Violation{"K1", "at quiescence " + what, where});
+    };
+    if (impl_.free_pages() != model_->free_pages())
+      return differ("impl has " + num(impl_.free_pages()) + " free frames, the model " + num(model_->free_pages()));
+    if (impl_.free_cma_pages() != model_->free_cma_pages())
+      return differ("impl has " + num(impl_.free_cma_pages()) + " free CMA frames, the model " + num(model_->free_cma_pages()));
+    for (uint32_t a = 0; a < trace_.areas.size(); ++a)
+      if (!(impl_.area_stats(AreaId{a}) == model_->area_stats(AreaId{a})))
+        return differ("area " + trace_.areas[a].name + "'s used/maxchunk differ");
+    for (uint32_t h = 0; h < trace_.handles.size(); ++h) {
+      const HandleId id{h};
+      if (impl_.is_live(id) != model_->is_live(id))
+        return differ(trace_.handles[h] + " is " + (impl_.is_live(id) ? "live in impl only" : "live in the model only"));
+      if (!impl_.is_live(id)) continue;
+      const impl::Allocation* r = impl_.allocation(id);
+      ContentDigest d;
+      for (uint64_t i = 0; i < raw(r->count); ++i) d.add(impl_.content(r->pfn + PageCount{i}));
+      const auto p = model_->placement(id);
+      if (!p || p->pfn != r->pfn || p->digest != d.h)
+        return differ(trace_.handles[h] + " is at pfn " + num(raw(r->pfn)) + " in impl, " +
+                          (p ? num(raw(p->pfn)) : std::string("nowhere")) + " in the model (or its contents differ)",
+                      r->pfn);
+    }
+    const uint8_t B = trace_.machine.pageblock_order;
+    for (uint64_t pb = 0; pb < iso_owner_.size(); ++pb)
+      if (impl_.label(Pfn{pb << B}) != model_->label(Pfn{pb << B}))
+        return differ("pageblock " + num(pb) + " is " + label_name(impl_.label(Pfn{pb << B})) + " in impl, " +
+                          label_name(model_->label(Pfn{pb << B})) + " in the model",
+                      Pfn{pb << B});
+  }
+
+  void stop(Violation v) {
+    if (stopped_) return;
+    stopped_ = true;
+    draining_ = true;  // the rest runs the default schedule, unchecked
+    std::ostringstream r;
+    r << "VIOLATION " << v.rule << ": " << v.message << "\n";
+    r << "  schedule: " << (recorded_.empty() && trace_.switches.empty() ? "the default one" : "see the switch lines") << "\n";
+    r << table();
+    Pfn center = v.where.value_or(Pfn{0});
+    if (raw(center) >= trace_.machine.pages) center = Pfn{0};
+    r << "  impl frames around " << raw(center) << " (" << picture_legend() << "):\n";
+    r << frame_picture_impl(impl_, center);
+    size_t index = 0;
+    if (failing_record_ >= 0) index = records_[static_cast<size_t>(failing_record_)].statement;
+    else if (threads_[running_].record >= 0) index = records_[static_cast<size_t>(threads_[running_].record)].statement;
+    finding_ = Finding{std::move(v), index, r.str()};
+  }
+
+  void malformed(uint32_t line, std::string message) {
+    if (malformed_) return;
+    malformed_ = true;
+    malformed_line_ = line;
+    malformed_message_ = std::move(message);
+  }
+
+  // One column per CPU (the Lincheck layout).
+  std::string table() const {
+    constexpr size_t kWidth = 44;
+    std::string out = "  step";
+    for (size_t t = 0; t < threads_.size(); ++t) {
+      std::string head = " T" + num(t) + " (cpu" + num(t) + ")";
+      head.resize(kWidth, ' ');
+      out += " " + head;
+    }
+    out += "\n";
+    for (const LogRow& row : log_) {
+      std::string line = num(row.step);
+      line.insert(0, line.size() < 6 ? 6 - line.size() : 0, ' ');
+      for (size_t t = 0; t < threads_.size(); ++t) {
+        std::string cell = t == row.cpu ? " " + row.text : std::string();
+        if (t + 1 < threads_.size()) cell.resize(std::max(kWidth, cell.size()), ' ');
+        line += " " + cell;
+      }
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      out += line + "\n";
+    }
+    return out;
+  }
+
+  Trace trace_;
+  ConcurrentOptions options_;
+  impl::Allocator impl_;
+  std::unique_ptr<model::Model> model_;
+  std::vector<Thread> threads_;
+  std::deque<OpRecord> records_;  // stable: a CPU's fiber holds its record across steps
+  std::vector<GhostBits> ghost_bits_;
+  std::vector<int> iso_owner_;
+  std::vector<uint32_t> want_;
+  std::vector<uint8_t> preempted_;
+  std::vector<Switch> recorded_;
+  std::vector<bool> used_ = std::vector<bool>(trace_.switches.size(), false);
+  std::vector<uint64_t> change_points_;
+  std::vector<LogRow> log_;
+  Boundary last_;
+  Event event_;
+  ucontext_t main_ctx_{};
+  const void* main_bottom_ = nullptr;
+  size_t main_size_ = 0;
+  uint8_t running_ = 0;
+  int mutex_owner_ = kNoOwner;
+  uint32_t preemptions_ = 0;
+  uint64_t step_ = 0, ops_run_ = 0, skipped_ = 0;
+  size_t applied_ = 0;
+  int failing_record_ = -1;
+  bool stopped_ = false, draining_ = false, malformed_ = false, inconclusive_ = false;
+  std::optional<Finding> finding_;
+  std::string malformed_message_, inconclusive_reason_;
+  uint32_t malformed_line_ = 0;
+};
+
+}  // namespace
+
+ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& options) {
+  auto engine = std::make_unique<Engine>(trace, options);
+  return engine->run();
+}
+
+// ---------------------------------------------------------------------------------------
+// The concurrent program generator
+
+namespace {
+
+struct ThreadPlan {
+  std::vector<HandleId> blocks, cmas, contigs;
+};
+
+}  // namespace
+
+Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile> profile) {
+  GeneratorLimits limits;
+  limits.profile = profile;
+  limits.max_pages = 512;
+  limits.min_pageblock_order = 1;
+  limits.max_pageblock_order = 3;
+  Generator g(in, limits);
+  Trace t = g.header();
+  t.machine.cpus = cpus;
+  t.statements.clear();
+  const uint64_t pb_pages = raw(t.machine.pageblock_pages());
+  uint32_t names = 0;
+  auto fresh = [&](char prefix) { return t.intern_handle(std::string(1, prefix) + std::to_string(++names)); };
+  std::vector<ThreadPlan> plans(cpus);
+  auto add = [&](uint8_t thread, Op op) {
+    Statement st;
+    st.body = std::move(op);
+    st.thread = thread;
+    t.statements.push_back(std::move(st));
+  };
+  auto pick = [&](const std::vector<HandleId>& v) { return v[in.below(v.size())]; };
+  auto area = [&] { return AreaId{static_cast<uint32_t>(in.below(t.areas.size()))}; };
+  // A frame inside an area, to put movable blocks where cma_alloc must migrate them.
+  auto frame_in_area = [&]() -> std::optional<Pfn> {
+    if (t.areas.empty()) return std::nullopt;
+    const AreaDecl& a = t.areas[in.below(t.areas.size())];
+    return a.base + PageCount{in.below(raw(a.pages))};
+  };
+  auto one_op = [&](uint8_t th) {
+    ThreadPlan& p = plans[th];
+    for (int tries = 0; tries < 4; ++tries) {
+      switch (in.below(10)) {
+        case 0:
+        case 1:
+        case 2:
+          if (t.areas.empty()) break;
+          {
+            const HandleId h = fresh('c');
+            p.cmas.push_back(h);
+            const uint64_t count = 1 + in.below(std::min<uint64_t>(2 * pb_pages, 16));
+            return add(th, CmaAlloc{h, area(), PageCount{count}, Order{static_cast<uint8_t>(in.below(3))}});
+          }
+        case 3:
+          if (p.cmas.empty()) break;
+          return add(th, CmaRelease{pick(p.cmas)});
+        case 4: {
+          const HandleId h = fresh('m');
+          p.blocks.push_back(h);
+          std::optional<Pfn> at;
+          if (in.below(2)) at = frame_in_area();
+          return add(th, Alloc{h, in.below(4) ? Kind::movable : Kind::unmovable, Order{0}, at});
+        }
+        case 5:
+          if (p.blocks.empty()) break;
+          return add(th, in.below(2) ? Op{Free{pick(p.blocks)}} : Op{Migrate{pick(p.blocks)}});
+        case 6:
+          if (p.blocks.empty()) break;
+          return add(th, in.below(2) ? Op{Pin{pick(p.blocks), in.below(3) == 0}} : Op{Unpin{pick(p.blocks)}});
+        case 7: {
+          const HandleId h = fresh('x');
+          p.contigs.push_back(h);
+          return add(th, AllocContig{h, PageCount{1 + in.below(pb_pages)}});
+        }
+        case 8:
+          if (p.contigs.empty()) break;
+          return add(th, FreeContig{pick(p.contigs)});
+        case 9:
+          if (t.areas.empty()) break;
+          {
+            const AreaDecl& a = t.areas[in.below(t.areas.size())];
+            return add(th, CmaReleaseRaw{*t.find_area(a.name), a.base + PageCount{in.below(raw(a.pages))},
+                                          PageCount{1 + in.below(4)}});
+          }
+      }
+    }
+    const HandleId h = fresh('m');
+    p.blocks.push_back(h);
+    add(th, Alloc{h, Kind::movable, Order{0}, frame_in_area()});
+  };
+  // A sequential prefix on T0, then the threads' programs, listed round robin.
+  for (uint64_t i = in.below(4); i > 0; --i) one_op(0);
+  std::vector<uint64_t> lengths(cpus);
+  for (auto& n : lengths) n = 1 + in.below(3);
+  for (uint64_t round = 0; round < 3; ++round)
+    for (uint8_t th = 0; th < cpus; ++th)
+      if (round < lengths[th]) one_op(th);
+  return t;
+}
+
+}  // namespace cmacheck

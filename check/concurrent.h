@@ -1,0 +1,70 @@
+// The concurrent engine (docs/concurrency.md): a trace with `cpus=N` runs its threads' operations
+// as step programs on logical CPUs, interleaved at step boundaries by a deterministic
+// scheduler on one OS thread. The same impl/ code runs as in the sequential engine; impl
+// reports the end of each step through impl::StepHook and yields there.
+//
+// After every step: impl's cheap invariants (not those of quiescence), and the ghost
+// invariants I5' (bitmap = live allocations + reservations + releases not yet cleared) and
+// I7' (ISOLATE pageblocks = those owned by an isolator in flight), plus W2 (a cma_alloc
+// never finds a pageblock isolated by another cma_alloc: cma_mutex). At quiescence: impl's
+// full tier. Linearizability: the operations are applied to the model in the order of their
+// commit steps, a cma_alloc's searches seeing the bits reserved by others at that instant
+// (W1); an operation whose result departs from the model's while another one was in flight
+// makes the run inconclusive (interference the model cannot yet state), one that ran alone is
+// a violation.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "check/runner.h"
+#include "impl/faults.h"
+#include "trace/generate.h"
+#include "trace/trace.h"
+
+namespace cmacheck {
+
+// How the scheduler chooses at a step boundary (a swarm choice of fuzz inputs).
+enum class ScheduleKind : uint8_t {
+  walk,     // uniformly among the CPUs that can run
+  pct,      // PCT (Burckhardt et al., ASPLOS'10): random priorities, depth-1 change points
+  bounded,  // the default schedule, with at most `preemptions` random deviations
+};
+const char* name(ScheduleKind k);
+std::optional<ScheduleKind> schedule_kind_by_name(std::string_view s);
+
+struct ConcurrentOptions {
+  impl::FaultSet faults;
+  std::optional<Profile> profile;
+  // Null: the trace's own schedule (its `switch` lines over the default schedule).
+  ChoiceSource* choices = nullptr;
+  ScheduleKind kind = ScheduleKind::walk;
+  uint32_t pct_depth = 2;
+  uint32_t preemptions = 2;
+  bool lockstep = true;
+};
+
+struct ConcurrentResult {
+  RunStatus status = RunStatus::ok;
+  std::optional<Finding> finding;
+  std::string malformed;
+  uint32_t malformed_line = 0;
+  // The trace as it ran: the input with the `switch` lines of the schedule that ran (replays it).
+  Trace ran;
+  uint64_t steps = 0, ops = 0, skipped = 0;
+  // The model comparison stopped at an operation that met interference the model cannot
+  // yet state (docs/concurrency.md, "Inconclusive"); impl's checks went on.
+  bool inconclusive = false;
+  std::string inconclusive_reason;
+  std::string table;  // the step table, one column per CPU
+};
+
+ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& options);
+
+// A concurrent program for the fuzzer, the zoo and `cmacheck race`: a small world (the
+// shared generator's header), a short sequential prefix on T0, then 1-4 operations per CPU
+// drawn from an alphabet biased towards the CMA area ("hot windows").
+Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile> profile = {});
+
+}  // namespace cmacheck
