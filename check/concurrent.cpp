@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <chrono>
 #include <deque>
 #include <memory>
 #include <sstream>
@@ -869,6 +870,127 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
     for (uint8_t th = 0; th < cpus; ++th)
       if (round < lengths[th]) one_op(th);
   return t;
+}
+
+}  // namespace cmacheck
+
+// ---------------------------------------------------------------------------------------
+// Shrinking and the race loop
+
+namespace cmacheck {
+
+namespace {
+
+bool fails_with(const Trace& t, const ConcurrentOptions& options, const std::string& rule) {
+  ConcurrentOptions replay = options;
+  replay.choices = nullptr;
+  const ConcurrentResult r = run_concurrent(t, replay);
+  return r.status == RunStatus::violation && r.finding->violation.rule == rule;
+}
+
+// The trace without statement `index` (an operation): switches naming it go, the later
+// operations of its thread move up by one.
+Trace without_statement(const Trace& t, size_t index) {
+  Trace out = t;
+  const uint8_t thread = t.statements[index].thread;
+  uint32_t number = 0;
+  for (size_t i = 0; i <= index; ++i)
+    if (t.statements[i].thread == thread && std::holds_alternative<Op>(t.statements[i].body)) ++number;
+  out.statements.erase(out.statements.begin() + static_cast<long>(index));
+  std::vector<Switch> kept;
+  for (Switch sw : t.switches) {
+    if (!sw.at_start && sw.thread == thread) {
+      if (sw.op == number) continue;
+      if (sw.op > number) --sw.op;
+    }
+    kept.push_back(sw);
+  }
+  out.switches = std::move(kept);
+  return out;
+}
+
+uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, const std::string& rule) {
+  Trace best = failing;
+  {
+    Trace sequential = best;
+    sequential.switches.clear();
+    if (fails_with(sequential, options, rule)) best = std::move(sequential);
+  }
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (size_t i = best.statements.size(); i-- > 0;) {
+      Trace candidate = without_statement(best, i);
+      if (fails_with(candidate, options, rule)) {
+        best = std::move(candidate);
+        progress = true;
+      }
+    }
+    for (size_t i = best.switches.size(); i-- > 0;) {
+      Trace candidate = best;
+      candidate.switches.erase(candidate.switches.begin() + static_cast<long>(i));
+      if (fails_with(candidate, options, rule)) {
+        best = std::move(candidate);
+        progress = true;
+      }
+    }
+  }
+  return best;
+}
+
+RaceResult race(const RaceOptions& o) {
+  RaceResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  double last_progress = 0;
+  for (uint64_t p = 0; o.max_programs == 0 || p < o.max_programs; ++p) {
+    if (o.max_programs == 0 && elapsed() >= o.seconds) break;
+    const uint64_t program_seed = mix(o.seed, p);
+    SeededChoices program(program_seed);
+    const uint8_t cpus = o.cpus ? o.cpus : static_cast<uint8_t>(2 + program.below(3));
+    const Trace t = generate_concurrent(program, cpus, o.profile);
+    ++res.programs;
+    for (uint32_t s = 0; s < o.schedules; ++s) {
+      SeededChoices schedule(mix(program_seed, s + 1));
+      ConcurrentOptions c;
+      c.faults = o.faults;
+      c.profile = o.profile;
+      c.choices = &schedule;
+      c.kind = o.kind ? *o.kind : static_cast<ScheduleKind>(schedule.below(3));
+      c.pct_depth = 1 + static_cast<uint32_t>(schedule.below(3));
+      c.preemptions = 1 + static_cast<uint32_t>(schedule.below(2));
+      ConcurrentResult r = run_concurrent(t, c);
+      ++res.runs;
+      res.steps += r.steps;
+      res.ops += r.ops;
+      res.inconclusive += r.inconclusive;
+      if (r.status == RunStatus::violation) {
+        res.program_seed = program_seed;
+        res.seconds = elapsed();
+        if (o.shrink) {
+          ConcurrentOptions replay = c;
+          replay.choices = nullptr;
+          res.shrunk = shrink_concurrent(r.ran, replay, r.finding->violation.rule);
+        }
+        res.finding = std::move(r);
+        return res;
+      }
+    }
+    if (o.progress && elapsed() - last_progress >= 1) {
+      last_progress = elapsed();
+      o.progress(res.programs, res.runs, last_progress);
+    }
+  }
+  res.seconds = elapsed();
+  return res;
 }
 
 }  // namespace cmacheck

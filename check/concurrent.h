@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -66,5 +67,37 @@ ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& opt
 // shared generator's header), a short sequential prefix on T0, then 1-4 operations per CPU
 // drawn from an alphabet biased towards the CMA area ("hot windows").
 Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile> profile = {});
+
+}  // namespace cmacheck
+
+namespace cmacheck {
+
+// Shrinks a concurrent trace that fails with `rule`: first without any switch line (a
+// sequential bug stays a sequential trace), then one operation at a time (the switches
+// that name it go, the later ones of its thread are renumbered), then one switch at a time.
+// Every candidate is replayed with its own schedule.
+Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, const std::string& rule);
+
+// Random concurrent programs under random schedules (`cmacheck race`, the zoo's race engine).
+struct RaceOptions {
+  uint64_t seed = 1;
+  double seconds = 10;
+  uint64_t max_programs = 0;  // 0: until `seconds`
+  uint8_t cpus = 0;           // 0: each program picks 2-4
+  uint32_t schedules = 8;     // schedules tried per program
+  std::optional<ScheduleKind> kind;  // none: each schedule picks one (a swarm over schedulers)
+  impl::FaultSet faults;
+  std::optional<Profile> profile;
+  bool shrink = true;
+  std::function<void(uint64_t programs, uint64_t runs, double seconds)> progress;
+};
+struct RaceResult {
+  uint64_t programs = 0, runs = 0, steps = 0, ops = 0, inconclusive = 0;
+  double seconds = 0;
+  std::optional<ConcurrentResult> finding;  // its `ran` trace replays the failure
+  Trace shrunk;                             // the finding, shrunk (when RaceOptions::shrink)
+  uint64_t program_seed = 0;                // the program's seed (`--seed` of a rerun finds it first)
+};
+RaceResult race(const RaceOptions& options);
 
 }  // namespace cmacheck

@@ -635,8 +635,11 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
   touched().clear();
   const uint32_t slot = slot_of(h);
   Allocation& r = rec(slot);
-  if (longterm && block_type(raw(r.pfn)) == MigrateType::cma) {
-    // P2 (check_and_migrate_movable_pages): a page in CMA is migrated out before the pin.
+  const MigrateType where = block_type(raw(r.pfn));
+  if (longterm && (where == MigrateType::cma || where == MigrateType::isolate)) {
+    // P2 (check_and_migrate_movable_pages): a page in CMA is migrated out before the pin;
+    // so is one in a pageblock a concurrent alloc_contig_range isolated
+    // (is_longterm_pinnable_page refuses MIGRATE_ISOLATE too).
     if (faults_.on(Fault::longterm_pin_before_migrate)) {
       ++r.pins;  // the pin makes the migration fail; the page stays pinned in CMA
       r.longterm = true;
@@ -952,6 +955,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
     const uint32_t slot = new_allocation(taker.handle, taker.family, Pfn{s}, PageCount{e - s});
     rec(slot).area = taker.area;
     rec(slot).align = taker.align;
+    rec(slot).handed_out = false;
     assign_frames(slot);
   }
   step(StepLabel::take);
@@ -1031,6 +1035,7 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
         alloc_contig_range(pfn, pfn + count, Mode::cma, out, Taker{h, Family::cma, area_id, align});
     if (mutex) hook_->unlock_cma_mutex();
     if (r == RangeResult::ok) {
+      rec(slot_of(h)).handed_out = true;
       out.ok = true;
       out.pfn = Pfn{pfn};
       return;
@@ -1079,7 +1084,7 @@ void Allocator::cma_release_raw(AreaId area, Pfn pfn, PageCount count_in, Outcom
   const uint64_t p = raw(pfn);
   const uint32_t slot = p < machine_.pages ? owner_[p] : 0;
   if (!slot || rec(slot).family != Family::cma || rec(slot).area != area || rec(slot).pfn != pfn ||
-      raw(rec(slot).count) != count) {
+      raw(rec(slot).count) != count || !rec(slot).handed_out) {
     out.reason = FailReason::not_handed_out;
     return;
   }
@@ -1103,6 +1108,7 @@ void Allocator::alloc_contig(HandleId h, PageCount count_in, Outcome& out) {
   for (uint64_t s = 0; count <= machine_.pages && s <= machine_.pages - count; s += count) {
     const RangeResult r = alloc_contig_range(s, s + count, Mode::normal, out, Taker{h, Family::contig});
     if (r == RangeResult::ok) {
+      rec(slot_of(h)).handed_out = true;
       out.ok = true;
       out.pfn = Pfn{s};
       out.reason = FailReason::none;

@@ -34,6 +34,9 @@ struct Allocation {
   uint64_t serial = 0;    // k of rule M5
   HandleId handle{};
   bool live = false;
+  // A contiguous allocation exists from its `take` step; cma_alloc hands it out when it
+  // returns (R2: a raw release of a range still in flight is not one cma_alloc handed out).
+  bool handed_out = true;
 };
 
 // One frame's role, for the frame picture of a failure report.
