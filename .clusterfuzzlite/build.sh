@@ -10,7 +10,7 @@ cmake -S "$SRC_DIR" -B "$BUILD" -G Ninja \
   -DCMAKE_C_COMPILER="$CC" -DCMAKE_CXX_COMPILER="$CXX" \
   -DCMAKE_C_FLAGS="$CFLAGS" -DCMAKE_CXX_FLAGS="$CXXFLAGS" \
   -DCMACHECK_OSSFUZZ=ON -DCMACHECK_LIB_FUZZING_ENGINE="$LIB_FUZZING_ENGINE"
-targets="fuzz_lockstep fuzz_trace_parser fuzz_bitmap fuzz_buddy"
+targets="fuzz_lockstep fuzz_trace_parser fuzz_bitmap fuzz_buddy fuzz_concurrent"
 cmake --build "$BUILD" --target $targets
 for t in $targets; do
   cp "$BUILD/fuzz/$t" "$OUT/$t"

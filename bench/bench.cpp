@@ -2,6 +2,8 @@
 // README with the machine they came from; no timed unit tests.
 #include <benchmark/benchmark.h>
 
+#include "check/concurrent.h"
+
 #include <memory>
 #include <vector>
 
@@ -118,6 +120,45 @@ void BM_FuzzExec(benchmark::State& state) {
   state.counters["ops_per_exec"] = benchmark::Counter(static_cast<double>(ops) / static_cast<double>(state.iterations()));
 }
 BENCHMARK(BM_FuzzExec)->Arg(64)->Arg(512);
+
+// Issue 17's cost goal: one concurrent program (2-4 CPUs, a random walk schedule) against the
+// same operations run sequentially (cpus=1, listing order, the sequential engine). Both with
+// the model; the concurrent one also checks the ghost invariants after every step.
+std::vector<Trace> concurrent_programs() {
+  std::vector<Trace> programs;
+  for (uint64_t seed = 1; programs.size() < 64; ++seed) {
+    SeededChoices in(seed);
+    programs.push_back(generate_concurrent(in, static_cast<uint8_t>(2 + seed % 3)));
+  }
+  return programs;
+}
+
+void BM_ConcurrentProgram(benchmark::State& state) {
+  const std::vector<Trace> programs = concurrent_programs();
+  uint64_t ops = 0, i = 0;
+  for (auto _ : state) {
+    const Trace& t = programs[i % programs.size()];
+    SeededChoices schedule(++i);
+    ConcurrentOptions o;
+    o.choices = &schedule;
+    o.kind = ScheduleKind::walk;
+    ops += run_concurrent(t, o).ops;
+  }
+  state.counters["ops_per_s"] = benchmark::Counter(static_cast<double>(ops), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ConcurrentProgram);
+
+void BM_SameProgramSequential(benchmark::State& state) {
+  std::vector<Trace> programs = concurrent_programs();
+  for (Trace& t : programs) {
+    t.machine.cpus = 1;
+    for (Statement& st : t.statements) st.thread = 0;
+  }
+  uint64_t ops = 0, i = 0;
+  for (auto _ : state) ops += run_trace(programs[i++ % programs.size()], RunOptions{}).ops;
+  state.counters["ops_per_s"] = benchmark::Counter(static_cast<double>(ops), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SameProgramSequential);
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "check/concurrent.h"
 
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <algorithm>
@@ -58,17 +59,6 @@ std::string outcome_text(const Outcome& o) {
 
 bool is_contiguous(const Op& op) { return std::holds_alternative<CmaAlloc>(op) || std::holds_alternative<AllocContig>(op); }
 
-// swapcontext, without ASan's interceptor of it (which warns on every run): save this
-// context, then jump; the saved one resumes here with `back` set. The fiber annotations
-// around each switch tell ASan which stack is live.
-void switch_context(ucontext_t* from, const ucontext_t* to) {
-  volatile bool back = false;
-  getcontext(from);
-  if (!back) {
-    back = true;
-    setcontext(to);
-  }
-}
 
 class Engine;
 thread_local Engine* t_entry_engine = nullptr;
@@ -139,7 +129,7 @@ class Engine final : public impl::StepHook {
     schedule_loop();
     // Drain: after a finding the other CPUs run to the end (default schedule, no checks), so
     // that no fiber is left suspended.
-    if (!stopped_ && !malformed_) quiescent_checks();
+    if (!stopped_ && !malformed_) quiescent_checks(/*final=*/true);
     draining_ = true;
     schedule_loop();  // nothing left, unless a malformed schedule stopped it early
     res.status = malformed_ ? RunStatus::malformed : finding_ ? RunStatus::violation : RunStatus::ok;
@@ -153,7 +143,7 @@ class Engine final : public impl::StepHook {
     res.skipped = skipped_;
     res.inconclusive = inconclusive_;
     res.inconclusive_reason = inconclusive_reason_;
-    res.table = table();
+    if (options_.want_table || res.status != RunStatus::ok) res.table = table();
     return res;
   }
 
@@ -189,7 +179,9 @@ class Engine final : public impl::StepHook {
     int record = -1;  // OpRecord in flight
     std::array<uint32_t, kLabels> occurrences{};
     int priority = 0;  // PCT
-    ucontext_t ctx{};
+    ucontext_t ctx{};  // the first entry
+    jmp_buf jmp{};     // every later resumption
+    bool started = false;
   };
   struct Boundary {
     bool at_start = true;
@@ -198,10 +190,13 @@ class Engine final : public impl::StepHook {
     StepLabel label = StepLabel::op;
     uint32_t occurrence = 0;
   };
+  // One row of the step table, formatted only when a table is printed.
   struct LogRow {
+    enum class Kind : uint8_t { step, blocked, op_end } kind;
     uint64_t step;
     uint8_t cpu;
-    std::string text;
+    size_t record;
+    impl::StepInfo info;
   };
 
   static void entry() {
@@ -215,7 +210,7 @@ class Engine final : public impl::StepHook {
 #ifdef CMACHECK_ASAN_FIBERS
     __sanitizer_start_switch_fiber(nullptr, e->main_bottom_, e->main_size_);
 #endif
-    setcontext(&e->main_ctx_);
+    _longjmp(e->main_jmp_, 1);
   }
 
   void thread_main(uint8_t cpu) {
@@ -256,7 +251,9 @@ class Engine final : public impl::StepHook {
     void* fake = nullptr;
     __sanitizer_start_switch_fiber(&fake, main_bottom_, main_size_);
 #endif
-    switch_context(&th.ctx, &main_ctx_);
+    // A fiber's first entry is makecontext's; every later switch is _setjmp/_longjmp, which
+    // (unlike swapcontext) saves no signal mask: no system call per step.
+    if (!_setjmp(th.jmp)) _longjmp(main_jmp_, 1);
 #ifdef CMACHECK_ASAN_FIBERS
     __sanitizer_finish_switch_fiber(fake, &main_bottom_, &main_size_);
 #endif
@@ -271,7 +268,14 @@ class Engine final : public impl::StepHook {
     void* fake = nullptr;
     __sanitizer_start_switch_fiber(&fake, t_stacks[cpu].get(), kStackSize);
 #endif
-    switch_context(&main_ctx_, &threads_[cpu].ctx);
+    Thread& th = threads_[cpu];
+    if (!_setjmp(main_jmp_)) {
+      if (!th.started) {
+        th.started = true;
+        setcontext(&th.ctx);
+      }
+      _longjmp(th.jmp, 1);
+    }
 #ifdef CMACHECK_ASAN_FIBERS
     __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
@@ -431,7 +435,7 @@ class Engine final : public impl::StepHook {
       case EventKind::blocked:
         b.label = StepLabel::mutex;
         b.occurrence = ++th.occurrences[static_cast<size_t>(StepLabel::mutex)];
-        log(cpu, "waits for cma_mutex");
+        log(LogRow::Kind::blocked, cpu, {});
         break;
       case EventKind::op_end:
         b.label = StepLabel::op;
@@ -449,11 +453,36 @@ class Engine final : public impl::StepHook {
     return "T" + num(rec.cpu) + "." + num(rec.number) + " " + print_op(trace_, std::get<Op>(trace_.statements[rec.statement].body));
   }
 
-  void log(uint8_t cpu, std::string text) { log_.push_back(LogRow{step_, cpu, std::move(text)}); }
+  void log(LogRow::Kind kind, uint8_t cpu, const impl::StepInfo& info) {
+    log_.push_back(LogRow{kind, step_, cpu, static_cast<size_t>(threads_[cpu].record), info});
+  }
+
+  std::string row_text(const LogRow& row) const {
+    const OpRecord& rec = records_[row.record];
+    const impl::StepInfo& info = row.info;
+    switch (row.kind) {
+      case LogRow::Kind::blocked: return "waits for cma_mutex";
+      case LogRow::Kind::op_end:
+        return op_text(rec) + (rec.skipped ? "  skipped (its handle is not live in this schedule)" : "  -> " + outcome_text(rec.out));
+      case LogRow::Kind::step: break;
+    }
+    std::string text(name(info.label));
+    switch (info.label) {
+      case StepLabel::reserve:
+        return text + (info.nbits ? " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1) : ": no window");
+      case StepLabel::unreserve: return text + " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1);
+      case StepLabel::isolate:
+        text += " pageblocks " + num(info.first_pb) + ".." + num(info.last_pb);
+        if (!info.isolated) text += ": refused";
+        if (info.refused_isolated_pb) text += " (pageblock " + num(*info.refused_isolated_pb) + " is ISOLATE)";
+        return text;
+      default: return text;
+    }
+  }
 
   void on_step(uint8_t cpu, OpRecord& rec, const impl::StepInfo& info) {
     const int me = threads_[cpu].record;
-    std::string text(name(info.label));
+    log(LogRow::Kind::step, cpu, info);
     switch (info.label) {
       case StepLabel::reserve: {
         // W1: what the search saw reserved by others, for the model's search of this attempt.
@@ -462,18 +491,12 @@ class Engine final : public impl::StepHook {
               (g.kind == GhostBits::Kind::reservation || g.kind == GhostBits::Kind::releasing))
             rec.view.push_back({rec.searches, g.area, g.first, g.n});
         ++rec.searches;
-        if (info.nbits) {
-          ghost_bits_.push_back({GhostBits::Kind::reservation, me, info.area, info.first_bit, info.nbits});
-          text += " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1);
-        } else {
-          text += ": no window";
-        }
+        if (info.nbits) ghost_bits_.push_back({GhostBits::Kind::reservation, me, info.area, info.first_bit, info.nbits});
         check_bits(info.area);
         break;
       }
       case StepLabel::unreserve:
         drop_bits(GhostBits::Kind::reservation, me, info.area, info.first_bit);
-        text += " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1);
         check_bits(info.area);
         break;
       case StepLabel::free_range:
@@ -490,7 +513,6 @@ class Engine final : public impl::StepHook {
         check_bits(info.area);
         break;
       case StepLabel::isolate:
-        text += " pageblocks " + num(info.first_pb) + ".." + num(info.last_pb);
         if (info.isolated) {
           for (uint64_t pb = info.first_pb; pb <= info.last_pb; ++pb) {
             if (iso_owner_[pb] != kNoOwner)
@@ -500,8 +522,6 @@ class Engine final : public impl::StepHook {
             iso_owner_[pb] = me;
           }
         } else {
-          text += ": refused";
-          if (info.refused_isolated_pb) log(cpu, text + " (pageblock " + num(*info.refused_isolated_pb) + " is ISOLATE)");
           if (info.refused_isolated_pb) {
             const uint64_t pb = *info.refused_isolated_pb;
             const int owner = iso_owner_[pb];
@@ -517,7 +537,6 @@ class Engine final : public impl::StepHook {
                                               ": cma_mutex serialises cma_alloc's alloc_contig_range (60a60e32cf91), "
                                               "so one cma_alloc never meets another's isolation (D18)",
                                     where});
-            text += " (pageblock " + num(pb) + " isolated by T" + num(records_[owner].cpu) + ", permitted)";
           }
         }
         break;
@@ -529,11 +548,11 @@ class Engine final : public impl::StepHook {
         rec.last_take = step_;
         break;
       case StepLabel::op:
+      case StepLabel::search:
       case StepLabel::mutex:
       case StepLabel::migrate:
         break;
     }
-    log(cpu, std::move(text));
     if (stopped_) return;
     check_isolation();
     if (stopped_) return;
@@ -545,10 +564,7 @@ class Engine final : public impl::StepHook {
     rec.end = step_;
     const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
     if (rec.commit == 0) rec.commit = rec.out.ok && is_contiguous(op) && rec.last_take ? *rec.last_take : step_;
-    if (rec.skipped)
-      log(cpu, op_text(rec) + "  skipped (its handle is not live in this schedule)");
-    else
-      log(cpu, op_text(rec) + "  -> " + outcome_text(rec.out));
+    log(LogRow::Kind::op_end, cpu, {});
     if (const auto* ca = std::get_if<CmaAlloc>(&op); ca && rec.out.ok) {
       for (GhostBits& g : ghost_bits_)
         if (g.kind == GhostBits::Kind::reservation && g.op == me) {
@@ -621,9 +637,12 @@ class Engine final : public impl::StepHook {
   }
 
   // At quiescence: impl's full tier, then the model, in commit order, up to here.
-  void quiescent_checks() {
+  // `final`: the end of the run; between, the full tier and the state comparison run at
+  // every 16th quiescence (the sequential engine's full_every).
+  void quiescent_checks(bool final = false) {
     if (stopped_) return;
-    if (auto v = impl_.check_invariants(impl::CheckTier::full)) return stop(*v);
+    const bool full = final || ++quiescences_ % 16 == 0;
+    if (auto v = impl_.check_invariants(full ? impl::CheckTier::full : impl::CheckTier::cheap)) return stop(*v);
     if (mutex_owner_ != kNoOwner) return stop(Violation{"I12", "cma_mutex is held with no operation in flight", {}});
     if (!model_ || inconclusive_) return;
     std::vector<size_t> order;
@@ -649,7 +668,7 @@ class Engine final : public impl::StepHook {
       failing_record_ = static_cast<int>(i);
       return stop(Violation{v->rule, op_text(rec) + ": " + v->message, v->where});
     }
-    compare_state();
+    if (full) compare_state();
   }
 
   void compare_state() {
@@ -724,7 +743,7 @@ class Engine final : public impl::StepHook {
       std::string line = num(row.step);
       line.insert(0, line.size() < 6 ? 6 - line.size() : 0, ' ');
       for (size_t t = 0; t < threads_.size(); ++t) {
-        std::string cell = t == row.cpu ? " " + row.text : std::string();
+        std::string cell = t == row.cpu ? " " + row_text(row) : std::string();
         if (t + 1 < threads_.size()) cell.resize(std::max(kWidth, cell.size()), ' ');
         line += " " + cell;
       }
@@ -750,14 +769,17 @@ class Engine final : public impl::StepHook {
   std::vector<LogRow> log_;
   Boundary last_;
   Event event_;
-  ucontext_t main_ctx_{};
-  const void* main_bottom_ = nullptr;
+  jmp_buf main_jmp_{};
+#ifdef CMACHECK_ASAN_FIBERS
+  const void* main_bottom_ = nullptr;  // the scheduler's stack, for ASan's fiber switches
   size_t main_size_ = 0;
+#endif
   uint8_t running_ = 0;
   int mutex_owner_ = kNoOwner;
   uint32_t preemptions_ = 0;
   uint64_t step_ = 0, ops_run_ = 0, skipped_ = 0;
   size_t applied_ = 0;
+  uint64_t quiescences_ = 0;
   int failing_record_ = -1;
   bool stopped_ = false, draining_ = false, malformed_ = false, inconclusive_ = false;
   std::optional<Finding> finding_;

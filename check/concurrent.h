@@ -44,6 +44,7 @@ struct ConcurrentOptions {
   uint32_t pct_depth = 2;
   uint32_t preemptions = 2;
   bool lockstep = true;
+  bool want_table = false;  // the step table also for a run that passed
 };
 
 struct ConcurrentResult {

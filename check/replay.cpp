@@ -168,6 +168,7 @@ int replay_files(const std::vector<std::string>& files, const ReplayOptions& opt
       c.faults = options.run.faults;
       c.profile = options.run.profile;
       c.lockstep = options.run.lockstep;
+      c.want_table = !options.quiet;
       const ConcurrentResult cr = run_concurrent(t, c);
       r.status = cr.status;
       r.finding = cr.finding;

@@ -1022,6 +1022,7 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
       out.reason = saw_busy ? FailReason::busy : FailReason::no_window;
       return;
     }
+    if (faults_.on(Fault::bitmap_set_after_unlock)) step(StepLabel::search);  // the stale result is used
     set_bits(a, *j, nbits, true);  // A4
     // The bits are this call's reservation from here on: cma->lock is dropped (cma_alloc).
     step(StepInfo{.label = StepLabel::reserve, .area = area_id, .first_bit = *j, .nbits = nbits});
@@ -1069,10 +1070,19 @@ void Allocator::cma_release(HandleId h, Outcome& out) {
   // R1: pages are freed before the bitmap is cleared (cma_release, since v3.17).
   const AreaId area = r.area;
   const uint64_t all_bits = pages_to_bits(raw(r.count), o);
+  const StepInfo freed{.label = StepLabel::free_range, .area = area, .first_bit = first_bit, .nbits = all_bits};
+  const StepInfo cleared{.label = StepLabel::clear_bits, .area = area, .first_bit = first_bit, .nbits = all_bits};
+  if (faults_.on(Fault::release_clears_bits_first)) {
+    set_bits(a, first_bit, nbits, false);
+    step(cleared);
+    drop_allocation(slot);
+    step(freed);
+    return;
+  }
   drop_allocation(slot);
-  step(StepInfo{.label = StepLabel::free_range, .area = area, .first_bit = first_bit, .nbits = all_bits});
+  step(freed);
   set_bits(a, first_bit, nbits, false);
-  step(StepInfo{.label = StepLabel::clear_bits, .area = area, .first_bit = first_bit, .nbits = all_bits});
+  step(cleared);
 }
 
 void Allocator::cma_release_raw(AreaId area, Pfn pfn, PageCount count_in, Outcome& out) {

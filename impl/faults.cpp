@@ -126,6 +126,16 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "cma_alloc runs alloc_contig_range without cma_mutex: two callers whose windows share a "
      "pageblock isolate each other's range, and one fails busy although the area has room.",
      "W2"},
+    {Fault::bitmap_set_after_unlock, "bitmap_set_after_unlock", "plausible",
+     "cma_alloc drops cma->lock between the bitmap search and setting the bits: two callers "
+     "find the same window and both take it.",
+     "I5'"},
+    {Fault::release_clears_bits_first, "release_clears_bits_first",
+     "plausible: the 2012 order of cma_release (clear, then free, both under cma_mutex) without "
+     "the 2012 locking; v3.17 frees first",
+     "cma_release clears the bits before it frees the frames: a concurrent cma_alloc may reserve "
+     "a window whose frames are still allocated.",
+     "I5'"},
 }};
 
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};

@@ -43,6 +43,8 @@ enum class Fault : uint8_t {
   longterm_pins_after_failed_migration,  // D27
   // Concurrent faults: they show only when logical CPUs interleave (docs/concurrency.md).
   no_cma_mutex,                // D18
+  bitmap_set_after_unlock,     // plausible
+  release_clears_bits_first,   // plausible (the 2012 order without the 2012 locking)
   count_,                      // number of faults (not a fault)
 };
 
@@ -57,7 +59,7 @@ struct FaultInfo {
 std::span<const FaultInfo> all_faults();  // every sequential fault (not `none`)
 // The faults that need concurrent callers: the sequential engines cannot show them.
 std::span<const FaultInfo> concurrent_faults();
-inline constexpr size_t kConcurrentFaults = 1;
+inline constexpr size_t kConcurrentFaults = 3;
 const FaultInfo& fault_info(Fault f);
 std::optional<Fault> fault_by_name(std::string_view name);
 

@@ -11,7 +11,7 @@ flags="-O1 -fno-omit-frame-pointer -gline-tables-only -fsanitize=address -fsanit
 env SRC="$work/src" OUT="$work/out" WORK="$work/work" CC=clang-14 CXX=clang++-14 \
   CFLAGS="$flags" CXXFLAGS="$flags" LIB_FUZZING_ENGINE="-fsanitize=fuzzer" \
   bash "$root/.clusterfuzzlite/build.sh" >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
-for t in fuzz_lockstep fuzz_trace_parser fuzz_bitmap fuzz_buddy; do
+for t in fuzz_lockstep fuzz_trace_parser fuzz_bitmap fuzz_buddy fuzz_concurrent; do
   for f in "$t" "${t}_seed_corpus.zip" "$t.options"; do
     [ -s "$work/out/$f" ] || { echo "missing \$OUT/$f"; exit 1; }
   done

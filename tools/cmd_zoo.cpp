@@ -27,8 +27,15 @@ bool write_file(const std::string& path, const std::string& text) {
 int run(ZooArgs& a) {
   zoo::ZooOptions& o = a.zoo;
   if (!a.engines.empty()) {
+    // The sequential faults get the sequential engines named, the concurrent faults the
+    // concurrent ones (race, fuzz-concurrent).
     o.engines.clear();
-    for (const auto& e : a.engines) o.engines.push_back(*zoo::engine_by_name(e));
+    o.concurrent_engines.clear();
+    for (const auto& e : a.engines) {
+      const zoo::Engine engine = *zoo::engine_by_name(e);
+      const bool concurrent = engine == zoo::Engine::race || engine == zoo::Engine::fuzz_concurrent;
+      (concurrent ? o.concurrent_engines : o.engines).push_back(engine);
+    }
   }
   auto results = zoo::run_zoo(o, [](const std::string& s) { std::cerr << "\r\033[K" << s << std::flush; });
   std::cerr << "\r\033[K";
@@ -51,11 +58,12 @@ Command add(CLI::App& parent) {
   add_fault_option(*cmd, a->zoo.faults, /*allow_none=*/false)->description("only this fault (repeatable)");
   add_profile_option(*cmd, a->zoo.profile);
   cmd->add_option("--engines", a->engines,
-                  "comma-separated: fuzz-empty, fuzz-seeds, properties, random, explore (default all)")
+                  "comma-separated: fuzz-empty, fuzz-seeds, properties, random, explore for the sequential faults;\n"
+                  "race, fuzz-concurrent for the concurrent ones (default all)")
       ->type_name("LIST")
       ->delimiter(',')
       ->allow_extra_args(false)
-      ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random", "explore"}).description(""));
+      ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random", "explore", "race", "fuzz-concurrent"}).description(""));
   cmd->add_option("--fuzzer", a->zoo.fuzzer, "the fuzz_lockstep binary (default build/fuzz/fuzz/fuzz_lockstep)")
       ->type_name("PATH")
       ->check(kExecutable);

@@ -12,6 +12,7 @@ namespace cmacheck {
 enum class StepLabel : uint8_t {
   op,          // the one step of an operation that runs under zone->lock as a whole
   reserve,     // cma_alloc: bitmap search and set under cma->lock (A3, A4)
+  search,      // cma_alloc with fault bitmap_set_after_unlock only: the search, lock dropped
   mutex,       // cma_alloc: cma_mutex taken (60a60e32cf91)
   isolate,     // alloc_contig_range: start_isolate_page_range (X1)
   migrate,     // alloc_contig_range: one block migrated, or the attempt that failed (X2)
@@ -21,7 +22,7 @@ enum class StepLabel : uint8_t {
   free_range,  // cma_release: free_contig_range (R1)
   clear_bits,  // cma_release: cma_clear_bitmap (R1)
 };
-inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::reserve, StepLabel::mutex,
+inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::reserve, StepLabel::search, StepLabel::mutex,
                                             StepLabel::isolate, StepLabel::migrate, StepLabel::take,
                                             StepLabel::undo,    StepLabel::unreserve, StepLabel::free_range,
                                             StepLabel::clear_bits};
@@ -30,6 +31,7 @@ constexpr std::string_view name(StepLabel l) {
   switch (l) {
     case StepLabel::op: return "op";
     case StepLabel::reserve: return "reserve";
+    case StepLabel::search: return "search";
     case StepLabel::mutex: return "mutex";
     case StepLabel::isolate: return "isolate";
     case StepLabel::migrate: return "migrate";

@@ -1,5 +1,7 @@
 #include "zoo/zoo.h"
 
+#include "check/concurrent.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -30,12 +32,15 @@ const char* name(Engine e) {
     case Engine::fuzz_seeds: return "fuzz-seeds";
     case Engine::properties: return "properties";
     case Engine::explore: return "explore";
+    case Engine::race: return "race";
+    case Engine::fuzz_concurrent: return "fuzz-concurrent";
   }
   return "?";
 }
 
 std::optional<Engine> engine_by_name(const std::string& s) {
-  for (Engine e : {Engine::random, Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::explore})
+  for (Engine e : {Engine::random, Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::explore,
+                   Engine::race, Engine::fuzz_concurrent})
     if (s == name(e)) return e;
   return std::nullopt;
 }
@@ -129,10 +134,39 @@ ZooResult run_fuzzer(impl::Fault fault, Engine engine, const ZooOptions& options
     return r;
   }
   r.detected = true;
+  if (engine == Engine::fuzz_concurrent) {  // its finding prints the trace with its schedule
+    if (std::regex_search(log, m, std::regex("VIOLATION ([^:]+):"))) r.rule = m[1];
+    return r;
+  }
   std::string err;
   Trace t;
   std::ostringstream errs;
   if (load_trace(crash.string(), options_for(fault, options.profile), t, errs)) finish(r, t, options);
+  return r;
+}
+
+ZooResult run_race(impl::Fault fault, const ZooOptions& options) {
+  RaceOptions o;
+  o.seed = options.seed;
+  o.seconds = options.seconds;
+  o.faults.add(fault);
+  o.profile = options.profile;
+  const RaceResult res = race(o);
+  ZooResult r;
+  r.fault = fault;
+  r.engine = Engine::race;
+  r.executions = res.runs;
+  r.seconds = res.finding ? res.seconds : options.seconds;
+  r.detected = res.finding.has_value();
+  if (r.detected) {
+    r.rule = res.finding->finding->violation.rule;
+    r.shrunk_statements = res.shrunk.statements.size();
+    if (!options.reproducers.empty()) {
+      fs::create_directories(options.reproducers);
+      std::ofstream(fs::path(options.reproducers) / (std::string(impl::fault_info(fault).name) + ".trace"))
+          << print_trace(res.shrunk);
+    }
+  }
   return r;
 }
 
@@ -266,21 +300,50 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
   static const char* const fuzzers[] = {"build/fuzz/fuzz/fuzz_lockstep", "build/dev/fuzz/fuzz_lockstep", nullptr};
   static const char* const props[] = {"build/dev/properties/properties_test", "build/release/properties/properties_test",
                                       nullptr};
+  static const char* const concurrent_fuzzers[] = {"build/fuzz/fuzz/fuzz_concurrent", "build/dev/fuzz/fuzz_concurrent",
+                                                   nullptr};
   const std::string fuzzer = locate(options.fuzzer, fuzzers);
+  const std::string concurrent_fuzzer = locate(options.concurrent_fuzzer, concurrent_fuzzers);
   const std::string properties = locate(options.properties, props);
   std::vector<impl::Fault> faults = options.faults;
-  if (faults.empty())
+  if (faults.empty()) {
     for (const auto& f : impl::all_faults()) faults.push_back(f.fault);
+    for (const auto& f : impl::concurrent_faults()) faults.push_back(f.fault);
+  }
+  auto is_concurrent = [](impl::Fault f) {
+    for (const auto& c : impl::concurrent_faults())
+      if (c.fault == f) return true;
+    return false;
+  };
+  auto engines_of = [&](impl::Fault f) -> const std::vector<Engine>& {
+    return is_concurrent(f) ? options.concurrent_engines : options.engines;
+  };
   std::vector<ZooResult> results;
-  size_t done = 0;
-  const size_t total = faults.size() * options.engines.size();
+  size_t done = 0, total = 0;
+  for (impl::Fault fault : faults) total += engines_of(fault).size();
   for (impl::Fault fault : faults) {
-    for (Engine e : options.engines) {
+    for (Engine e : engines_of(fault)) {
       if (progress)
         progress("[" + std::to_string(done + 1) + "/" + std::to_string(total) + "] " +
                  std::string(impl::fault_info(fault).name) + " with " + name(e) + " ...");
       ZooResult r;
-      if (e == Engine::random) {
+      if (e == Engine::race) {
+        r = run_race(fault, options);
+      } else if (e == Engine::fuzz_concurrent) {
+        if (concurrent_fuzzer.empty()) {
+          r.fault = fault;
+          r.engine = e;
+          r.skipped = true;
+          r.note = "fuzz_concurrent not built (make fuzz-build)";
+        } else {
+          r = run_fuzzer(fault, e, options, concurrent_fuzzer);
+        }
+      } else if (is_concurrent(fault)) {
+        r.fault = fault;
+        r.engine = e;
+        r.skipped = true;
+        r.note = "a sequential engine cannot show a concurrent fault";
+      } else if (e == Engine::random) {
         Trace t;
         r = run_random(fault, options.seconds, options.seed, &t, options.profile);
         if (r.detected) finish(r, t, options);

@@ -13,7 +13,9 @@
 
 namespace cmacheck::zoo {
 
-enum class Engine { random, fuzz_empty, fuzz_seeds, properties, explore };
+// race and fuzz-concurrent run concurrent programs (docs/concurrency.md); they are the
+// engines of the concurrent faults (impl::concurrent_faults()).
+enum class Engine { random, fuzz_empty, fuzz_seeds, properties, explore, race, fuzz_concurrent };
 const char* name(Engine e);
 std::optional<Engine> engine_by_name(const std::string& s);
 
@@ -22,7 +24,10 @@ struct ZooOptions {
   std::vector<impl::Fault> faults;     // empty: all
   std::vector<Engine> engines = {Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::random,
                                  Engine::explore};
+  // The engines of the concurrent faults (used when `faults` is empty or names one of them).
+  std::vector<Engine> concurrent_engines = {Engine::race, Engine::fuzz_concurrent};
   std::string fuzzer;                  // fuzz_lockstep binary; empty: look beside cmacheck
+  std::string concurrent_fuzzer;       // fuzz_concurrent binary; empty: look beside cmacheck
   std::string properties;              // property-test binary; empty: look beside cmacheck
   std::string seed_corpus;             // corpus/fuzz_lockstep
   std::string work_dir = "build/zoo";  // scratch space for the fuzzer

@@ -1,0 +1,183 @@
+// The concurrent engine (issue 17, docs/concurrency.md): the trace language's cpus/Tn:/switch,
+// one implementation for both engines, exact replay, determinism, and every concurrent check
+// shown to fire.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "check/concurrent.h"
+#include "model/model.h"
+#include "trace/parse.h"
+#include "trace/print.h"
+
+using namespace cmacheck;
+
+namespace {
+
+Trace parse(const std::string& text) {
+  ParseResult p = parse_trace(text);
+  EXPECT_TRUE(p.ok()) << (p.error ? p.error->message : "");
+  return p.trace;
+}
+
+std::string parse_error(const std::string& text) {
+  ParseResult p = parse_trace(text);
+  return p.ok() ? "" : p.error->message;
+}
+
+std::string read(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+const char* kD18 =
+    "machine pages=64 pageblock_order=2 max_order=3 profile=linux-6.1 cpus=2\n"
+    "area dma base=32 pages=8\n"
+    "T0: cma_alloc c1 area=dma count=1\n"
+    "T1: cma_alloc c2 area=dma count=1\n"
+    "switch T1 after T0.1:reserve\n"
+    "switch T0 after T1.1:isolate\n";
+
+}  // namespace
+
+TEST(ConcurrentTrace, PrintsAndParsesBack) {
+  const Trace t = parse(kD18);
+  EXPECT_EQ(t.machine.cpus, 2);
+  ASSERT_EQ(t.switches.size(), 2u);
+  EXPECT_EQ(t.statements[1].thread, 1);
+  EXPECT_EQ(print_switch(t.switches[1]), "switch T0 after T1.1:isolate");
+  const Trace back = parse(print_trace(t));
+  EXPECT_EQ(back, t);
+}
+
+TEST(ConcurrentTrace, MalformedConcurrencyIsRefusedWithAReason) {
+  const std::string head = "machine pages=64 pageblock_order=2 max_order=3 cpus=2\narea dma base=32 pages=8\n";
+  EXPECT_NE(parse_error("machine pages=64 pageblock_order=2 max_order=3\nT1: alloc m kind=movable\n").find("cpus=2"),
+            std::string::npos);
+  EXPECT_NE(parse_error(head + "T2: alloc m kind=movable\n").find("cpus=3"), std::string::npos);
+  EXPECT_NE(parse_error(head + "T0: alloc m kind=movable\nT1: free m\n").find("belongs to one thread"), std::string::npos);
+  EXPECT_NE(parse_error(head + "T0: alloc m kind=movable\nswitch T1 after T0.2:op\n").find("does not exist"),
+            std::string::npos);
+  EXPECT_NE(parse_error(head + "T0: alloc m kind=movable\nswitch T1 after T0.1:nap\n").find("unknown step"),
+            std::string::npos);
+  EXPECT_NE(parse_error(head + "expect free=64\n").find("not supported"), std::string::npos);
+  EXPECT_NE(parse_error(head.substr(0, head.find(" cpus")) + " cpus=5\n").find("cpus must be"), std::string::npos);
+}
+
+// The must-show of issue 17: the D18 trace passes with cma_mutex and fails W2 without it.
+TEST(Concurrent, D18FailsWithoutCmaMutexAndPassesWithIt) {
+  const Trace t = parse(kD18);
+  ConcurrentOptions o;
+  EXPECT_EQ(run_concurrent(t, o).status, RunStatus::ok);
+  o.faults.add(impl::Fault::no_cma_mutex);
+  const ConcurrentResult r = run_concurrent(t, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "W2");
+}
+
+// A schedule is data: a switch whose step never happens, or that names a CPU that cannot
+// run there, is a malformed trace, not a silent other schedule.
+TEST(Concurrent, AnInfeasibleScheduleIsMalformed) {
+  Trace t = parse(kD18);
+  t.switches[1].occurrence = 7;
+  const ConcurrentResult r = run_concurrent(t, {});
+  EXPECT_EQ(r.status, RunStatus::malformed);
+  EXPECT_NE(r.malformed.find("never happened"), std::string::npos);
+}
+
+// One implementation serves both engines: every hand-written sequential trace runs through
+// the step engine on one CPU with impl and model agreeing after every operation, as it does
+// through the sequential engine.
+TEST(Concurrent, EveryCorpusTraceRunsTheSameThroughTheStepEngine) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::path(CMACHECK_SOURCE_DIR) / "corpus/traces")) {
+    if (e.path().extension() != ".trace") continue;
+    ParseResult p = parse_trace(read(e.path()));
+    ASSERT_TRUE(p.ok()) << e.path();
+    Trace t = p.trace;
+    std::erase_if(t.statements, [](const Statement& s) { return !std::holds_alternative<Op>(s.body); });
+    const RunResult seq = run_trace(t, RunOptions{});
+    const ConcurrentResult con = run_concurrent(t, {});
+    EXPECT_EQ(seq.status, RunStatus::ok) << e.path();
+    EXPECT_EQ(con.status, RunStatus::ok) << e.path() << "\n" << (con.finding ? con.finding->report : con.malformed);
+    EXPECT_FALSE(con.inconclusive) << e.path();
+    EXPECT_EQ(con.ops + con.skipped, t.statements.size()) << e.path();
+    ++n;
+  }
+  EXPECT_GE(n, 20u);
+}
+
+// The same seed gives the same programs, schedules and finding.
+TEST(Concurrent, RaceIsDeterministic) {
+  RaceOptions o;
+  o.seed = 5;
+  o.max_programs = 40;
+  o.faults.add(impl::Fault::no_cma_mutex);
+  const RaceResult a = race(o), b = race(o);
+  EXPECT_EQ(a.runs, b.runs);
+  EXPECT_EQ(a.steps, b.steps);
+  ASSERT_EQ(a.finding.has_value(), b.finding.has_value());
+  if (a.finding) {
+    EXPECT_EQ(print_trace(a.finding->ran), print_trace(b.finding->ran));
+    EXPECT_EQ(print_trace(a.shrunk), print_trace(b.shrunk));
+  }
+}
+
+// A finding's trace replays the failure exactly, from its switch lines alone.
+TEST(Concurrent, AFindingReplaysFromItsTrace) {
+  RaceOptions o;
+  o.seed = 1;
+  o.max_programs = 200;
+  o.faults.add(impl::Fault::no_cma_mutex);
+  const RaceResult r = race(o);
+  ASSERT_TRUE(r.finding);
+  ConcurrentOptions replay;
+  replay.faults = o.faults;
+  const ConcurrentResult again = run_concurrent(r.finding->ran, replay);
+  ASSERT_EQ(again.status, RunStatus::violation);
+  EXPECT_EQ(again.finding->violation.rule, r.finding->finding->violation.rule);
+  EXPECT_EQ(again.finding->violation.message, r.finding->finding->violation.message);
+  const ConcurrentResult shrunk = run_concurrent(r.shrunk, replay);
+  ASSERT_EQ(shrunk.status, RunStatus::violation);
+  EXPECT_LE(r.shrunk.statements.size(), r.finding->ran.statements.size());
+}
+
+// Each ghost invariant fires: I5' (a bit left set by a busy window, at the step), I7' (a
+// pageblock left isolated, which I12 also forbids at quiescence), W2 (above).
+TEST(Concurrent, GhostInvariantsFire) {
+  const Trace busy = parse(
+      "machine pages=64 pageblock_order=2 max_order=3 cpus=2\n"
+      "area dma base=32 pages=8\n"
+      "T0: alloc m kind=movable at=32\n"
+      "T0: pin m\n"
+      "T1: cma_alloc c area=dma count=4\n");
+  ConcurrentOptions o;
+  EXPECT_EQ(run_concurrent(busy, o).status, RunStatus::ok);
+  o.faults.add(impl::Fault::keep_bits_after_busy);
+  ConcurrentResult r = run_concurrent(busy, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "I5'");
+  ConcurrentOptions leave;
+  leave.faults.add(impl::Fault::leave_isolated_on_failure);
+  r = run_concurrent(busy, leave);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "I7'");
+}
+
+// W1 in the model: a search that a concurrent reservation covered takes the next window.
+TEST(Concurrent, ModelSearchSeesTheReservedView) {
+  const Trace t = parse("machine pages=64 pageblock_order=2 max_order=3\narea dma base=32 pages=16\n");
+  model::Model m(t.machine, t.areas);
+  Outcome out;
+  m.set_reserved_view({{0, AreaId{0}, 0, 4}});
+  m.apply_alone(CmaAlloc{HandleId{0}, AreaId{0}, PageCount{4}, Order{0}}, out);
+  ASSERT_TRUE(out.ok);
+  EXPECT_EQ(raw(out.pfn), 36u);
+  m.apply_alone(CmaAlloc{HandleId{1}, AreaId{0}, PageCount{4}, Order{0}}, out);  // the view was for one operation
+  ASSERT_TRUE(out.ok);
+  EXPECT_EQ(raw(out.pfn), 32u);
+}
