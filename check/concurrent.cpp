@@ -931,6 +931,32 @@ Trace without_statement(const Trace& t, size_t index) {
   return out;
 }
 
+// The same removal, but a CPU switched to only to run the removed operation is skipped: the
+// switch into it takes the target of the switch out of it (`switch T2 after T0.1:reserve`,
+// `switch T3 after T2.1:op` become `switch T3 after T0.1:reserve`). Switches are written in
+// the order they happened, so the switch into the operation is the last one before the
+// first switch out of it that targets its CPU.
+std::optional<Trace> without_statement_chained(const Trace& t, size_t index) {
+  const uint8_t thread = t.statements[index].thread;
+  uint32_t number = 0;
+  for (size_t i = 0; i <= index; ++i)
+    if (t.statements[i].thread == thread && std::holds_alternative<Op>(t.statements[i].body)) ++number;
+  std::vector<Switch> sw = t.switches;
+  for (size_t out = 0; out < sw.size(); ++out) {
+    if (sw[out].at_start || sw[out].thread != thread || sw[out].op != number) continue;
+    for (size_t in = out; in-- > 0;)
+      if (sw[in].to == thread) {
+        sw[in].to = sw[out].to;
+        sw.erase(sw.begin() + static_cast<long>(out));
+        Trace candidate = t;
+        candidate.switches = std::move(sw);
+        return without_statement(candidate, index);
+      }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 uint64_t mix(uint64_t a, uint64_t b) {
   uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -954,6 +980,11 @@ Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, 
       if (fails_with(candidate, options, rule)) {
         best = std::move(candidate);
         progress = true;
+        continue;
+      }
+      if (auto chained = without_statement_chained(best, i); chained && fails_with(*chained, options, rule)) {
+        best = std::move(*chained);
+        progress = true;
       }
     }
     for (size_t i = best.switches.size(); i-- > 0;) {
@@ -965,6 +996,23 @@ Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, 
       }
     }
   }
+  // Fewer CPUs: the CPUs left with operations are renumbered in order of first use.
+  std::array<int, impl::kMaxCpus> renumber;
+  renumber.fill(-1);
+  int used = 0;
+  for (const Statement& st : best.statements)
+    if (renumber[st.thread] < 0) renumber[st.thread] = used++;
+  Trace compact = best;
+  compact.machine.cpus = static_cast<uint8_t>(std::max(used, 2));
+  for (Statement& st : compact.statements) st.thread = static_cast<uint8_t>(renumber[st.thread]);
+  bool ok = true;
+  for (Switch& sw : compact.switches) {
+    ok = ok && renumber[sw.to] >= 0 && (sw.at_start || renumber[sw.thread] >= 0);
+    if (!ok) break;
+    sw.to = static_cast<uint8_t>(renumber[sw.to]);
+    if (!sw.at_start) sw.thread = static_cast<uint8_t>(renumber[sw.thread]);
+  }
+  if (ok && compact.machine.cpus < best.machine.cpus && fails_with(compact, options, rule)) best = std::move(compact);
   return best;
 }
 

@@ -60,6 +60,10 @@ bool world_from_text(const std::string& name, const std::string& text, uint32_t 
     err << p.error->format(name) << "\n";
     return false;
   }
+  if (p.trace.concurrent()) {
+    err << name << ":1: error: explore's worlds are sequential (a concurrent trace runs with `cmacheck replay`)\n";
+    return false;
+  }
   if (p.trace.machine.pages > kMaxExplorePages) {
     err << name << ": error: explore runs worlds of at most " << kMaxExplorePages << " frames, this one has "
         << p.trace.machine.pages << "\n";

@@ -134,6 +134,11 @@ int kreplay_file(const std::string& path, const FileOptions& o, std::ostream& ou
     err << parsed.error->format(path) << "\n";
     return kNotCheckable;
   }
+  if (parsed.trace.concurrent()) {
+    err << path << ":1: error: kreplay runs sequential traces; a concurrent trace (cpus > 1) runs with "
+        << "`cmacheck replay` (docs/concurrency.md)\n";
+    return kNotCheckable;
+  }
   PlanResult pr = make_plan(parsed.trace, text, o.plan);
   if (!pr.plan) {
     err << path << ":" << pr.problem->line << ": error: " << pr.problem->message << "\n";

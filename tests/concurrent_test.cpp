@@ -143,7 +143,10 @@ TEST(Concurrent, AFindingReplaysFromItsTrace) {
   EXPECT_EQ(again.finding->violation.message, r.finding->finding->violation.message);
   const ConcurrentResult shrunk = run_concurrent(r.shrunk, replay);
   ASSERT_EQ(shrunk.status, RunStatus::violation);
-  EXPECT_LE(r.shrunk.statements.size(), r.finding->ran.statements.size());
+  // D18's shape: two cma_allocs on two CPUs, one switch each way.
+  EXPECT_EQ(r.shrunk.statements.size(), 2u) << print_trace(r.shrunk);
+  EXPECT_EQ(r.shrunk.machine.cpus, 2);
+  EXPECT_EQ(r.shrunk.switches.size(), 2u);
 }
 
 // Each ghost invariant fires: I5' (a bit left set by a busy window, at the step), I7' (a

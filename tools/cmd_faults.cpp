@@ -11,6 +11,11 @@ int run() {
     std::cout << f.name << "\n  origin:   " << f.origin << "\n  does:     " << f.description
               << "\n  caught by: " << f.caught_by << "\n  reproducer: corpus/zoo/" << f.name << ".trace\n";
   }
+  std::cout << "\nConcurrent faults (docs/concurrency.md; engines race and fuzz-concurrent):\n";
+  for (const auto& f : impl::concurrent_faults()) {
+    std::cout << f.name << "\n  origin:   " << f.origin << "\n  does:     " << f.description
+              << "\n  caught by: " << f.caught_by << "\n  reproducer: corpus/faults/" << f.name << ".trace\n";
+  }
   return kHeld;
 }
 

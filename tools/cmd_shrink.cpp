@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include "check/concurrent.h"
 #include "check/replay.h"
 #include "check/shrink.h"
 #include "tools/commands.h"
@@ -24,7 +25,23 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 // Runs the trace once: kViolation when it fails (so there is something to shrink), kHeld
 // when it holds, kBadInput (reported) when a statement is malformed where it runs.
+ConcurrentOptions concurrent_options(const ShrinkArgs& a) {
+  ConcurrentOptions c;
+  c.faults = a.run.faults;
+  c.profile = a.run.profile;
+  c.lockstep = a.run.lockstep;
+  return c;
+}
+
 int status_of(const std::string& path, const Trace& t, const ShrinkArgs& a) {
+  if (t.concurrent()) {
+    const ConcurrentResult r = run_concurrent(t, concurrent_options(a));
+    if (r.status == RunStatus::malformed) {
+      std::cerr << path << ":" << r.malformed_line << ": error: " << r.malformed << "\n";
+      return kBadInput;
+    }
+    return r.status == RunStatus::violation ? kViolation : kHeld;
+  }
   const RunResult r = run_trace(t, a.run, nullptr);
   if (r.status == RunStatus::malformed) {
     std::cerr << path << ":" << r.malformed_line << ": error: " << r.malformed << "\n";
@@ -36,10 +53,20 @@ int status_of(const std::string& path, const Trace& t, const ShrinkArgs& a) {
 // Shrinks one failing trace to PATH.min.trace: kHeld when written, kBadInput when the
 // output cannot be written.
 int shrink_one(const std::string& path, const Trace& t, const ShrinkArgs& a) {
-  ShrinkResult r = shrink_trace(t, a.run, [&](size_t n) {
-    if (!a.quiet) std::cerr << "shrink " << path << ": " << n << " statements\r" << std::flush;
-  });
-  if (!a.quiet) std::cerr << "\n";
+  ShrinkResult r;
+  if (t.concurrent()) {  // docs/concurrency.md: switches first, then operations, then switches one by one
+    const ConcurrentResult first = run_concurrent(t, concurrent_options(a));
+    r.failed = first.status == RunStatus::violation;
+    if (r.failed) {
+      r.rule = first.finding->violation.rule;
+      r.trace = shrink_concurrent(t, concurrent_options(a), r.rule);
+    }
+  } else {
+    r = shrink_trace(t, a.run, [&](size_t n) {
+      if (!a.quiet) std::cerr << "shrink " << path << ": " << n << " statements\r" << std::flush;
+    });
+    if (!a.quiet) std::cerr << "\n";
+  }
   if (!r.failed) {
     std::cerr << "cmacheck: " << path << " does not fail; nothing to shrink\n";
     return kViolation;
@@ -56,8 +83,9 @@ int shrink_one(const std::string& path, const Trace& t, const ShrinkArgs& a) {
   }
   std::cout << "wrote " << out << " (" << r.trace.statements.size() << " statements, violates " << r.rule << ")\n";
   std::cout << "reproduce: cmacheck replay";
-  for (const auto& fi : impl::all_faults())
-    if (a.run.faults.on(fi.fault)) std::cout << " --fault " << fi.name;
+  for (const auto& table : {impl::all_faults(), impl::concurrent_faults()})
+    for (const auto& fi : table)
+      if (a.run.faults.on(fi.fault)) std::cout << " --fault " << fi.name;
   if (!a.run.lockstep) std::cout << " --impl-only";
   std::cout << " " << out << "\n";
   return kHeld;

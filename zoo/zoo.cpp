@@ -117,6 +117,9 @@ ZooResult run_fuzzer(impl::Fault fault, Engine engine, const ZooOptions& options
                     " -max_total_time=" + std::to_string(static_cast<int>(options.seconds)) +
                     " -print_final_stats=1 -artifact_prefix=" + (work / "").string() + " " + (work / "corpus").string();
   if (engine == Engine::fuzz_seeds) cmd += " " + options.seed_corpus;
+  // fuzz_concurrent starts from its own seeds (random programs of 16-200 bytes), as
+  // `make fuzz` users run it: libFuzzer's first inputs are too short to hold two CPUs' work.
+  if (engine == Engine::fuzz_concurrent) cmd += " " + (fs::path(options.seed_corpus).parent_path() / "fuzz_concurrent").string();
   cmd += " > " + (work / "log").string() + " 2>&1";
   const auto t0 = Clock::now();
   const int rc = std::system(cmd.c_str());
