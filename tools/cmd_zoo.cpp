@@ -64,7 +64,7 @@ Command add(CLI::App& parent) {
       ->delimiter(',')
       ->allow_extra_args(false)
       ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random", "explore", "race", "fuzz-concurrent"}).description(""));
-  cmd->add_option("--fuzzer", a->zoo.fuzzer, "the fuzz_lockstep binary (default build/fuzz/fuzz/fuzz_lockstep)")
+  cmd->add_option("--fuzzer", a->zoo.fuzzer, "the fuzz_lockstep binary (default: the first built of build/fuzz-nosan, build/fuzz, build/dev)")
       ->type_name("PATH")
       ->check(kExecutable);
   cmd->add_option("--properties", a->zoo.properties,

@@ -300,10 +300,13 @@ ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Tra
 }
 
 std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<void(const std::string&)>& progress) {
-  static const char* const fuzzers[] = {"build/fuzz/fuzz/fuzz_lockstep", "build/dev/fuzz/fuzz_lockstep", nullptr};
+  // What `make fuzz` runs first (its default FUZZ_PRESET, docs/performance.md), then the ASan builds.
+  static const char* const fuzzers[] = {"build/fuzz-nosan/fuzz/fuzz_lockstep", "build/fuzz/fuzz/fuzz_lockstep",
+                                        "build/dev/fuzz/fuzz_lockstep", nullptr};
   static const char* const props[] = {"build/dev/properties/properties_test", "build/release/properties/properties_test",
                                       nullptr};
-  static const char* const concurrent_fuzzers[] = {"build/fuzz/fuzz/fuzz_concurrent", "build/dev/fuzz/fuzz_concurrent",
+  static const char* const concurrent_fuzzers[] = {"build/fuzz-nosan/fuzz/fuzz_concurrent", "build/fuzz/fuzz/fuzz_concurrent",
+                                                   "build/dev/fuzz/fuzz_concurrent",
                                                    nullptr};
   const std::string fuzzer = locate(options.fuzzer, fuzzers);
   const std::string concurrent_fuzzer = locate(options.concurrent_fuzzer, concurrent_fuzzers);
