@@ -480,7 +480,10 @@ void Model::move_pageblock_lists(uint64_t pb, MigrateType t) {
 std::optional<FreeBlock> Model::rmqueue(MigrateType t, Order k, bool allow_cma, std::optional<Pfn> proposed,
                                         const std::string& what) {
   const bool movable = t == MigrateType::movable;
-  const uint64_t free_cma = memory_.free_frames_labelled(MigrateType::cma);
+  // (A block moved whole to ISOLATE's list left both counts, its frames past the range too:
+  // set_migratetype_isolate subtracts what move_freepages_block moved, from NR_FREE_CMA_PAGES
+  // as well when the pageblock was CMA.)
+  const uint64_t free_cma = memory_.free_frames_labelled(MigrateType::cma) - isolate_listed_past_range_cma_;
   const uint64_t usable =
       memory_.free_frames() - memory_.free_frames_labelled(MigrateType::isolate) - isolate_listed_past_range_;
   if (movable && allow_cma && 2 * free_cma > usable)
@@ -835,13 +838,11 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
   // Isolating the first and the last pageblock splits a free block across the range's outer
   // edges (a CMA window's are CMA on both sides: nothing to change there).
   std::optional<FreeBlock> across_hi;  // linux-6.1: pieces that merged back across the upper edge
-  if (mode == Mode::normal) {
-    if (memory_.own_lists()) {
-      across_hi = split_edges_linux_6_1(first_pb, last_pb, isolated(last_pb));
-    } else {
-      split_outside(first_pb << B, true);
-      if (isolated(last_pb)) split_outside((last_pb + 1) << B, false);
-    }
+  if (memory_.own_lists()) {
+    across_hi = split_edges_linux_6_1(first_pb, last_pb, isolated(last_pb));
+  } else if (mode == Mode::normal) {
+    split_outside(first_pb << B, true);
+    if (isolated(last_pb)) split_outside((last_pb + 1) << B, false);
   }
   if (refused) {
     undo_isolation(first_pb, last_pb, isolated, caller, across_hi);
@@ -884,6 +885,7 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
       memory_.set_list(*across_hi, MigrateType::isolate);
       // The kernel's free count leaves out what is on ISOLATE's lists (B4 step 1).
       isolate_listed_past_range_ = raw(across_hi->head) + raw(across_hi->order.pages()) - ((last_pb + 1) << B);
+      if (memory_.label(Pfn{(last_pb + 1) << B}) == MigrateType::cma) isolate_listed_past_range_cma_ = isolate_listed_past_range_;
     }
   }
   for (HandleId h : intersecting) {
@@ -900,6 +902,7 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
     }
   }
   isolate_listed_past_range_ = 0;
+  isolate_listed_past_range_cma_ = 0;
   if (result == RangeResult::ok)
     for (uint64_t f = s; f < e; ++f)
       if (owner_[f] != kNoOwner) {
@@ -916,7 +919,8 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
         memory_.set_list(FrameRange{Pfn{p}, PageCount{uint64_t{1} << B}}, memory_.label(Pfn{p}));
     }
   }
-  if (mode == Mode::normal || moves) undo_isolation(first_pb, last_pb, isolated, caller, across_hi);
+  // (linux-6.1 split the edges in both modes: the pieces it listed ISOLATE go back too.)
+  if (mode == Mode::normal || moves || memory_.own_lists()) undo_isolation(first_pb, last_pb, isolated, caller, across_hi);
   return result;
 }
 

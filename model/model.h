@@ -213,6 +213,7 @@ class Model {
   // linux-6.1, while alloc_contig moves blocks: free frames past the range that are on
   // ISOLATE's lists (split_edges_linux_6_1's block across the upper edge).
   uint64_t isolate_listed_past_range_ = 0;
+  uint64_t isolate_listed_past_range_cma_ = 0;  // the same, when those frames are CMA's
   std::vector<MigrateType> scratch_labels_;  // contig_range's, kept to spare an allocation per window
   std::vector<ReservedView> reserved_view_;
   std::vector<uint64_t> scratch_view_bits_;
