@@ -19,6 +19,7 @@ namespace {
 struct RaceArgs {
   RaceOptions options;
   std::vector<impl::Fault> faults;
+  unsigned cpus = 0;  // (RaceOptions::cpus is a uint8_t, which CLI11 would print as a character)
   std::string schedule = "swarm";
   std::string out_dir = "corpus/concurrent";
   bool quiet = false;
@@ -27,6 +28,7 @@ struct RaceArgs {
 int run(RaceArgs& a) {
   RaceOptions& o = a.options;
   o.faults = fault_set(a.faults);
+  o.cpus = static_cast<uint8_t>(a.cpus);
   if (a.schedule != "swarm") o.kind = schedule_kind_by_name(a.schedule);
   if (!a.quiet && isatty(STDERR_FILENO))
     o.progress = [](uint64_t programs, uint64_t runs, double seconds) {
@@ -84,7 +86,7 @@ Command add(CLI::App& parent) {
       ->check(CLI::Validator(CLI::NonNegativeNumber).description(""))
       ->capture_default_str();
   cmd->add_option("--programs", a->options.max_programs, "stop after N programs instead (0: use --seconds)")->type_name("N");
-  cmd->add_option("--cpus", a->options.cpus, "logical CPUs per program (0: each program picks 2-4)")
+  cmd->add_option("--cpus", a->cpus, "logical CPUs per program (0: each program picks 2-4)")
       ->type_name("N")
       ->check(CLI::IsMember({0, 2, 3, 4}).description(""))
       ->capture_default_str();
