@@ -184,3 +184,28 @@ TEST(Concurrent, ModelSearchSeesTheReservedView) {
   ASSERT_TRUE(out.ok);
   EXPECT_EQ(raw(out.pfn), 32u);
 }
+
+// The other checks of a concurrent run fire too: an operation's own `=> ok pfn=` expectation,
+// and the model at quiescence (D12's fault: impl ignores B4 step 1's CMA preference, K2).
+TEST(Concurrent, ExpectationsAndTheModelComparisonFire) {
+  const Trace wrong = parse(
+      "machine pages=64 pageblock_order=2 max_order=3 cpus=2\n"
+      "area dma base=32 pages=8\n"
+      "T0: cma_alloc c1 area=dma count=1 => ok pfn=33\n"
+      "T1: alloc m kind=movable\n");
+  ConcurrentResult r = run_concurrent(wrong, {});
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "expect");
+
+  const Trace prefer_cma = parse(
+      "machine pages=64 pageblock_order=2 max_order=3 cpus=2\n"
+      "area dma base=0 pages=48\n"
+      "T0: alloc m kind=movable\n"
+      "T1: alloc n kind=movable\n");
+  EXPECT_EQ(run_concurrent(prefer_cma, {}).status, RunStatus::ok);
+  ConcurrentOptions o;
+  o.faults.add(impl::Fault::no_cma_preference);
+  r = run_concurrent(prefer_cma, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "K2");
+}
