@@ -2,11 +2,10 @@
 // README with the machine they came from; no timed unit tests.
 #include <benchmark/benchmark.h>
 
-#include "check/concurrent.h"
-
 #include <memory>
 #include <vector>
 
+#include "check/concurrent.h"
 #include "check/decode.h"
 #include "check/runner.h"
 #include "impl/allocator.h"

@@ -52,13 +52,13 @@ thread_local std::array<std::unique_ptr<char[]>, impl::kMaxCpus> t_stacks;
 
 std::string num(uint64_t v) { return std::to_string(v); }
 
-std::string outcome_text(const Outcome& o) {
-  if (o.ok) return "ok pfn=" + num(raw(o.pfn));
-  return std::string("fail (") + name(o.reason) + ")";
-}
-
 bool is_contiguous(const Op& op) { return std::holds_alternative<CmaAlloc>(op) || std::holds_alternative<AllocContig>(op); }
 
+
+Trace with_profile(Trace t, const std::optional<Profile>& profile) {
+  if (profile) t.machine.profile = *profile;
+  return t;
+}
 
 class Engine;
 thread_local Engine* t_entry_engine = nullptr;
@@ -90,9 +90,7 @@ struct GhostBits {
 class Engine final : public impl::StepHook {
  public:
   Engine(const Trace& trace, const ConcurrentOptions& options)
-      : trace_(trace), options_(options), impl_(trace_.machine, trace_.areas, options.faults) {
-    if (options_.profile) trace_.machine.profile = *options_.profile;
-    impl_ = impl::Allocator(trace_.machine, trace_.areas, options.faults);
+      : trace_(with_profile(trace, options.profile)), options_(options), impl_(trace_.machine, trace_.areas, options.faults) {
     if (options_.lockstep) model_ = std::make_unique<model::Model>(trace_.machine, trace_.areas);
     impl_.set_step_hook(this);
     threads_.resize(trace_.machine.cpus);
@@ -957,11 +955,10 @@ std::optional<Trace> without_statement_chained(const Trace& t, size_t index) {
   return std::nullopt;
 }
 
+// The seed of stream b of seed a: the (b+1)-th SplitMix64 output of a.
 uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9e3779b97f4a7c15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+  SeededChoices s(a + 0x9e3779b97f4a7c15ull * b);
+  return s.next();
 }
 
 }  // namespace

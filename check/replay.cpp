@@ -1,7 +1,5 @@
 #include "check/replay.h"
 
-#include "check/concurrent.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -11,6 +9,7 @@
 #include <ostream>
 #include <span>
 
+#include "check/concurrent.h"
 #include "check/decode.h"
 #include "trace/parse.h"
 #include "trace/print.h"

@@ -158,13 +158,6 @@ std::string first_difference(const Observation& a, const Observation& b, const T
   return {};
 }
 
-std::string outcome_text(const Outcome& o) {
-  std::string s = o.ok ? "ok pfn=" + std::to_string(raw(o.pfn)) : std::string("fail (") + name(o.reason) + ")";
-  if (!o.moves.empty()) s += ", moved " + std::to_string(o.moves.size());
-  if (o.windows_tried > 1) s += ", " + std::to_string(o.windows_tried) + " windows";
-  return s;
-}
-
 }  // namespace
 
 bool Session::run_op(const Statement& st, size_t index) {

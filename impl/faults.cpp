@@ -144,6 +144,11 @@ constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};
 
 std::span<const FaultInfo> all_faults() { return kFaults; }
 std::span<const FaultInfo> concurrent_faults() { return kConcurrent; }
+bool is_concurrent(Fault f) {
+  for (const auto& c : kConcurrent)
+    if (c.fault == f) return true;
+  return false;
+}
 
 const FaultInfo& fault_info(Fault f) {
   for (const auto& table : {std::span<const FaultInfo>(kFaults), std::span<const FaultInfo>(kConcurrent)})

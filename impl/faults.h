@@ -59,6 +59,7 @@ struct FaultInfo {
 std::span<const FaultInfo> all_faults();  // every sequential fault (not `none`)
 // The faults that need concurrent callers: the sequential engines cannot show them.
 std::span<const FaultInfo> concurrent_faults();
+bool is_concurrent(Fault f);
 inline constexpr size_t kConcurrentFaults = 3;
 const FaultInfo& fault_info(Fault f);
 std::optional<Fault> fault_by_name(std::string_view name);

@@ -22,6 +22,13 @@ const char* name(FailReason r) {
   return "?";
 }
 
+std::string outcome_text(const Outcome& o) {
+  std::string s = o.ok ? "ok pfn=" + std::to_string(raw(o.pfn)) : std::string("fail (") + name(o.reason) + ")";
+  if (!o.moves.empty()) s += ", moved " + std::to_string(o.moves.size());
+  if (o.windows_tried > 1) s += ", " + std::to_string(o.windows_tried) + " windows";
+  return s;
+}
+
 std::string describe(const Observation& o, const Trace& t) {
   std::string s = o.ok ? "ok" : "fail";
   if (o.ok)

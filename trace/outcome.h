@@ -109,6 +109,8 @@ struct ContentDigest {
 };
 
 std::string describe(const Observation& o, const Trace& t);
+// `ok pfn=P, moved N, W windows` or `fail (reason)`, for reports and logs.
+std::string outcome_text(const Outcome& o);
 
 }  // namespace cmacheck
 

@@ -1,7 +1,5 @@
 #include "zoo/zoo.h"
 
-#include "check/concurrent.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "check/concurrent.h"
 #include "check/decode.h"
 #include "check/replay.h"
 #include "check/shrink.h"
@@ -316,13 +315,8 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
     for (const auto& f : impl::all_faults()) faults.push_back(f.fault);
     for (const auto& f : impl::concurrent_faults()) faults.push_back(f.fault);
   }
-  auto is_concurrent = [](impl::Fault f) {
-    for (const auto& c : impl::concurrent_faults())
-      if (c.fault == f) return true;
-    return false;
-  };
   auto engines_of = [&](impl::Fault f) -> const std::vector<Engine>& {
-    return is_concurrent(f) ? options.concurrent_engines : options.engines;
+    return impl::is_concurrent(f) ? options.concurrent_engines : options.engines;
   };
   std::vector<ZooResult> results;
   size_t done = 0, total = 0;
@@ -344,7 +338,7 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
         } else {
           r = run_fuzzer(fault, e, options, concurrent_fuzzer);
         }
-      } else if (is_concurrent(fault)) {
+      } else if (impl::is_concurrent(fault)) {
         r.fault = fault;
         r.engine = e;
         r.skipped = true;
