@@ -75,6 +75,7 @@ struct OpRecord {
   bool skipped = false;                // its handle was not live (its binding failed in this schedule)
   bool interfered = false;             // another operation was in flight during it
   uint32_t searches = 0;               // cma_alloc: `reserve` steps so far
+  bool lru_window = false;             // between its `drain` and `take` steps (E3)
   std::vector<model::Model::ReservedView> view;  // W1
   Outcome out;
 };
@@ -91,7 +92,10 @@ class Engine final : public impl::StepHook {
  public:
   Engine(const Trace& trace, const ConcurrentOptions& options)
       : trace_(with_profile(trace, options.profile)), options_(options), impl_(trace_.machine, trace_.areas, options.faults) {
-    if (options_.lockstep) model_ = std::make_unique<model::Model>(trace_.machine, trace_.areas);
+    if (options_.lockstep) {
+      model_ = std::make_unique<model::Model>(trace_.machine, trace_.areas);
+      model_->set_lru_events_external(true);
+    }
     impl_.set_step_hook(this);
     threads_.resize(trace_.machine.cpus);
     for (size_t i = 0; i < trace_.statements.size(); ++i)
@@ -326,6 +330,7 @@ class Engine final : public impl::StepHook {
         if (!match || used_[i]) continue;
         used_[i] = true;
         if (!can_run(sw.to)) {
+          if (options_.lenient_schedule) return fallback;
           malformed(sw.line, "schedule: " + print_switch(sw) + ": T" + num(sw.to) + " cannot run there");
           return fallback;
         }
@@ -389,7 +394,7 @@ class Engine final : public impl::StepHook {
           stop(Violation{"deadlock", "no CPU can run, but T" + num(&th - threads_.data()) + " has not finished", {}});
           break;
         }
-      if (!options_.choices)
+      if (!options_.choices && !options_.lenient_schedule)
         for (size_t i = 0; i < trace_.switches.size(); ++i)
           if (!used_[i]) {
             malformed(trace_.switches[i].line, "schedule: " + print_switch(trace_.switches[i]) + ": that step never happened");
@@ -542,8 +547,19 @@ class Engine final : public impl::StepHook {
         for (uint64_t pb = info.first_pb; pb <= info.last_pb; ++pb)
           if (iso_owner_[pb] == me) iso_owner_[pb] = kNoOwner;
         break;
+      case StepLabel::drain:
+        // E3: lru_cache_disable, applied to the model at this step (set_lru_events_external).
+        rec.lru_window = true;
+        ++lru_windows_;
+        lru_events_.push_back({step_, true});
+        break;
       case StepLabel::take:
         rec.last_take = step_;
+        if (rec.lru_window) {  // lru_cache_enable ran just before the take
+          rec.lru_window = false;
+          --lru_windows_;
+          lru_events_.push_back({step_, false});
+        }
         break;
       case StepLabel::op:
       case StepLabel::search:
@@ -554,6 +570,12 @@ class Engine final : public impl::StepHook {
     if (stopped_) return;
     check_isolation();
     if (stopped_) return;
+    // I12': lru_cache_disable is in force exactly while an operation is between its drain and
+    // its take (E3).
+    if (impl_.lru_disabled() != lru_windows_)
+      return stop(Violation{"I12'", "lru_cache_disable count is " + num(impl_.lru_disabled()) + " but " +
+                                        num(lru_windows_) + " operation(s) are between their drain and take steps",
+                            std::nullopt});
     if (auto v = impl_.check_invariants(impl::CheckTier::cheap, /*quiescent=*/false)) stop(*v);
   }
 
@@ -648,11 +670,19 @@ class Engine final : public impl::StepHook {
     applied_ = records_.size();
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return records_[a].commit < records_[b].commit; });
     Outcome mine;
+    // The lru_cache_disable/enable steps (E3) go to the model in step order among the commits.
+    size_t event = 0;
+    auto events_until = [&](uint64_t step) {
+      for (; event < lru_events_.size() && lru_events_[event].step <= step; ++event)
+        lru_events_[event].disable ? model_->lru_cache_disable() : model_->lru_cache_enable();
+    };
     for (size_t i : order) {
       OpRecord& rec = records_[i];
+      events_until(rec.commit);
       if (rec.skipped) continue;
       const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
       model_->set_reserved_view(rec.view);
+      model_->set_cpu(rec.cpu);
       auto v = model_->apply(op, rec.out, mine);
       const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
       if (!v && differ)
@@ -666,6 +696,8 @@ class Engine final : public impl::StepHook {
       failing_record_ = static_cast<int>(i);
       return stop(Violation{v->rule, op_text(rec) + ": " + v->message, v->where});
     }
+    events_until(UINT64_MAX);
+    lru_events_.clear();
     if (full) compare_state();
   }
 
@@ -694,6 +726,12 @@ class Engine final : public impl::StepHook {
                           (p ? num(raw(p->pfn)) : std::string("nowhere")) + " in the model (or its contents differ)",
                       r->pfn);
     }
+    std::vector<uint64_t> impl_batches, model_batches;
+    impl_.batch_entries(impl_batches);
+    model_->batch_entries(model_batches);
+    if (impl_batches != model_batches)
+      return differ("the CPUs' batches hold " + num(impl_batches.size()) + " references in impl, " +
+                    num(model_batches.size()) + " in the model, or other blocks (E1)");
     const uint8_t B = trace_.machine.pageblock_order;
     for (uint64_t pb = 0; pb < iso_owner_.size(); ++pb)
       if (impl_.label(Pfn{pb << B}) != model_->label(Pfn{pb << B}))
@@ -758,6 +796,12 @@ class Engine final : public impl::StepHook {
   std::vector<Thread> threads_;
   std::deque<OpRecord> records_;  // stable: a CPU's fiber holds its record across steps
   std::vector<GhostBits> ghost_bits_;
+  struct LruEvent {
+    uint64_t step = 0;
+    bool disable = false;
+  };
+  std::vector<LruEvent> lru_events_;  // E3 steps not yet applied to the model
+  uint32_t lru_windows_ = 0;          // operations between their drain and take steps
   std::vector<int> iso_owner_;
   std::vector<uint32_t> want_;
   std::vector<uint8_t> preempted_;
@@ -834,7 +878,7 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
   auto one_op = [&](uint8_t th) {
     ThreadPlan& p = plans[th];
     for (int tries = 0; tries < 4; ++tries) {
-      switch (in.below(10)) {
+      switch (in.below(12)) {
         case 0:
         case 1:
         case 2:
@@ -876,6 +920,14 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
             return add(th, CmaReleaseRaw{*t.find_area(a.name), a.base + PageCount{in.below(raw(a.pages))},
                                           PageCount{1 + in.below(4)}});
           }
+        case 10: {  // E1: any CPU's batch may hold any thread's page
+          std::vector<HandleId> any;
+          for (const ThreadPlan& other : plans) any.insert(any.end(), other.blocks.begin(), other.blocks.end());
+          if (any.empty()) break;
+          return add(th, Touch{pick(any), kBatches[in.below(kBatchKinds)]});
+        }
+        case 11:
+          return add(th, LruDrain{});
       }
     }
     const HandleId h = fresh('m');
@@ -906,6 +958,37 @@ bool fails_with(const Trace& t, const ConcurrentOptions& options, const std::str
   replay.choices = nullptr;
   const ConcurrentResult r = run_concurrent(t, replay);
   return r.status == RunStatus::violation && r.finding->violation.rule == rule;
+}
+
+// A schedule under which `t` fails the same way, searched with the scheduler swarm from
+// fixed seeds (deterministic): the trace with the switches of the first one found.
+std::optional<Trace> fails_under_some_schedule(const Trace& t, const ConcurrentOptions& options, const std::string& rule) {
+  constexpr uint64_t kSchedules = 48;
+  for (uint64_t k = 0; k < kSchedules; ++k) {
+    SeededChoices choices(0x5eed0000 + k);
+    ConcurrentOptions search = options;
+    search.choices = &choices;
+    search.kind = k % 3 == 0 ? ScheduleKind::walk : k % 3 == 1 ? ScheduleKind::bounded : ScheduleKind::pct;
+    search.preemptions = 2;
+    search.pct_depth = 2;
+    const ConcurrentResult r = run_concurrent(t, search);
+    if (r.status == RunStatus::violation && r.finding->violation.rule == rule && fails_with(r.ran, options, rule))
+      return r.ran;
+  }
+  return std::nullopt;
+}
+
+// The candidate replayed with its switches taken as hints (lenient): when it fails the same
+// way, the schedule that actually ran, written as the switches it needed, replaces it. A
+// dropped switch can so take with it the later ones that no longer happen.
+std::optional<Trace> fails_leniently(const Trace& t, const ConcurrentOptions& options, const std::string& rule) {
+  ConcurrentOptions replay = options;
+  replay.choices = nullptr;
+  replay.lenient_schedule = true;
+  const ConcurrentResult r = run_concurrent(t, replay);
+  if (r.status != RunStatus::violation || r.finding->violation.rule != rule) return std::nullopt;
+  if (!fails_with(r.ran, options, rule)) return std::nullopt;  // what ran must replay strictly
+  return r.ran;
 }
 
 // The trace without statement `index` (an operation): switches naming it go, the later
@@ -985,10 +1068,29 @@ Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, 
       }
     }
     for (size_t i = best.switches.size(); i-- > 0;) {
+      if (i >= best.switches.size()) continue;
       Trace candidate = best;
       candidate.switches.erase(candidate.switches.begin() + static_cast<long>(i));
       if (fails_with(candidate, options, rule)) {
         best = std::move(candidate);
+        progress = true;
+      } else if (auto ran = fails_leniently(candidate, options, rule); ran && ran->switches.size() < best.switches.size()) {
+        best = std::move(*ran);
+        progress = true;
+      }
+    }
+    // An operation dropped with its schedule taken as hints (the switches naming the
+    // thread's later operations shift, and some no longer happen), else with a schedule
+    // searched afresh: the switches that made the bigger program fail may name the dropped
+    // operation's steps, while the smaller program fails under another schedule.
+    for (size_t i = best.statements.size(); i-- > 0;) {
+      if (i >= best.statements.size()) continue;
+      const Trace smaller = without_statement(best, i);
+      if (auto ran = fails_leniently(smaller, options, rule)) {
+        best = std::move(*ran);
+        progress = true;
+      } else if (auto found = fails_under_some_schedule(smaller, options, rule)) {
+        best = std::move(*found);
         progress = true;
       }
     }

@@ -45,6 +45,9 @@ struct ConcurrentOptions {
   uint32_t preemptions = 2;
   bool lockstep = true;
   bool want_table = false;  // the step table also for a run that passed
+  // The shrinker's replay: a switch that names a step that never comes, or a CPU that cannot
+  // run there, is passed over instead of making the trace malformed; `ran` says what ran.
+  bool lenient_schedule = false;
 };
 
 struct ConcurrentResult {

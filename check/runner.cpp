@@ -94,7 +94,10 @@ void Session::observe_model(const Outcome& mine, const std::vector<HandleId>& hs
   for (size_t i = 0; i < trace_.areas.size(); ++i) obs.areas[i] = model_->area_stats(AreaId{static_cast<uint32_t>(i)});
   obs.live.clear();
   obs.labels.clear();
+  obs.batched = model_->batched();
+  obs.batches.clear();
   if (all) {
+    model_->batch_entries(obs.batches);
     const model::FreeMemory& memory = model_->memory();
     obs.labels.resize(memory.pageblocks());
     for (uint64_t pb = 0; pb < memory.pageblocks(); ++pb) obs.labels[pb] = memory.pageblock_label(pb);
@@ -133,6 +136,9 @@ std::string first_difference(const Observation& a, const Observation& b, const T
       return t.areas[i].name + ".maxchunk: impl " + std::to_string(a.areas[i].maxchunk) + ", model " +
              std::to_string(b.areas[i].maxchunk);
   }
+  if (a.batched != b.batched)
+    return "batched (E1): impl " + std::to_string(a.batched) + ", model " + std::to_string(b.batched);
+  if (a.batches != b.batches) return "the CPUs' batches hold other blocks in impl than in the model (E1)";
   for (size_t pb = 0; pb < a.labels.size() && pb < b.labels.size(); ++pb)
     if (a.labels[pb] != b.labels[pb]) {
       where = Pfn{pb << t.machine.pageblock_order};
@@ -237,6 +243,10 @@ bool Session::run_expect(const Statement& st, size_t index) {
       case ExpectKey::free_cma:
         got = impl_->free_cma_pages();
         key = "free_cma";
+        break;
+      case ExpectKey::batched:
+        got = impl_->batched();
+        key = "batched";
         break;
       case ExpectKey::area_used:
         got = impl_->area_stats(AreaId{item.subject}).used;

@@ -605,6 +605,7 @@ void Allocator::free(HandleId h, Outcome& out) {
   }
   out.ok = true;
   out.pfn = rec(slot).pfn;
+  drop_batch_refs(slot);  // E4: the batches' references go with the block
   drop_allocation(slot);
 }
 
@@ -613,6 +614,9 @@ void Allocator::free(HandleId h, Outcome& out) {
 // never in CMA for a long-term pin (P2). Contents move with it (M5).
 bool Allocator::move_block(uint32_t slot, MigrateType request, bool allow_cma_target, Outcome& out) {
   Allocation& r = rec(slot);
+  // E3: a batch's reference is one the migration does not expect (folio_migrate_mapping's
+  // refcount check): migrate_pages gives up on the page. Callers drain first.
+  if (r.batch_refs) return false;
   auto target = take_block(request, r.order.value, allow_cma_target, out);
   if (!target) return false;
   const uint64_t from = raw(r.pfn), to = *target, n = raw(r.count);
@@ -646,6 +650,21 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
       out.ok = true;
       out.pfn = r.pfn;
       return;
+    }
+    // E3 (collect_longterm_unpinnable_pages, 98c6d259319e): a small page whose count is not
+    // the expected one drains this CPU's batches, then every CPU's. A pinned small page's
+    // count never is (GUP_PIN_COUNTING_BIAS), so both run. D16: before, only a page off the
+    // LRU (a pending lru_add) made it drain, and only once, every CPU.
+    if (r.order.value == 0) {
+      if (faults_.on(Fault::pin_drains_only_off_lru)) {
+        bool off_lru = false;
+        for (uint8_t c = 0; c < kMaxCpus; ++c)
+          for (uint32_t e : cpu_ctx_[c].batches[static_cast<size_t>(Batch::lru)]) off_lru = off_lru || e == slot;
+        if (off_lru) drain_all_cpus();
+      } else {
+        drain_cpu(cpu_);
+        drain_all_cpus();
+      }
     }
     // D27: before v5.13 a failed migration still pinned the page where it was.
     const bool pin_anyway = faults_.on(Fault::longterm_pins_after_failed_migration);
@@ -686,6 +705,13 @@ void Allocator::unpin(HandleId h, Outcome& out) {
 void Allocator::migrate(HandleId h, Outcome& out) {
   out.clear();
   touched().clear();
+  // E3 (do_pages_move): move_pages runs under lru_cache_disable, which drains every CPU's
+  // batches first, whatever the page turns out to be.
+  lru_cache_disable();
+  struct Enable {
+    Allocator* a;
+    ~Enable() { a->lru_cache_enable(); }
+  } enable{this};
   const uint32_t slot = slot_of(h);
   Allocation& r = rec(slot);
   if (r.kind != Kind::movable) {
@@ -915,6 +941,16 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
         result = RangeResult::busy_unmovable;
     }
   }
+  // E3 (__alloc_contig_migrate_range, once isolation succeeded): lru_cache_disable drains
+  // every CPU's batches and makes every later add flush at once, until lru_cache_enable.
+  // D17: before v5.13 the batches were drained once (migrate_prep) and stayed enabled.
+  const bool migrating = result == RangeResult::ok;
+  const bool disable = migrating && !faults_.on(Fault::drain_once_no_lru_disable);
+  if (disable)
+    lru_cache_disable();
+  else if (migrating)
+    drain_all_cpus();
+  if (migrating) step(StepLabel::drain);
   // X2: migrate every movable block that intersects [s, e), in ascending frame order.
   for (uint64_t f = s; f < e && result == RangeResult::ok;) {
     const uint32_t slot = owner_[f];
@@ -925,7 +961,9 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
     const Allocation& r = rec(slot);
     const uint64_t end = raw(r.pfn) + raw(r.count);
     if (r.family == Family::block && r.kind == Kind::movable) {
-      if (r.pins) {
+      // A pinned page, or one a batch still holds (E3: only without lru_cache_disable), fails
+      // migration with -EAGAIN until the retries run out: busy.
+      if (r.pins || r.batch_refs) {
         result = RangeResult::busy_pinned;
         step(StepLabel::migrate);
         break;
@@ -939,6 +977,9 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
     }
     f = end;
   }
+  // D17b: the error path that forgot lru_cache_enable.
+  const bool enable = disable && !(result == RangeResult::no_memory && faults_.on(Fault::lru_enable_missed_on_error));
+  if (enable) lru_cache_enable();
   // X3 (test_pages_isolated): every frame of [s, e) must now be free.
   if (result == RangeResult::ok) {
     for (uint64_t f = s; f < e; ++f)
@@ -1141,6 +1182,82 @@ void Allocator::free_contig(HandleId h, Outcome& out) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Transient references: the per-CPU folio batches (E1-E4)
+
+// E1 (folio_add_lru, folio_activate, mlock_folio): the batch takes a reference. It is moved
+// at once, dropping it, for a large folio (a block of order > 0: folio_may_be_lru_cached),
+// while lru_cache_disable is in force, or when the add fills it (PAGEVEC_SIZE).
+void Allocator::touch_block(HandleId h, Batch batch, Outcome& out) {
+  out.clear();
+  touched().clear();
+  const uint32_t slot = slot_of(h);
+  Allocation& r = rec(slot);
+  if (r.kind != Kind::movable) {  // kernel pages are not on the LRU
+    out.reason = FailReason::not_movable;
+    return;
+  }
+  out.ok = true;
+  out.pfn = r.pfn;
+  if (r.order.value > 0 || lru_disabled_ > 0) return;
+  auto& b = cpu_ctx_[cpu_].batches[static_cast<size_t>(batch)];
+  b.push_back(slot);
+  ++r.batch_refs;
+  if (b.size() >= batch_capacity(profile_)) drain_batch(b);
+}
+
+// E2 (lru_add_drain): this CPU's batches drop their references.
+void Allocator::lru_drain(Outcome& out) {
+  out.clear();
+  touched().clear();
+  drain_cpu(cpu_);
+  out.ok = true;
+}
+
+void Allocator::drain_batch(std::vector<uint32_t>& batch) {
+  for (uint32_t slot : batch) --rec(slot).batch_refs;
+  batch.clear();
+}
+
+void Allocator::drain_cpu(uint8_t cpu) {
+  for (auto& b : cpu_ctx_[cpu].batches) drain_batch(b);
+}
+
+void Allocator::drain_all_cpus() {  // lru_add_drain_all
+  for (uint8_t c = 0; c < kMaxCpus; ++c) drain_cpu(c);
+}
+
+// E4: a freed block leaves the batches (the kernel frees such a page when the batch lets
+// go of it; the model frees it at once, docs/semantics.md S7).
+void Allocator::drop_batch_refs(uint32_t slot) {
+  if (!rec(slot).batch_refs) return;
+  for (auto& ctx : cpu_ctx_)
+    for (auto& b : ctx.batches) std::erase(b, slot);
+  rec(slot).batch_refs = 0;
+}
+
+void Allocator::lru_cache_disable() {
+  ++lru_disabled_;
+  drain_all_cpus();
+}
+
+void Allocator::lru_cache_enable() { --lru_disabled_; }
+
+uint64_t Allocator::batched() const {
+  uint64_t n = 0;
+  for (const auto& ctx : cpu_ctx_)
+    for (const auto& b : ctx.batches) n += b.size();
+  return n;
+}
+
+void Allocator::batch_entries(std::vector<uint64_t>& into) const {
+  into.clear();
+  for (uint8_t c = 0; c < kMaxCpus; ++c)
+    for (Batch k : kBatches)
+      for (uint32_t slot : cpu_ctx_[c].batches[static_cast<size_t>(k)]) into.push_back(batch_entry(c, k, rec(slot).handle));
+  std::sort(into.begin(), into.end());
+}
+
+// ---------------------------------------------------------------------------------------
 // Dispatch: one handler per operation of trace/ops.h
 
 template <class O>
@@ -1167,6 +1284,10 @@ template <>
 void Allocator::execute(const AllocContig& o, Outcome& out) { alloc_contig(o.id, o.count, out); }
 template <>
 void Allocator::execute(const FreeContig& o, Outcome& out) { free_contig(o.id, out); }
+template <>
+void Allocator::execute(const Touch& o, Outcome& out) { touch_block(o.id, o.batch, out); }
+template <>
+void Allocator::execute(const LruDrain&, Outcome& out) { lru_drain(out); }
 
 void Allocator::apply(const Op& op, Outcome& out) {
   out.clear();

@@ -30,6 +30,7 @@ struct Allocation {
   PageCount count{};
   uint32_t pins = 0;
   bool longterm = false;  // holds a long-term pin (P2)
+  uint32_t batch_refs = 0;  // transient references CPUs' batches hold (E1): an extra page count
   AreaId area{};          // cma allocations only
   uint64_t serial = 0;    // k of rule M5
   HandleId handle{};
@@ -103,6 +104,8 @@ class Allocator {
   void cma_release_raw(AreaId area, Pfn pfn, PageCount count, Outcome& out);
   void alloc_contig(HandleId h, PageCount count, Outcome& out);
   void free_contig(HandleId h, Outcome& out);
+  void touch_block(HandleId h, Batch batch, Outcome& out);
+  void lru_drain(Outcome& out);
 
   // Concurrency (docs/concurrency.md): the hook sees every step's end; `cpu` names the
   // logical CPU whose operation runs next (its in-flight state: isolated pageblocks, handles
@@ -148,6 +151,11 @@ class Allocator {
   FrameRole role(Pfn p) const;
   uint64_t content(Pfn p) const { return content_[raw(p)]; }
   uint64_t moves_total() const { return moves_total_; }
+  // Transient references (E1-E4): how many every CPU's batches hold, each entry encoded by
+  // batch_entry() (sorted), and the lru_cache_disable count (0 at quiescence, I12).
+  uint64_t batched() const;
+  void batch_entries(std::vector<uint64_t>& into) const;
+  uint32_t lru_disabled() const { return lru_disabled_; }
   uint64_t state_hash() const;  // canonical, for `cmacheck explore` (impl/hash.cpp)
 
   // Deliberate corruption, for the tests that show each invariant check fires.
@@ -239,7 +247,16 @@ class Allocator {
   struct CpuContext {
     std::vector<HandleId> touched;   // handles the operation created or moved
     std::vector<uint64_t> isolated;  // pageblocks isolated by its running alloc_contig_range
+    // The CPU's folio batches (E1): one slot per transient reference, in order of adding.
+    std::array<std::vector<uint32_t>, kBatchKinds> batches;
   };
+  // Transient references (E1-E4).
+  void drain_batch(std::vector<uint32_t>& batch);
+  void drain_cpu(uint8_t cpu);
+  void drain_all_cpus();
+  void drop_batch_refs(uint32_t slot);
+  void lru_cache_disable();
+  void lru_cache_enable();
   std::vector<HandleId>& touched() { return cpu_ctx_[cpu_].touched; }
   const std::vector<HandleId>& touched() const { return cpu_ctx_[cpu_].touched; }
   std::vector<uint64_t>& isolated() { return cpu_ctx_[cpu_].isolated; }
@@ -270,6 +287,7 @@ class Allocator {
   uint64_t allocated_pages_ = 0;
   uint64_t alloc_serial_ = 0;
   uint64_t moves_total_ = 0;
+  uint32_t lru_disabled_ = 0;  // lru_cache_disable() calls not yet undone (E1, I12)
 };
 
 }  // namespace cmacheck::impl

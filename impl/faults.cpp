@@ -117,6 +117,19 @@ constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1 - kConcur
      "a fallback always claims the whole pageblock, whatever its contents.", "K3"},
     {Fault::fallback_smallest_first, "fallback_smallest_first", "plausible",
      "fallback takes the smallest block of the other types instead of the largest.", "K2 (B4)"},
+    {Fault::pin_drains_only_off_lru, "pin_drains_only_off_lru",
+     "D16: \"mm/gup: check ref_count instead of lru before migration\" (98c6d259319e, v6.17; "
+     "in 6.1.192 and 6.12.118)",
+     "a long-term pin drains the CPUs' batches only when the page is off the LRU (a pending "
+     "lru_add): a reference held by an activate or mlock batch stays, the migration out of CMA "
+     "fails and the pin fails although a target exists.",
+     "K1 (P2, E3)"},
+    {Fault::lru_enable_missed_on_error, "lru_enable_missed_on_error",
+     "D17b: the missing lru_cache_enable on an error path after \"mm: disable LRU pagevec during "
+     "the migration temporarily\" (d479960e44f2, v5.13; fixed v5.14)",
+     "alloc_contig_range does not re-enable the LRU batches when a migration finds no target: "
+     "lru_disabled stays raised and every later batch add flushes at once.",
+     "I12"},
 }};
 
 constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
@@ -136,6 +149,13 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "cma_release clears the bits before it frees the frames: a concurrent cma_alloc may reserve "
      "a window whose frames are still allocated.",
      "I5'"},
+    {Fault::drain_once_no_lru_disable, "drain_once_no_lru_disable",
+     "D17: \"mm: disable LRU pagevec during the migration temporarily\" (d479960e44f2, v5.13) "
+     "fixed it; before, migrate_prep() drained once",
+     "alloc_contig_range drains the CPUs' batches once and does not disable them: a page another "
+     "CPU adds to its batch after the drain keeps a reference, its migration fails and the window "
+     "is busy.",
+     "I12', K1"},
 }};
 
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};

@@ -71,9 +71,12 @@ void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) co
     obs.live.push_back(Placement{h, r.pfn, r.count, d.h});
   };
   obs.labels.clear();
+  obs.batched = batched();
+  obs.batches.clear();
   if (all_live) {
     for (uint32_t h = 0; h < slot_of_handle_.size(); ++h) place(HandleId{h});
     obs.labels = labels_;
+    batch_entries(obs.batches);
   } else {
     for (HandleId h : touched()) place(h);
     std::sort(obs.live.begin(), obs.live.end(), [](const Placement& a, const Placement& b) { return a.handle < b.handle; });
@@ -88,6 +91,30 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiesc
                 "free (" + s(free_pages_) + ") + allocated (" + s(allocated_pages_) + ") != " + s(n) + " frames");
   CMA_INVARIANT(!quiescent || (isolated_pageblocks_ == 0 && free_isolated_pages_ == 0), "I7", std::nullopt,
                 s(isolated_pageblocks_) + " pageblock(s) still isolated after the operation");
+  CMA_INVARIANT(!quiescent || lru_disabled_ == 0, "I12", std::nullopt,
+                "lru_cache_disable is still in force (count " + s(lru_disabled_) + ") with no operation in flight");
+  // I13: every batch entry is a transient reference of a live movable block of order 0, each
+  // block counts its entries, no batch is full, and none holds one under lru_cache_disable.
+  uint64_t entries = 0;
+  for (uint8_t c = 0; c < kMaxCpus; ++c)
+    for (const auto& b : cpu_ctx_[c].batches) {
+      entries += b.size();
+      CMA_INVARIANT(b.size() < batch_capacity(profile_), "I13", std::nullopt,
+                    "CPU " + s(c) + " has a full batch (" + s(b.size()) + " references)");
+      CMA_INVARIANT(b.empty() || lru_disabled_ == 0, "I13", std::nullopt,
+                    "CPU " + s(c) + " holds batch references under lru_cache_disable");
+      for (uint32_t slot : b) {
+        const Allocation& r = rec(slot);
+        CMA_INVARIANT(r.live && r.family == Family::block && r.kind == Kind::movable && r.order.value == 0, "I13",
+                      r.pfn, "CPU " + s(c) + "'s batch holds a reference to something not a live order-0 movable block");
+        uint32_t named = 0;
+        for (const auto& ctx : cpu_ctx_)
+          for (const auto& other : ctx.batches) named += static_cast<uint32_t>(std::count(other.begin(), other.end(), slot));
+        CMA_INVARIANT(named == r.batch_refs, "I13", r.pfn,
+                      "allocation #" + s(raw(r.handle)) + " counts " + s(r.batch_refs) + " batch references, the batches hold " +
+                          s(named));
+      }
+    }
 
   // One live allocation: inside the machine, aligned, owning its frames, contents kept.
   auto check_alloc = [&](uint32_t slot) -> std::optional<Violation> {
@@ -207,13 +234,16 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiesc
   CMA_INVARIANT(free_cma == free_cma_pages_, "I9", std::nullopt,
                 "free_cma counter " + s(free_cma_pages_) + " but " + s(free_cma) + " CMA frames are free");
   // I3, I4, I6, I8 for every allocation; I1: every owned frame is covered by its owner.
-  uint64_t owned = 0;
+  uint64_t owned = 0, batch_refs = 0;
   for (uint32_t slot = 1; slot <= allocs_.size(); ++slot) {
     if (!rec(slot).live) continue;
     if (auto v = check_alloc(slot)) return v;
     owned += raw(rec(slot).count);
+    batch_refs += rec(slot).batch_refs;
   }
   CMA_INVARIANT(owned == allocated_pages_, "I3", std::nullopt, "allocations overlap or frames were lost");
+  CMA_INVARIANT(batch_refs == entries, "I13", std::nullopt,
+                "live blocks count " + s(batch_refs) + " batch references, the batches hold " + s(entries));
   // K3/M2: CMA labels are exactly the areas' pageblocks; nothing is ISOLATE.
   for (uint64_t pb = 0; pb < labels_.size(); ++pb) {
     bool in_area = false;

@@ -422,6 +422,7 @@ class Planner {
                              "NAME.maxchunk, ID.pfn)");
       if (it.key == ExpectKey::pageblock_label)
         return not_checkable(at.st, "pageblock labels are not read from the kernel yet");
+      if (it.key == ExpectKey::batched) return not_checkable(at.st, "the guest has no way to read the batches (E1)");
       if (it.key == ExpectKey::handle_pfn) {
         auto s = state_.find(it.subject);
         if (s != state_.end() && s->second == HState::dropped)
@@ -621,6 +622,16 @@ std::optional<Problem> Planner::execute(const Free& o, const At& at) {
 template <>
 std::optional<Problem> Planner::execute(const Migrate&, const At& at) {
   return not_checkable(at.st, "migrate: user space cannot migrate a chosen page to a target the model can follow");
+}
+
+template <>
+std::optional<Problem> Planner::execute(const Touch&, const At& at) {
+  return not_checkable(at.st, "touch: the guest has one agent CPU and no way to read the batches (E1)");
+}
+
+template <>
+std::optional<Problem> Planner::execute(const LruDrain&, const At& at) {
+  return not_checkable(at.st, "lru_drain: the guest has no way to read the batches (E2)");
 }
 
 // Rule C1 on the node: candidates ALIGN(zone start, C) + k*C; node_offset() made the trace's

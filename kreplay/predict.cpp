@@ -92,6 +92,9 @@ Predictions predict(const Trace& trace, uint32_t full_every) {
           case ExpectKey::pageblock_label:
             v = static_cast<uint64_t>(s.impl().label(Pfn{it.subject}));
             break;
+          case ExpectKey::batched:
+            v = s.impl().batched();
+            break;
         }
         p.expect_values.push_back(v);
       }

@@ -97,6 +97,10 @@ template <>
 void Model::execute(const AllocContig& o, Outcome& mine) { alloc_contig(o, mine); }
 template <>
 void Model::execute(const FreeContig& o, Outcome& mine) { free_contig(o, mine); }
+template <>
+void Model::execute(const Touch& o, Outcome& mine) { touch(o, mine); }
+template <>
+void Model::execute(const LruDrain&, Outcome& mine) { lru_drain(mine); }
 
 std::optional<Violation> Model::apply(const Op& op, const Outcome& impl, Outcome& mine) { return run(op, &impl, mine); }
 
@@ -664,6 +668,10 @@ void Model::free(const Free& op, Outcome& mine) {
   }
   mine.ok = true;
   mine.pfn = a.pfn;
+  // E4: the batches' references go with the block (S7: the kernel frees the page when the
+  // last batch lets go of it).
+  for (auto& cpu : batches_)
+    for (auto& batch : cpu) std::erase(batch, op.id);
   destroy(op.id);
 }
 
@@ -674,6 +682,10 @@ void Model::free(const Free& op, Outcome& mine) {
 void Model::pin(const Pin& op, Outcome& mine) {
   if (!handle_ok(op.id, false, Family::block)) return;
   if (op.longterm && memory_.label(live(op.id)->pfn) == MigrateType::cma) {
+    // E3 (collect_longterm_unpinnable_pages, 98c6d259319e): a page of order 0 that must move
+    // drains this CPU's batches and then every CPU's (a pinned small page's count is never
+    // the expected one).
+    if (live(op.id)->order.value == 0) drain_every_cpu();
     if (live(op.id)->pins) {
       mine.reason = FailReason::pinned;
       return;
@@ -711,6 +723,7 @@ void Model::unpin(const Unpin& op, Outcome& mine) {
 // Rule G1 (migrate_pages): a movable, unpinned block moves; the checks come in this order.
 void Model::migrate(const Migrate& op, Outcome& mine) {
   if (!handle_ok(op.id, false, Family::block)) return;
+  drain_every_cpu();  // E3: move_pages runs under lru_cache_disable (do_pages_move)
   const Allocation& a = *live(op.id);
   if (a.kind != Kind::movable) {
     mine.reason = FailReason::not_movable;
@@ -859,6 +872,10 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
       const Allocation& a = *live(HandleId{owner_[edge]});
       if (a.family == Family::block && a.kind == Kind::movable) result = RangeResult::busy_unmovable;
     }
+  // E3 (__alloc_contig_migrate_range): once isolation succeeded, lru_cache_disable drains
+  // every CPU's batches; no batch reference is then in the way of X2. Under the concurrent
+  // checker the disable and enable are steps of their own (set_lru_events_external).
+  if (result == RangeResult::ok && !lru_events_external_) drain_every_cpu();
   std::vector<HandleId> intersecting;  // ascending by first frame
   for (uint64_t f = s; f < e;) {
     if (owner_[f] == kNoOwner) {
@@ -1278,6 +1295,63 @@ std::optional<std::string> Model::self_check() const {
     }
   }
   return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+// Transient references (E1-E4)
+
+// E1 (folio_add_lru, folio_activate, mlock_folio): a movable block gets a reference in the
+// issuing CPU's batch; kernel pages are not on the LRU. The batch lets go at once of a block
+// of order > 0 (a large folio), of every add while lru_cache_disable is in force, and of all
+// it holds when an add fills it (PAGEVEC_SIZE: 15 in linux-6.1, 31 in linux-6.12).
+void Model::touch(const Touch& op, Outcome& mine) {
+  if (!handle_ok(op.id, false, Family::block)) return;
+  const Allocation& a = *live(op.id);
+  if (a.kind != Kind::movable) {
+    mine.reason = FailReason::not_movable;
+    return;
+  }
+  mine.ok = true;
+  mine.pfn = a.pfn;
+  if (a.order.value > 0 || lru_disabled_ > 0) return;
+  auto& batch = batches_[cpu_][static_cast<size_t>(op.batch)];
+  batch.push_back(op.id);
+  if (batch.size() == batch_capacity(profile())) batch.clear();
+}
+
+// E2 (lru_add_drain): the issuing CPU's batches let go.
+void Model::lru_drain(Outcome& mine) {
+  for (auto& batch : batches_[cpu_]) batch.clear();
+  mine.ok = true;
+}
+
+void Model::drain_every_cpu() {
+  for (auto& cpu : batches_)
+    for (auto& batch : cpu) batch.clear();
+}
+
+void Model::lru_cache_disable() {
+  ++lru_disabled_;
+  drain_every_cpu();
+}
+
+void Model::lru_cache_enable() {
+  if (lru_disabled_) --lru_disabled_;
+}
+
+uint64_t Model::batched() const {
+  uint64_t n = 0;
+  for (const auto& cpu : batches_)
+    for (const auto& batch : cpu) n += batch.size();
+  return n;
+}
+
+void Model::batch_entries(std::vector<uint64_t>& into) const {
+  into.clear();
+  for (uint8_t c = 0; c < kCpus; ++c)
+    for (Batch b : kBatches)
+      for (HandleId h : batches_[c][static_cast<size_t>(b)]) into.push_back(batch_entry(c, b, h));
+  std::sort(into.begin(), into.end());
 }
 
 }  // namespace cmacheck::model

@@ -13,6 +13,7 @@
 // Includes nothing from impl/ (scripts/check-independence.sh).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -69,6 +70,20 @@ class Model {
     uint64_t first_bit = 0, nbits = 0;
   };
   void set_reserved_view(std::vector<ReservedView> view) { reserved_view_ = std::move(view); }
+  // The logical CPU that issues the next operation (touch, lru_drain: E1, E2).
+  void set_cpu(uint8_t cpu) { cpu_ = cpu; }
+  // Concurrency (E3): alloc_contig_range's lru_cache_disable and lru_cache_enable happen at
+  // steps of their own, which the concurrent checker applies in step order; with this set,
+  // cma_alloc and alloc_contig leave them to it.
+  void set_lru_events_external(bool external) { lru_events_external_ = external; }
+  void lru_cache_disable();
+  void lru_cache_enable();
+
+  // Transient references (E1-E4): how many every CPU's batches hold, and each one as
+  // batch_entry() encodes it (sorted).
+  uint64_t batched() const;
+  void batch_entries(std::vector<uint64_t>& into) const;
+  uint32_t lru_disabled() const { return lru_disabled_; }
 
   // Counts (M7).
   uint64_t free_pages() const { return memory_.free_frames(); }
@@ -142,6 +157,9 @@ class Model {
   void cma_release_raw(const CmaReleaseRaw& op, Outcome& mine);
   void alloc_contig(const AllocContig& op, Outcome& mine);
   void free_contig(const FreeContig& op, Outcome& mine);
+  void touch(const Touch& op, Outcome& mine);
+  void lru_drain(Outcome& mine);
+  void drain_every_cpu();  // lru_add_drain_all
 
   // The buddy allocator (B3-B5, B7-B13) and migration (G1).
   Profile profile() const { return machine_.profile; }
@@ -216,6 +234,12 @@ class Model {
   uint64_t isolate_listed_past_range_cma_ = 0;  // the same, when those frames are CMA's
   std::vector<MigrateType> scratch_labels_;  // contig_range's, kept to spare an allocation per window
   std::vector<ReservedView> reserved_view_;
+  // E1: per CPU, per batch, the blocks it holds a reference to (a block once per reference).
+  static constexpr uint8_t kCpus = 4;
+  std::array<std::array<std::vector<HandleId>, kBatchKinds>, kCpus> batches_{};
+  uint32_t lru_disabled_ = 0;
+  uint8_t cpu_ = 0;
+  bool lru_events_external_ = false;
   std::vector<uint64_t> scratch_view_bits_;
   const Outcome* impl_ = nullptr;
   size_t impl_moves_used_ = 0;

@@ -605,6 +605,8 @@ std::string op_kind(const Op& op) {
                         [](const CmaReleaseRaw&) -> std::string { return "cma_release_raw"; },
                         [](const AllocContig&) -> std::string { return "alloc_contig"; },
                         [](const FreeContig&) -> std::string { return "free_contig"; },
+                        [](const Touch& o) -> std::string { return std::string("touch_") + name(o.batch); },
+                        [](const LruDrain&) -> std::string { return "lru_drain"; },
                     },
                     op);
 }

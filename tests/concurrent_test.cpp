@@ -143,10 +143,15 @@ TEST(Concurrent, AFindingReplaysFromItsTrace) {
   EXPECT_EQ(again.finding->violation.message, r.finding->finding->violation.message);
   const ConcurrentResult shrunk = run_concurrent(r.shrunk, replay);
   ASSERT_EQ(shrunk.status, RunStatus::violation);
-  // D18's shape: two cma_allocs on two CPUs, one switch each way.
+  // D18's shape: two cma_allocs on two CPUs, the second isolating while the first still
+  // holds its isolation. (Seed 1's program starts with an alloc_contig whose steps the
+  // failing schedule names; the shrinker drops it by searching the smaller program's
+  // schedules afresh.)
   EXPECT_EQ(r.shrunk.statements.size(), 2u) << print_trace(r.shrunk);
+  for (const Statement& st : r.shrunk.statements) EXPECT_TRUE(std::holds_alternative<CmaAlloc>(std::get<Op>(st.body)));
   EXPECT_EQ(r.shrunk.machine.cpus, 2);
-  EXPECT_EQ(r.shrunk.switches.size(), 2u);
+  EXPECT_GE(r.shrunk.switches.size(), 1u);
+  EXPECT_LE(r.shrunk.switches.size(), 2u);
 }
 
 // Each ghost invariant fires: I5' (a bit left set by a busy window, at the step), I7' (a

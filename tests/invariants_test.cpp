@@ -31,6 +31,14 @@ struct Allocator::Corruptor {
   void isolate_count() { a.isolated_pageblocks_ = 1; }
   void drift_free_cma() { a.free_cma_pages_ += 1; }
   void touch(HandleId h) { a.touched().push_back(h); }
+  void lru_disabled(uint32_t n) { a.lru_disabled_ = n; }
+  void batch_ref(uint8_t cpu, HandleId h, bool count_it) {
+    a.cpu_ctx_[cpu].batches[0].push_back(slot(h));
+    if (count_it) ++rec(h).batch_refs;
+  }
+  void fill_batch(uint8_t cpu, HandleId h, size_t n) {
+    for (size_t i = 0; i < n; ++i) batch_ref(cpu, h, true);
+  }
 };
 
 namespace {
@@ -126,6 +134,43 @@ TEST(Invariants, I8FiresOnLostContent) {
   c.flip_content(2);
   c.touch(f.h("m"));
   EXPECT_EQ(f.fired(CheckTier::cheap), "I8");
+}
+
+TEST(Invariants, I12FiresOnLruCacheDisableLeftInForce) {
+  Fixture f;
+  f.corrupt().lru_disabled(1);
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I12");
+}
+
+TEST(Invariants, I13HoldsForATouchedBlockAndFiresOnACountThatDisagrees) {
+  Fixture f;
+  f.run(Alloc{f.h("p"), Kind::movable, Order{0}, Pfn{8}});
+  f.run(Touch{f.h("p"), Batch::mlock});
+  EXPECT_EQ(f.a->batched(), 1u);
+  EXPECT_EQ(f.fired(), "none");
+  f.corrupt().batch_ref(1, f.h("p"), false);  // a reference the block does not count
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I13");
+}
+
+TEST(Invariants, I13FiresOnAReferenceToALargeFolio) {
+  Fixture f;
+  f.corrupt().batch_ref(0, f.h("m"), true);  // m is of order 2: never kept in a batch (E1)
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I13");
+}
+
+TEST(Invariants, I13FiresOnAFullBatchAndOnReferencesUnderLruCacheDisable) {
+  Fixture f;
+  f.run(Alloc{f.h("p"), Kind::movable, Order{0}, Pfn{8}});
+  f.corrupt().fill_batch(2, f.h("p"), batch_capacity(Profile::linux_6_1));
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I13");
+  Fixture g;
+  g.run(Alloc{g.h("p"), Kind::movable, Order{0}, Pfn{8}});
+  g.run(Touch{g.h("p"), Batch::lru});
+  g.corrupt().lru_disabled(1);
+  EXPECT_EQ(g.fired(CheckTier::cheap), "I12");
+  auto v = g.a->check_invariants(CheckTier::cheap, /*quiescent=*/false);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "I13");
 }
 
 TEST(Invariants, I9FiresOnACounterThatDrifted) {

@@ -49,7 +49,7 @@ TEST(Ops, EveryOperationPrintsAndParsesBack) {
     for (auto [from, to] : {std::pair<std::string, std::string>{" ID", handle}, {" [longterm]", " longterm"},
                            {"kind=movable|unmovable|reclaimable", "kind=unmovable"}, {"area=NAME", "area=dma"},
                            {"=N", "=8"}, {"[at=PFN]", "at=64"}, {"=PFN", "=256"}, {"[order=K]", "order=2"},
-                           {"[align=K]", "align=3"}})
+                           {"[align=K]", "align=3"}, {"[batch=lru|activate|mlock]", "batch=mlock"}})
       for (size_t p; (p = u.find(from)) != std::string::npos;) u.replace(p, from.size(), to);
     ops += u + "\n";
   }

@@ -6,7 +6,7 @@
 namespace cmacheck {
 
 // Bump on every change below that decodes some byte string differently (generate.h).
-constexpr uint32_t kGeneratorVersion = 2;  // 2: the profile as a swarm choice
+constexpr uint32_t kGeneratorVersion = 3;  // 2: the profile as a swarm choice; 3: touch, lru_drain
 uint32_t generator_version() { return kGeneratorVersion; }
 
 uint64_t ByteChoices::below(uint64_t bound) {
@@ -36,7 +36,8 @@ const char* name(OpKind k) {
   static const char* const names[] = {"alloc_movable", "alloc_unmovable", "alloc_reclaimable", "alloc_at",
                                       "free",          "pin",             "pin_longterm",      "unpin",
                                       "migrate",       "cma_alloc",       "cma_release",       "cma_release_raw",
-                                      "alloc_contig",  "free_contig",     "alloc_in_cma"};
+                                      "alloc_contig",  "free_contig",     "alloc_in_cma",      "touch",
+                                      "lru_drain"};
   return names[static_cast<size_t>(k)];
 }
 
@@ -87,9 +88,11 @@ Trace Generator::header() {
     for (const auto& o : t.areas) overlaps |= o.range().overlaps(a.range());
     if (!overlaps) t.areas.push_back(std::move(a));
   }
-  // Swarm: each kind is off with probability 1/4, else weighted 1..8.
+  // Swarm: each kind is off with probability 1/4, else weighted 1..8 (the transient-reference
+  // kinds, added in version 3, are drawn last: see below).
   swarm_ = Swarm{};
-  for (size_t k = 0; k < kOpKinds; ++k) {
+  const size_t kinds_v2 = static_cast<size_t>(OpKind::touch);
+  for (size_t k = 0; k < kinds_v2; ++k) {
     const uint64_t w = in_.below(32);
     swarm_.weight[k] = w < 8 ? 0 : static_cast<uint8_t>(1 + (w & 7));
   }
@@ -99,10 +102,15 @@ Trace Generator::header() {
   if (!swarm_.enabled(OpKind::alloc_movable) && !swarm_.enabled(OpKind::cma_alloc) &&
       !swarm_.enabled(OpKind::alloc_contig))
     swarm_.weight[static_cast<size_t>(OpKind::alloc_movable)] = 4;
-  for (uint8_t w : swarm_.weight) swarm_.total += w;
-  // The kernel profile, last, so that the world and swarm choices keep their bytes.
+  // The kernel profile, after them, so that the world and swarm choices keep their bytes.
   const uint64_t profile_choice = in_.below(2);
   m.profile = limits_.profile ? *limits_.profile : profile_choice ? Profile::linux_6_12 : Profile::linux_6_1;
+  // touch and lru_drain (E1, E2): each off with probability 1/2, else weighted 1..4.
+  for (size_t k = kinds_v2; k < kOpKinds; ++k) {
+    const uint64_t w = in_.below(8);
+    swarm_.weight[k] = w < 4 ? 0 : static_cast<uint8_t>(w - 3);
+  }
+  for (uint8_t w : swarm_.weight) swarm_.total += w;
   return t;
 }
 
@@ -133,6 +141,7 @@ Op Generator::next(Trace& t, const LiveHandles& live) {
     case OpKind::pin_longterm:
     case OpKind::unpin:
     case OpKind::migrate:
+    case OpKind::touch:
       if (!blocks) kind = OpKind::alloc_movable;
       break;
     case OpKind::cma_release:
@@ -223,6 +232,11 @@ Op Generator::next(Trace& t, const LiveHandles& live) {
       return c;
     }
     case OpKind::free_contig: return FreeContig{pick(Family::contig)};
+    case OpKind::touch: {
+      const HandleId h = pick(Family::block);
+      return Touch{h, kBatches[in_.below(kBatchKinds)]};
+    }
+    case OpKind::lru_drain: return LruDrain{};
     case OpKind::count_: break;
   }
   Alloc a;

@@ -57,7 +57,7 @@ class SeededChoices final : public ChoiceSource {
 // The operation kinds a swarm can weight.
 enum class OpKind : uint8_t {
   alloc_movable, alloc_unmovable, alloc_reclaimable, alloc_at, free, pin, pin_longterm, unpin,
-  migrate, cma_alloc, cma_release, cma_release_raw, alloc_contig, free_contig, alloc_in_cma, count_
+  migrate, cma_alloc, cma_release, cma_release_raw, alloc_contig, free_contig, alloc_in_cma, touch, lru_drain, count_
 };
 inline constexpr size_t kOpKinds = static_cast<size_t>(OpKind::count_);
 const char* name(OpKind k);

@@ -30,7 +30,8 @@ void HandleTable::apply(const Op& op, const Outcome& out) {
   const OpFacts& facts = facts_of(op);
   switch (facts.role) {
     case HandleRole::binds: bind(handle_use(op)->id, facts.family); break;
-    case HandleRole::uses: break;
+    case HandleRole::uses:
+    case HandleRole::none: break;
     case HandleRole::ends: unbind(handle_use(op)->id); break;
     case HandleRole::ends_by_frames:
       if (out.ended && live(*out.ended)) unbind(*out.ended);

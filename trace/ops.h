@@ -41,6 +41,7 @@ enum class HandleRole : uint8_t {
   uses,            // names a live handle and leaves it live
   ends,            // names a live handle; a success ends it
   ends_by_frames,  // names no handle; a success ends the one whose frames it names (R2)
+  none,            // names no handle and touches none (`lru_drain`)
 };
 
 struct OpFacts {
@@ -48,7 +49,7 @@ struct OpFacts {
   Family family;
   HandleRole role;
   // Whether the statement names a handle (its first argument).
-  constexpr bool names_handle() const { return role != HandleRole::ends_by_frames; }
+  constexpr bool names_handle() const { return role != HandleRole::ends_by_frames && role != HandleRole::none; }
 };
 
 // Argument descriptors: what `args` is made of. Each names the member it fills.
@@ -88,6 +89,11 @@ struct MaybeFrame {  // optional frame number; absent when not given
   std::optional<Pfn> O::*member;
 };
 template <class O>
+struct BatchOf {  // optional `key=lru|activate|mlock`; lru when not given
+  std::string_view key;
+  Batch O::*member;
+};
+template <class O>
 struct OrderOf {  // optional order (a plain number below 64); 0 when not given
   std::string_view key;
   Order O::*member;
@@ -100,6 +106,7 @@ template <class O> Pages(std::string_view, PageCount O::*) -> Pages<O>;
 template <class O> Frame(std::string_view, Pfn O::*) -> Frame<O>;
 template <class O> MaybeFrame(std::string_view, std::optional<Pfn> O::*) -> MaybeFrame<O>;
 template <class O> OrderOf(std::string_view, Order O::*) -> OrderOf<O>;
+template <class O> BatchOf(std::string_view, Batch O::*) -> BatchOf<O>;
 }  // namespace arg
 
 // `alloc ID kind=K [order=N] [at=PFN]` (alloc_pages; B7 for at=).
@@ -186,7 +193,24 @@ struct FreeContig {
   friend bool operator==(const FreeContig&, const FreeContig&) = default;
 };
 
-using Op = std::variant<Alloc, Free, Pin, Unpin, Migrate, CmaAlloc, CmaRelease, CmaReleaseRaw, AllocContig, FreeContig>;
+// `touch ID [batch=lru|activate|mlock]`: the issuing CPU's folio batch takes a transient
+// reference to the block (folio_add_lru, folio_activate, mlock_folio; rule E1).
+struct Touch {
+  HandleId id{};
+  Batch batch = Batch::lru;
+  static constexpr OpFacts facts{"touch", Family::block, HandleRole::uses};
+  static constexpr auto args = std::tuple{arg::Handle{&Touch::id}, arg::BatchOf{"batch", &Touch::batch}};
+  friend bool operator==(const Touch&, const Touch&) = default;
+};
+// `lru_drain`: the issuing CPU's batches drop their references (lru_add_drain, E2).
+struct LruDrain {
+  static constexpr OpFacts facts{"lru_drain", Family::block, HandleRole::none};
+  static constexpr auto args = std::tuple{};
+  friend bool operator==(const LruDrain&, const LruDrain&) = default;
+};
+
+using Op = std::variant<Alloc, Free, Pin, Unpin, Migrate, CmaAlloc, CmaRelease, CmaReleaseRaw, AllocContig, FreeContig,
+                        Touch, LruDrain>;
 inline constexpr size_t kOps = std::variant_size_v<Op>;
 
 // Calls fn(std::type_identity<O>{}) for every operation type O, in variant order.
@@ -220,8 +244,12 @@ constexpr std::string_view binding_op(Family f) {
 // and every family has exactly one binding operation.
 template <class O>
 constexpr bool first_arg_is_handle() {
-  using First = std::remove_cvref_t<decltype(std::get<0>(O::args))>;
-  return std::is_same_v<First, arg::Handle<O>>;
+  if constexpr (std::tuple_size_v<std::remove_cvref_t<decltype(O::args)>> == 0) {
+    return false;
+  } else {
+    using First = std::remove_cvref_t<decltype(std::get<0>(O::args))>;
+    return std::is_same_v<First, arg::Handle<O>>;
+  }
 }
 static_assert([] {
   bool ok = true;

@@ -92,8 +92,16 @@ struct Observation {
   std::vector<AreaStats> areas;
   std::vector<Placement> live;
   std::vector<MigrateType> labels;  // every pageblock's label: the full tier only, else empty
+  uint64_t batched = 0;             // transient references in every CPU's batches (E1)
+  // The full tier only: every batch entry, as batch_entry() encodes it, sorted.
+  std::vector<uint64_t> batches;
   friend bool operator==(const Observation&, const Observation&) = default;
 };
+
+// One transient reference, for Observation::batches: CPU, batch, handle.
+constexpr uint64_t batch_entry(uint8_t cpu, Batch b, HandleId h) {
+  return (uint64_t{cpu} << 40) | (uint64_t(static_cast<uint8_t>(b)) << 32) | raw(h);
+}
 
 // Content value of frame i of the k-th successful allocating operation (rule M5).
 constexpr uint64_t content_value(uint64_t k, uint64_t i) { return (k << 32) | i; }

@@ -132,6 +132,7 @@ std::string usage() {
     if constexpr (std::is_same_v<A, arg::Frame<O>>) (u += ' ') += a.key, u += "=PFN";
     if constexpr (std::is_same_v<A, arg::MaybeFrame<O>>) (u += " [") += a.key, u += "=PFN]";
     if constexpr (std::is_same_v<A, arg::OrderOf<O>>) (u += " [") += a.key, u += "=K]";
+    if constexpr (std::is_same_v<A, arg::BatchOf<O>>) (u += " [") += a.key, u += "=lru|activate|mlock]";
   };
   std::apply([&](const auto&... a) { (one(a), ...); }, O::args);
   return u;
@@ -487,6 +488,16 @@ class Parser {
         if (!(failure = number(args, std::string(a.key), true, true, v))) op.*a.member = Pfn{v};
       } else if constexpr (std::is_same_v<A, arg::OrderOf<O>>) {
         failure = order_arg(args, std::string(a.key), 63, (op.*a.member).value);
+      } else if constexpr (std::is_same_v<A, arg::BatchOf<O>>) {
+        const std::string key(a.key);
+        auto v = args.take(key);
+        if (!v) return;
+        for (Batch b : kBatches)
+          if (*v == name(b)) {
+            op.*a.member = b;
+            return;
+          }
+        failure = Failure{key + " must be lru, activate or mlock, got '" + *v + "'"};
       }
     };
     std::apply([&](const auto&... a) { (keyed_arg(a), ...); }, O::args);
@@ -513,6 +524,8 @@ class Parser {
         item.key = ExpectKey::free;
       } else if (key == "free_cma") {
         item.key = ExpectKey::free_cma;
+      } else if (key == "batched") {
+        item.key = ExpectKey::batched;
       } else if (key.rfind("label@", 0) == 0) {
         std::string why;
         auto pfn = parse_number(key.substr(6), true, why);
@@ -607,7 +620,7 @@ class Parser {
     return std::nullopt;
   }
 
-  // A concurrent trace: each handle belongs to one thread, and every switch names an
+  // A concurrent trace: each handle belongs to one thread (but for `touch`), and every switch names an
   // operation its thread has.
   std::optional<ParseError> check_threads() {
     if (!trace_.concurrent()) return std::nullopt;
@@ -618,7 +631,9 @@ class Parser {
       if (!op) continue;
       ++ops_of[st.thread];
       auto use = handle_use(*op);
-      if (!use) continue;
+      // Any CPU's batch may take a reference to any page (E1): a `touch` may name another
+      // thread's block; where the schedule runs it before the block exists, it is skipped.
+      if (!use || std::holds_alternative<Touch>(*op)) continue;
       auto [it, fresh] = owner.emplace(raw(use->id), st.thread);
       if (!fresh && it->second != st.thread)
         return ParseError{st.line, "handle '" + trace_.handle_name(use->id) + "' is used by T" +

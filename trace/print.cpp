@@ -30,6 +30,9 @@ struct ArgPrinter {
   void operator()(const arg::OrderOf<O>& a) const {
     if ((o.*a.member).value) key(a.key) += num((o.*a.member).value);
   }
+  void operator()(const arg::BatchOf<O>& a) const {
+    if (o.*a.member != Batch::lru) key(a.key) += name(o.*a.member);
+  }
   std::string& key(std::string_view k) const { return ((out += ' ') += k) += '='; }
 };
 
@@ -63,6 +66,7 @@ std::string print_statement(const Trace& t, const Statement& s) {
     switch (item.key) {
       case ExpectKey::free: out += "free"; break;
       case ExpectKey::free_cma: out += "free_cma"; break;
+      case ExpectKey::batched: out += "batched"; break;
       case ExpectKey::area_used: out += t.areas[item.subject].name + ".used"; break;
       case ExpectKey::area_maxchunk: out += t.areas[item.subject].name + ".maxchunk"; break;
       case ExpectKey::handle_pfn: out += t.handles[item.subject] + ".pfn"; break;

@@ -15,6 +15,7 @@ enum class StepLabel : uint8_t {
   search,      // cma_alloc with fault bitmap_set_after_unlock only: the search, lock dropped
   mutex,       // cma_alloc: cma_mutex taken (60a60e32cf91)
   isolate,     // alloc_contig_range: start_isolate_page_range (X1)
+  drain,       // alloc_contig_range: lru_cache_disable, every CPU's batches drained (E3)
   migrate,     // alloc_contig_range: one block migrated, or the attempt that failed (X2)
   take,        // alloc_contig_range: test_pages_isolated and isolate_freepages_range (X3, X4)
   undo,        // alloc_contig_range: undo_isolate_page_range (X5)
@@ -23,7 +24,7 @@ enum class StepLabel : uint8_t {
   clear_bits,  // cma_release: cma_clear_bitmap (R1)
 };
 inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::reserve, StepLabel::search, StepLabel::mutex,
-                                            StepLabel::isolate, StepLabel::migrate, StepLabel::take,
+                                            StepLabel::isolate, StepLabel::drain,   StepLabel::migrate, StepLabel::take,
                                             StepLabel::undo,    StepLabel::unreserve, StepLabel::free_range,
                                             StepLabel::clear_bits};
 
@@ -34,6 +35,7 @@ constexpr std::string_view name(StepLabel l) {
     case StepLabel::search: return "search";
     case StepLabel::mutex: return "mutex";
     case StepLabel::isolate: return "isolate";
+    case StepLabel::drain: return "drain";
     case StepLabel::migrate: return "migrate";
     case StepLabel::take: return "take";
     case StepLabel::undo: return "undo";

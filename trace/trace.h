@@ -36,7 +36,8 @@ struct AreaDecl {
 
 // What an `expect` statement can read (rule M7), and a pageblock's label (M2), which rules
 // B5, X5 and K3 change: `expect label@PFN=movable` names the pageblock holding frame PFN.
-enum class ExpectKey : uint8_t { free, free_cma, area_used, area_maxchunk, handle_pfn, pageblock_label };
+// `batched` counts the transient references every CPU's batches hold (rule E1).
+enum class ExpectKey : uint8_t { free, free_cma, area_used, area_maxchunk, handle_pfn, pageblock_label, batched };
 struct ExpectItem {
   ExpectKey key = ExpectKey::free;
   uint32_t subject = 0;  // AreaId for area_*, HandleId for handle_pfn, a frame for pageblock_label

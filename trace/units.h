@@ -4,6 +4,7 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 
 namespace cmacheck {
@@ -52,6 +53,26 @@ constexpr const char* name(Profile p) {
   }
   return "?";
 }
+
+// The per-CPU folio batches a `touch` puts a transient reference in (rules E1-E4):
+// lru_add (folio_add_lru: a new page, not on the LRU until the batch is moved),
+// activate (folio_activate) and mlock (mlock_folio).
+enum class Batch : uint8_t { lru, activate, mlock };
+inline constexpr Batch kBatches[] = {Batch::lru, Batch::activate, Batch::mlock};
+inline constexpr size_t kBatchKinds = 3;
+
+constexpr const char* name(Batch b) {
+  switch (b) {
+    case Batch::lru: return "lru";
+    case Batch::activate: return "activate";
+    case Batch::mlock: return "mlock";
+  }
+  return "?";
+}
+
+// E1: a batch is moved (its references dropped) when an add fills it: PAGEVEC_SIZE is 15 in
+// linux-6.1 and 31 in linux-6.12 (include/linux/pagevec.h).
+constexpr size_t batch_capacity(Profile p) { return p == Profile::linux_6_1 ? 15 : 31; }
 
 // The allocation kinds of `alloc`, each with its migratetype (rule M3).
 enum class Kind : uint8_t { movable, unmovable, reclaimable };

@@ -35,6 +35,10 @@ template <>
 int Dispatcher::execute(const CmaReleaseRaw&) { return 7; }
 template <>
 int Dispatcher::execute(const AllocContig&) { return 8; }
+template <>
+int Dispatcher::execute(const Touch&) { return 10; }
+template <>
+int Dispatcher::execute(const LruDrain&) { return 11; }
 #ifndef FORGET_ONE
 template <>
 int Dispatcher::execute(const FreeContig&) { return 9; }
