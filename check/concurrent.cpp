@@ -167,6 +167,15 @@ class Engine final : public impl::StepHook {
     mutex_owner_ = kNoOwner;
     for (Thread& th : threads_) th.blocked = false;  // each retries
   }
+  void wait_for_lru(HandleId h) override {
+    Thread& th = threads_[running_];
+    while (impl_.off_lru(h)) {
+      th.waiting_for = h;
+      event_ = Event{EventKind::blocked, {.label = StepLabel::lru_wait}};
+      yield();
+    }
+    th.waiting_for.reset();
+  }
 
  private:
   enum class EventKind : uint8_t { step, blocked, op_end };
@@ -178,6 +187,7 @@ class Engine final : public impl::StepHook {
     std::vector<size_t> ops;  // statement indices, program order
     size_t next = 0;          // the next one to start
     bool in_op = false, blocked = false, done = false;
+    std::optional<HandleId> waiting_for;  // wait_for_lru: runs again once the block is back
     int record = -1;  // OpRecord in flight
     std::array<uint32_t, kLabels> occurrences{};
     int priority = 0;  // PCT
@@ -286,6 +296,7 @@ class Engine final : public impl::StepHook {
   bool can_run(uint8_t t) const {
     const Thread& th = threads_[t];
     if (th.done) return false;
+    if (th.in_op && th.waiting_for && impl_.off_lru(*th.waiting_for)) return false;
     return th.in_op ? !th.blocked : th.next < th.ops.size();
   }
 
@@ -295,7 +306,7 @@ class Engine final : public impl::StepHook {
   std::optional<uint8_t> default_choice(const Boundary& b) const {
     if (!b.at_start) {
       const Thread& c = threads_[b.cpu];
-      if (c.in_op && !c.blocked) return b.cpu;
+      if (c.in_op && can_run(b.cpu)) return b.cpu;
     }
     for (auto it = preempted_.rbegin(); it != preempted_.rend(); ++it)
       if (can_run(*it) && threads_[*it].in_op) return *it;
@@ -379,8 +390,7 @@ class Engine final : public impl::StepHook {
         }
         recorded_.push_back(sw);
       }
-      if (!b.at_start && pick != b.cpu && threads_[b.cpu].in_op && !threads_[b.cpu].blocked)
-        preempted_.push_back(b.cpu);
+      if (!b.at_start && pick != b.cpu && threads_[b.cpu].in_op && can_run(b.cpu)) preempted_.push_back(b.cpu);
       std::erase(preempted_, pick);
       Thread& th = threads_[pick];
       if (!th.in_op) start_op(pick);
@@ -435,11 +445,14 @@ class Engine final : public impl::StepHook {
         b.occurrence = ++th.occurrences[static_cast<size_t>(b.label)];
         if (!draining_) on_step(cpu, rec, event_.info);
         break;
-      case EventKind::blocked:
-        b.label = StepLabel::mutex;
-        b.occurrence = ++th.occurrences[static_cast<size_t>(StepLabel::mutex)];
-        log(LogRow::Kind::blocked, cpu, {});
+      case EventKind::blocked: {
+        // Waiting for cma_mutex, or (lru_wait) for a block another CPU has off the LRU.
+        const StepLabel label = event_.info.label == StepLabel::lru_wait ? StepLabel::lru_wait : StepLabel::mutex;
+        b.label = label;
+        b.occurrence = ++th.occurrences[static_cast<size_t>(label)];
+        log(LogRow::Kind::blocked, cpu, event_.info);
         break;
+      }
       case EventKind::op_end:
         b.label = StepLabel::op;
         b.occurrence = 1;
@@ -464,7 +477,8 @@ class Engine final : public impl::StepHook {
     const OpRecord& rec = records_[row.record];
     const impl::StepInfo& info = row.info;
     switch (row.kind) {
-      case LogRow::Kind::blocked: return "waits for cma_mutex";
+      case LogRow::Kind::blocked:
+        return info.label == StepLabel::lru_wait ? "waits: its block is off the LRU" : "waits for cma_mutex";
       case LogRow::Kind::op_end:
         return op_text(rec) + (rec.skipped ? "  skipped (its handle is not live in this schedule)" : "  -> " + outcome_text(rec.out));
       case LogRow::Kind::step: break;
@@ -565,6 +579,8 @@ class Engine final : public impl::StepHook {
       case StepLabel::search:
       case StepLabel::mutex:
       case StepLabel::migrate:
+      case StepLabel::lru_isolate:
+      case StepLabel::lru_wait:
         break;
     }
     if (stopped_) return;

@@ -540,6 +540,7 @@ void Allocator::drop_allocation(uint32_t slot) {
 }
 
 bool Allocator::is_live(HandleId h) const { return slot_of(h) != 0; }
+bool Allocator::off_lru(HandleId h) const { return slot_of(h) != 0 && rec(slot_of(h)).off_lru; }
 
 const Allocation* Allocator::allocation(HandleId h) const {
   const uint32_t s = slot_of(h);
@@ -640,6 +641,20 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
   const uint32_t slot = slot_of(h);
   Allocation& r = rec(slot);
   const MigrateType where = block_type(raw(r.pfn));
+  if (longterm && (where == MigrateType::cma || where == MigrateType::isolate) && r.off_lru) {
+    // P2 (__gup_longterm_locked): another CPU's migration has the page off the LRU, so
+    // collect_longterm_unpinnable_pages cannot isolate it and the pin retries (-EAGAIN)
+    // until the page is back: migrated, or put back. D15 pinned it where it was.
+    if (faults_.on(Fault::pin_ok_if_nothing_collected)) {
+      ++r.pins;
+      r.longterm = true;
+      out.ok = true;
+      out.pfn = r.pfn;
+      return;
+    }
+    if (hook_) hook_->wait_for_lru(h);
+    return pin(h, longterm, out);  // the retry looks at the page anew
+  }
   if (longterm && (where == MigrateType::cma || where == MigrateType::isolate)) {
     // P2 (check_and_migrate_movable_pages): a page in CMA is migrated out before the pin;
     // so is one in a pageblock a concurrent alloc_contig_range isolated
@@ -720,6 +735,10 @@ void Allocator::migrate(HandleId h, Outcome& out) {
   }
   if (r.pins) {
     out.reason = FailReason::pinned;
+    return;
+  }
+  if (r.off_lru) {  // isolate_lru_page fails: another CPU is migrating it (only concurrently)
+    out.reason = FailReason::busy;
     return;
   }
   if (!move_block(slot, MigrateType::movable, true, out)) {
@@ -964,6 +983,23 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
       // A pinned page, or one a batch still holds (E3: only without lru_cache_disable), fails
       // migration with -EAGAIN until the retries run out: busy.
       if (r.pins || r.batch_refs) {
+        result = RangeResult::busy_pinned;
+        step(StepLabel::migrate);
+        break;
+      }
+      // isolate_migratepages_range takes the page off the LRU (isolate_lru_page, the LRU lock),
+      // then migrate_pages moves it. Between the two, other CPUs see it off the LRU (D15).
+      const HandleId h = r.handle;
+      const uint64_t serial = r.serial;
+      rec(slot).off_lru = true;
+      step(StepLabel::lru_isolate);
+      if (slot_of(h) != slot || rec(slot).serial != serial) {  // freed meanwhile: nothing to move
+        step(StepLabel::migrate);
+        f = end;
+        continue;
+      }
+      rec(slot).off_lru = false;
+      if (rec(slot).pins || rec(slot).batch_refs) {  // a reference taken meanwhile: put back
         result = RangeResult::busy_pinned;
         step(StepLabel::migrate);
         break;

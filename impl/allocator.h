@@ -31,6 +31,7 @@ struct Allocation {
   uint32_t pins = 0;
   bool longterm = false;  // holds a long-term pin (P2)
   uint32_t batch_refs = 0;  // transient references CPUs' batches hold (E1): an extra page count
+  bool off_lru = false;     // taken off the LRU by a migration in flight (X2's lru_isolate step)
   AreaId area{};          // cma allocations only
   uint64_t serial = 0;    // k of rule M5
   HandleId handle{};
@@ -64,6 +65,8 @@ class StepHook {
   // Returns once the calling CPU holds cma_mutex (it may run other CPUs' steps meanwhile).
   virtual void lock_cma_mutex() = 0;
   virtual void unlock_cma_mutex() = 0;
+  // Returns once block `h` is back on the LRU (P2: the long-term pin's -EAGAIN loop).
+  virtual void wait_for_lru(HandleId h) = 0;
 };
 
 inline constexpr uint8_t kMaxCpus = 4;
@@ -146,6 +149,7 @@ class Allocator {
   uint64_t free_cma_pages() const { return free_cma_pages_; }
   AreaStats area_stats(AreaId a) const;
   bool is_live(HandleId h) const;
+  bool off_lru(HandleId h) const;  // another operation's migration has the block off the LRU
   const Allocation* allocation(HandleId h) const;
   MigrateType label(Pfn p) const { return labels_[raw(p) >> machine_.pageblock_order]; }
   FrameRole role(Pfn p) const;

@@ -156,6 +156,13 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "CPU adds to its batch after the drain keeps a reference, its migration fails and the window "
      "is busy.",
      "I12', K1"},
+    {Fault::pin_ok_if_nothing_collected, "pin_ok_if_nothing_collected",
+     "D15: \"mm: gup: fix infinite loop within __get_longterm_locked\" (1aaf8c122918, v6.14), "
+     "reverted by 517f496e1e61 (v6.16)",
+     "a long-term pin of a CMA page that another CPU has taken off the LRU (to migrate it) "
+     "collects nothing and pins the page where it is: a long-term pin in CMA, and the other "
+     "CPU's migration fails on the pin.",
+     "I6"},
 }};
 
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};

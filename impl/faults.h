@@ -48,6 +48,7 @@ enum class Fault : uint8_t {
   bitmap_set_after_unlock,     // plausible
   release_clears_bits_first,   // plausible (the 2012 order without the 2012 locking)
   drain_once_no_lru_disable,   // D17
+  pin_ok_if_nothing_collected, // D15
   count_,                      // number of faults (not a fault)
 };
 
@@ -63,7 +64,7 @@ std::span<const FaultInfo> all_faults();  // every sequential fault (not `none`)
 // The faults that need concurrent callers: the sequential engines cannot show them.
 std::span<const FaultInfo> concurrent_faults();
 bool is_concurrent(Fault f);
-inline constexpr size_t kConcurrentFaults = 4;
+inline constexpr size_t kConcurrentFaults = 5;
 const FaultInfo& fault_info(Fault f);
 std::optional<Fault> fault_by_name(std::string_view name);
 

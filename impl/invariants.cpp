@@ -144,6 +144,7 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiesc
       CMA_INVARIANT(content_[first + i] == content_value(r.serial, i), "I8", Pfn{first + i},
                     "frame " + s(first + i) + " of " + who() + " lost its content");
     }
+    CMA_INVARIANT(!quiescent || !r.off_lru, "I12", r.pfn, who() + " is still off the LRU with no operation in flight");
     if (r.family == Family::block && (r.kind != Kind::movable || r.longterm))
       for (uint64_t pb = first >> B; pb <= (first + cnt - 1) >> B; ++pb)
         CMA_INVARIANT(labels_[pb] != MigrateType::cma, "I6", r.pfn,

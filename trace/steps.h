@@ -16,7 +16,9 @@ enum class StepLabel : uint8_t {
   mutex,       // cma_alloc: cma_mutex taken (60a60e32cf91)
   isolate,     // alloc_contig_range: start_isolate_page_range (X1)
   drain,       // alloc_contig_range: lru_cache_disable, every CPU's batches drained (E3)
+  lru_isolate, // alloc_contig_range: one block taken off the LRU for migration (X2)
   migrate,     // alloc_contig_range: one block migrated, or the attempt that failed (X2)
+  lru_wait,    // pin longterm: waits while another CPU has the block off the LRU (P2)
   take,        // alloc_contig_range: test_pages_isolated and isolate_freepages_range (X3, X4)
   undo,        // alloc_contig_range: undo_isolate_page_range (X5)
   unreserve,   // cma_alloc: cma_clear_bitmap after a failed window (A4)
@@ -24,7 +26,7 @@ enum class StepLabel : uint8_t {
   clear_bits,  // cma_release: cma_clear_bitmap (R1)
 };
 inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::reserve, StepLabel::search, StepLabel::mutex,
-                                            StepLabel::isolate, StepLabel::drain,   StepLabel::migrate, StepLabel::take,
+                                            StepLabel::isolate, StepLabel::drain,   StepLabel::lru_isolate, StepLabel::migrate, StepLabel::lru_wait, StepLabel::take,
                                             StepLabel::undo,    StepLabel::unreserve, StepLabel::free_range,
                                             StepLabel::clear_bits};
 
@@ -36,7 +38,9 @@ constexpr std::string_view name(StepLabel l) {
     case StepLabel::mutex: return "mutex";
     case StepLabel::isolate: return "isolate";
     case StepLabel::drain: return "drain";
+    case StepLabel::lru_isolate: return "lru_isolate";
     case StepLabel::migrate: return "migrate";
+    case StepLabel::lru_wait: return "lru_wait";
     case StepLabel::take: return "take";
     case StepLabel::undo: return "undo";
     case StepLabel::unreserve: return "unreserve";
