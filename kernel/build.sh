@@ -89,7 +89,7 @@ exports_for_kernel() {
 }
 
 if [ $check = 0 ]; then
-  "$K/deps.sh" build || die "missing packages"
+  "$K/deps.sh" "$([ -n "$src" ] && echo src || echo build)" || die "missing packages"
   mkdir -p "$OUT/logs"
   # one build at a time per output directory
   exec 9>"$OUT/.lock"
