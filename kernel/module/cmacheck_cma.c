@@ -83,7 +83,9 @@
  *                                 that hold the kernel's own pages, which no fence can
  *                                 hold): [PFN, PFN+COUNT) is held meanwhile, then every
  *                                 order and type is allocated from the node until nothing
- *                                 is left, and the range is given back.
+ *                                 is left, and the range is given back, a max-order
+ *                                 block at a time from the top down (so that the
+ *                                 lowest block is first on its list, as at boot).
  *                                 "ok taken=N" | "fail err=E" (the range could not be held)
  *   reset                      -> gives back everything the module holds (cma_alloc
  *                                 allocations with cma_release, holds and contiguous
@@ -401,7 +403,7 @@ static int add_pages(unsigned long pfn, unsigned int order)
 static long scrub_node(int nid, unsigned long pfn, unsigned long count)
 {
 	static const int mts[] = { MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE };
-	unsigned long taken = 0, round;
+	unsigned long taken = 0, round, end;
 	int ret, order;
 	size_t i;
 
@@ -427,8 +429,19 @@ static long scrub_node(int nid, unsigned long pfn, unsigned long count)
 				}
 		taken += round;
 	} while (round);
-	free_contig_range(pfn, count);
-	drain_all_pages(NULL);
+	/*
+	 * Give the range back one max-order block at a time, from the top down, draining
+	 * after each: a block that merges whole goes to the head of its list, so the lowest
+	 * ends up first, as at boot (FPI_TO_TAIL), which the model's fresh machine assumes.
+	 */
+	end = pfn + count;
+	while (end > pfn) {
+		unsigned long start = max(pfn, (end - 1) & ~((1UL << CMACHECK_MAX_ORDER) - 1));
+
+		free_contig_range(start, end - start);
+		drain_all_pages(NULL);
+		end = start;
+	}
 	return taken;
 }
 
