@@ -528,6 +528,16 @@ TEST(KreplayBuddy, AnIllegalBlockIsADisagreement) {
       << c.report;
 }
 
+TEST(KreplayBuddy, ABlockOutsideTheMachineIsADisagreement) {
+  // a free scrap the scrub missed: the kernel's lists hand it out before the machine's blocks
+  Checked below = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "ok pfn=65700 ns=0"); });
+  EXPECT_EQ(below.status, kDisagree) << below.report;
+  EXPECT_NE(below.report.find("lies outside the node mapping"), std::string::npos) << below.report;
+  Checked above = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "ok pfn=70656 ns=0"); });
+  EXPECT_EQ(above.status, kDisagree) << above.report;
+  EXPECT_NE(above.report.find("is outside the machine"), std::string::npos) << above.report;
+}
+
 TEST(KreplayNode, AKernelPageInTheMachineBeforeTheStartIsInconclusive) {
   Checked c = check_with(kNodeTrace, [](std::string s) { return replace(s, "busy=0 runs=- held", "busy=1 runs=65536 held"); });
   EXPECT_EQ(c.status, kInconclusive) << c.report;
