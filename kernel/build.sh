@@ -174,17 +174,21 @@ T_ALL=$(now)
 # ---- tree ----
 TREE=$OUT/linux
 if [ -n "$src" ]; then
-  # your tree: copied (rsync keeps the times of unchanged files, so make rebuilds what changed)
+  # your tree: copied (rsync keeps the times of unchanged files, so make rebuilds what changed).
+  # No `rsync --delete`: it deleted every file the build generates (scripts/basic/fixdep,
+  # tools/objtool/objtool, ...), and a new objtool makes every object out of date. A file
+  # that left your tree since the last copy is deleted from the copy by name instead.
   t=$(now)
   command -v rsync >/dev/null || die "--src needs rsync (apt-get install rsync)"
   say "copying $src into $TREE ..."
   mkdir -p "$TREE"
-  rsync -a --delete --exclude=.git --exclude='*.o' --exclude='*.cmd' --exclude=.config --exclude='*.ko' \
-    --filter='protect *.o' --filter='protect .*.cmd' --filter='protect .config' --filter='protect *.ko' \
-    --filter='protect include/generated/' --filter='protect include/config/' --filter='protect arch/x86/include/generated/' \
-    --filter='protect vmlinux*' --filter='protect System.map' --filter='protect Module.symvers' --filter='protect modules*' \
-    --filter='protect arch/x86/boot/' --filter='protect scripts/' --filter='protect .version' --filter='protect *.a' \
-    "$src/" "$TREE/"
+  (cd "$src" && find . -path ./.git -prune -o \( -type f -o -type l \) ! -name '*.o' ! -name '*.cmd' ! -name .config \
+    ! -name '*.ko' -print | LC_ALL=C sort) > "$OUT/source-files.new"
+  if [ -f "$OUT/source-files" ]; then
+    LC_ALL=C comm -23 "$OUT/source-files" "$OUT/source-files.new" | (cd "$TREE" && xargs -r -d '\n' rm -f --)
+  fi
+  rsync -a --exclude=.git --exclude='*.o' --exclude='*.cmd' --exclude=.config --exclude='*.ko' "$src/" "$TREE/"
+  mv "$OUT/source-files.new" "$OUT/source-files"
   exports_for_kernel | while read -r file sym; do
     [ -f "$TREE/$file" ] || die "exports.list: no file $file in $src"
     grep -qE "^EXPORT_SYMBOL(_GPL)?\($sym\);" "$TREE/$file" && continue
