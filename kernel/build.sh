@@ -89,7 +89,7 @@ exports_for_kernel() {
 }
 
 if [ $check = 0 ]; then
-  "$K/deps.sh" build || die "missing packages"
+  "$K/deps.sh" "$([ -n "$src" ] && echo src || echo build)" || die "missing packages"
   mkdir -p "$OUT/logs"
   # one build at a time per output directory
   exec 9>"$OUT/.lock"
@@ -174,17 +174,21 @@ T_ALL=$(now)
 # ---- tree ----
 TREE=$OUT/linux
 if [ -n "$src" ]; then
-  # your tree: copied (rsync keeps the times of unchanged files, so make rebuilds what changed)
+  # your tree: copied (rsync keeps the times of unchanged files, so make rebuilds what changed).
+  # No `rsync --delete`: it deleted every file the build generates (scripts/basic/fixdep,
+  # tools/objtool/objtool, ...), and a new objtool makes every object out of date. A file
+  # that left your tree since the last copy is deleted from the copy by name instead.
   t=$(now)
   command -v rsync >/dev/null || die "--src needs rsync (apt-get install rsync)"
   say "copying $src into $TREE ..."
   mkdir -p "$TREE"
-  rsync -a --delete --exclude=.git --exclude='*.o' --exclude='*.cmd' --exclude=.config --exclude='*.ko' \
-    --filter='protect *.o' --filter='protect .*.cmd' --filter='protect .config' --filter='protect *.ko' \
-    --filter='protect include/generated/' --filter='protect include/config/' --filter='protect arch/x86/include/generated/' \
-    --filter='protect vmlinux*' --filter='protect System.map' --filter='protect Module.symvers' --filter='protect modules*' \
-    --filter='protect arch/x86/boot/' --filter='protect scripts/' --filter='protect .version' --filter='protect *.a' \
-    "$src/" "$TREE/"
+  (cd "$src" && find . -path ./.git -prune -o \( -type f -o -type l \) ! -name '*.o' ! -name '*.cmd' ! -name .config \
+    ! -name '*.ko' -print | LC_ALL=C sort) > "$OUT/source-files.new"
+  if [ -f "$OUT/source-files" ]; then
+    LC_ALL=C comm -23 "$OUT/source-files" "$OUT/source-files.new" | (cd "$TREE" && xargs -r -d '\n' rm -f --)
+  fi
+  rsync -a --exclude=.git --exclude='*.o' --exclude='*.cmd' --exclude=.config --exclude='*.ko' "$src/" "$TREE/"
+  mv "$OUT/source-files.new" "$OUT/source-files"
   exports_for_kernel | while read -r file sym; do
     [ -f "$TREE/$file" ] || die "exports.list: no file $file in $src"
     grep -qE "^EXPORT_SYMBOL(_GPL)?\($sym\);" "$TREE/$file" && continue
@@ -216,14 +220,23 @@ fi
 # ---- kernel ----
 if ! stamp_ok kernel "$key_kernel" || [ ! -f "$OUT/bzImage" ]; then
   t=$(now)
-  say "configuring (tinyconfig + cmacheck.config) ..."
   log=$OUT/logs/kernel.log
-  (
-    cd "$TREE"
-    make tinyconfig
-    ./scripts/kconfig/merge_config.sh -m .config "$K/cmacheck.config"
-    make olddefconfig
-  ) > "$OUT/logs/config.log" 2>&1 || die "configuration failed, see $OUT/logs/config.log"
+  # A tree of your own that was configured with this fragment before: olddefconfig only.
+  # tinyconfig would switch every option off and on again, and Kbuild would rebuild
+  # every file that depends on one (about 15 minutes instead of 1-2 on 2 cores).
+  key_config=$(hash_files "$K/cmacheck.config")
+  if [ -n "$src" ] && [ -f "$TREE/.config" ] && stamp_ok config "$key_config"; then
+    say "configuring (olddefconfig, the tree was configured before) ..."
+    (cd "$TREE" && make olddefconfig) > "$OUT/logs/config.log" 2>&1 || die "configuration failed, see $OUT/logs/config.log"
+  else
+    say "configuring (tinyconfig + cmacheck.config) ..."
+    (
+      cd "$TREE"
+      make tinyconfig
+      ./scripts/kconfig/merge_config.sh -m .config "$K/cmacheck.config"
+      make olddefconfig
+    ) > "$OUT/logs/config.log" 2>&1 || die "configuration failed, see $OUT/logs/config.log"
+  fi
   missing=$(grep -v '^[[:space:]]*$' "$K/cmacheck.config" | grep -v '^#' | while read -r l; do
     grep -qx "$l" "$TREE/.config" || echo "$l"; done)
   [ -z "$missing" ] || die "options not set in the final .config: $missing"
@@ -234,6 +247,7 @@ if ! stamp_ok kernel "$key_kernel" || [ ! -f "$OUT/bzImage" ]; then
   make -C "$TREE" -j"$JOBS" bzImage modules > "$log" 2>&1 || { tail -30 "$log" >&2; die "kernel build failed, see $log"; }
   cp "$TREE/arch/x86/boot/bzImage" "$OUT/bzImage"
   cp "$TREE/.config" "$OUT/config"
+  stamp_set config "$key_config"
   stamp_set kernel "$key_kernel"
   say "bzImage ($(stat -c %s "$OUT/bzImage") bytes) built in $(elapsed "$t") s"
   record kernel "$(elapsed "$t")"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # cmacheck kreplay: install the Debian packages the kernel build and the qemu runs need.
 # Silent and quick when everything is present. Run by build.sh and run.sh.
-# Usage: kernel/deps.sh [build|run]   (default: build = everything)
+# Usage: kernel/deps.sh [build|run|src]   (default: build = everything; src: also what a
+# build of your own tree needs, `make kernel KERNEL_SRC=DIR`: rsync)
 # KERNEL=6.1|6.12 (default 6.1) picks the source package linux-source-$KERNEL.
 set -eu
 what=${1:-build}
@@ -14,6 +15,7 @@ PKGS_RUN="qemu-system-x86"
 PKGS_BUILD="linux-source-$KERNEL gcc make libc6-dev flex bison bc libelf-dev libssl-dev cpio gzip xz-utils busybox-static $PKGS_RUN"
 case "$what" in
   run) pkgs=$PKGS_RUN ;;
+  src) pkgs="$PKGS_BUILD rsync" ;;
   *)   pkgs=$PKGS_BUILD ;;
 esac
 missing=""

@@ -184,6 +184,16 @@ class Comparer {
     ediffs_.clear();
     std::string ktext, mtext, head;
     const Statement* stmt = st.statement != SIZE_MAX ? &t_.statements[st.statement] : nullptr;
+    if (diverged_) {
+      // The kernel chose another legal block earlier (K2): the predictions follow impl's.
+      ++steps_;
+      ++inconclusive_;
+      if (!opt_.quiet)
+        out_ << std::string(st.line < 10 ? 3 : st.line < 100 ? 2 : st.line < 1000 ? 1 : 0, ' ') << st.line << "  "
+             << (stmt ? print_statement(t_, *stmt) : "#kernel: " + plan_.directives[st.directive].text)
+             << "\n       not compared (the kernel's lists chose another legal block before)\n";
+      return;
+    }
     if (stopped_ && !st.command_line) {
       // An expect or a pin with no command of its own, after the guest stopped.
       ++steps_;
@@ -235,13 +245,55 @@ class Comparer {
         }
         break;
       }
+      case StepKind::buddy: {
+        const auto& o = std::get<Alloc>(std::get<Op>(stmt->body));
+        mtext = p.ok ? "ok " + off(raw(p.pfn)) + " (" + name(o.kind) + ")" : std::string("fail (") + name(p.reason) + ")";
+        if (have) {
+          if (r->status == "ok" && r->number("pfn") && *r->number("pfn") >= plan_.offset) {
+            const uint64_t kp = trace_pfn(*r->number("pfn"));
+            ktext = "ok " + off(kp);
+            kpfn_[raw(o.id)] = kp;
+            if (!p.ok) {
+              diffs.push_back("result: kernel ok, model fail");
+            } else if (kp != raw(p.pfn)) {
+              // The kernel's lists chose another block: legal (K2) or not?
+              if (kp >= t_.machine.pages)
+                diffs.push_back("frame: kernel " + off(kp) + " is outside the machine, model " + off(raw(p.pfn)));
+              else if (auto why = k2_illegal(t_, st.statement, Pfn{kp}))
+                diffs.push_back("frame: kernel " + off(kp) + ", model " + off(raw(p.pfn)) +
+                                "; the model rejects the kernel's block (" + *why + "; impl there is the kernel)");
+              else {
+                inconcl.push_back("the kernel's free lists chose " + off(kp) + ", impl's " + off(raw(p.pfn)) +
+                                  ": both legal (K2), but the model follows impl's choice, so the later steps "
+                                  "are not compared");
+                diverged_ = true;
+              }
+            }
+            check_expectation(stmt, true, kp, p, diffs);
+          } else if (r->status == "ok") {
+            ktext = "ok " + r->rest;
+            diffs.push_back("frame: the kernel's block lies outside the node mapping: " + r->rest);
+          } else if (r->status == "fail") {
+            ktext = "fail";
+            if (p.ok) diffs.push_back("result: kernel fail, model ok");
+            check_expectation(stmt, false, 0, p, diffs);
+          } else {
+            ktext = kerr();
+            diffs.push_back("the driver refused the command: " + r->rest);
+          }
+        }
+        break;
+      }
       case StepKind::cma_release:
       case StepKind::cma_release_pfn:
       case StepKind::drop:
       case StepKind::block_free:
+      case StepKind::buddy_free:
       case StepKind::free_contig: {
         const bool is_drop = st.kind == StepKind::drop || st.kind == StepKind::block_free;
-        const char* mverb = st.kind == StepKind::drop ? "unpin " : st.kind == StepKind::block_free ? "free " : "";
+        const char* mverb = st.kind == StepKind::drop                                          ? "unpin "
+                            : st.kind == StepKind::block_free || st.kind == StepKind::buddy_free ? "free "
+                                                                                                 : "";
         mtext = std::string(mverb) + (p.ok ? "ok" : std::string("fail (") + name(p.reason) + ")");
         if (have) {
           ktext = std::string(is_drop ? "drop " : "") + r->status + (r->rest.empty() ? "" : " " + r->rest);
@@ -313,7 +365,7 @@ class Comparer {
 
     // The node mapping: the pageblock labels and the frames in use after the command.
     std::string knode, mnode;
-    if (st.labels_line) node_state(st, p, knode, mnode, diffs, inconcl);
+    if (st.labels_line && !diverged_) node_state(st, p, knode, mnode, diffs, inconcl);
 
     // The area's state after the command: used, maxchunk, the bitmap's set bits.
     std::string kstate, mstate;
@@ -650,6 +702,7 @@ class Comparer {
   KStats kstats_;
   bool have_kstats_ = false;
   bool stopped_ = false;
+  bool diverged_ = false;  // the kernel's free lists chose another legal block (K2): nothing later is predicted
   std::vector<std::string> ediffs_;  // this step's differences from the trace's own expectations
   size_t steps_ = 0, disagreements_ = 0, expectation_diffs_ = 0, inconclusive_ = 0;
 };

@@ -96,6 +96,8 @@ enum class StepKind {
   drop,             // unpin of a held block
   block,            // alloc ID kind=unmovable|reclaimable at=PFN (node mapping): a hold of that type
   block_free,       // free ID of such a block: drop
+  buddy,            // alloc ID kind=unmovable|reclaimable [order=K] without at= (node mapping): the node's buddy allocator
+  buddy_free,       // free ID of such a block: __free_pages
   contig,           // alloc_contig ID count=C (node mapping): alloc_contig_pages on the node
   free_contig,      // free_contig ID: free_contig_range
   expect,           // expect NAME.used= / NAME.maxchunk= / ID.pfn=
@@ -127,6 +129,7 @@ struct Plan {
   bool node = false;        // the node mapping: trace frame P is guest frame offset + P
   uint64_t offset = 0;      // guest frame - trace frame (0 outside the node mapping)
   uint32_t setup_line = 0;  // node mapping: the script line of `node_setup`
+  bool scrub = false;       // node mapping: node_setup takes the node's free scraps too (buddy allocations)
   uint64_t zone_start = 0;  // node mapping: the node's zone start the plan expects
   uint64_t mem_mib = 0;         // guest memory
   std::string append;           // extra kernel arguments (numa=fake= for the node mapping)
@@ -184,6 +187,14 @@ struct Predictions {
 // operation; kfuzz, which predicts hundreds of generated traces per boot, spaces them out:
 // the cheap tier still runs after every operation and the full tier at the end).
 Predictions predict(const Trace& trace, uint32_t full_every = 1);
+
+// Rule K2 for a block the kernel's free lists chose (node mapping, `alloc` without at=):
+// whether the model accepts `pfn` as the result of statement `index` (an alloc) from the
+// state the trace's statements before it leave. nullopt: legal; else the model's reason.
+// The kernel does not say which fallback blocks its lists offered (B4 step 4), so the
+// block is legal when the model accepts it with impl's fallback heads, with the kernel's
+// block as the last of them (the one taken), or as the only one.
+std::optional<std::string> k2_illegal(const Trace& trace, size_t index, Pfn pfn);
 
 // One `KR <line> <verb> <status> [key=value ...]` line of kernel/run.sh's output.
 struct ResultLine {

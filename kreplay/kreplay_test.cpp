@@ -50,6 +50,7 @@ std::string fake_kernel(const Plan& plan, const Predictions& pred) {
       switch (st.kind) {
         case StepKind::cma_alloc:
         case StepKind::contig:
+        case StepKind::buddy:
           o << (cur->ok ? "ok pfn=" + std::to_string(raw(cur->pfn) + plan.offset) + " ns=0" : "fail ns=0");
           break;
         case StepKind::hold:
@@ -159,9 +160,8 @@ TEST(KreplayPlan, PinnedPageAtAFrameBecomesAHoldAndItsUnpinADrop) {
 
 TEST(KreplayPlan, StatementsWithNoKernelCounterpartAreRefusedByName) {
   const std::string h = kHeader;
-  EXPECT_NE(problem_of(h + "alloc m kind=movable\n").find("alloc without at="), std::string::npos);
+  EXPECT_NE(problem_of(h + "alloc m kind=movable\n").find("movable block without at="), std::string::npos);
   const std::string small = "machine pages=4096\narea dma base=2048 pages=1024\n";
-  EXPECT_NE(problem_of(small + "alloc u kind=unmovable\n").find("without at="), std::string::npos);
   EXPECT_NE(problem_of(small + "alloc u kind=unmovable at=2048\n").find("inside the CMA area"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc u kind=unmovable at=0\n").find("no frame of node"), std::string::npos);
   EXPECT_NE(problem_of(h + "alloc m kind=movable at=100\n").find("pin m"), std::string::npos);
@@ -481,6 +481,61 @@ TEST(KreplayNode, ANodeElsewhereOrAFailedRelabelIsInconclusive) {
   Checked r = check_with(kNodeTrace, [](std::string s) { return replace(s, "relabel ok", "relabel fail err=-16"); });
   EXPECT_EQ(r.status, kInconclusive) << r.report;
   EXPECT_NE(r.report.find("set-up: the relabel of a claimed pageblock"), std::string::npos) << r.report;
+}
+
+// Blocks the node's buddy allocator chooses (alloc without at=): node_setup takes the
+// node's free scraps first, and the kernel's block is compared with the model's.
+const std::string kBuddyTrace =
+    "machine pages=2048\n"
+    "alloc a kind=unmovable order=10\n"
+    "alloc b kind=reclaimable\n"
+    "free b\n";
+
+TEST(KreplayBuddy, UnmovableAndReclaimableBlocksWithoutAtComeFromTheNodesBuddyAllocator) {
+  PlanResult r = plan_of(kBuddyTrace);
+  ASSERT_TRUE(r.plan) << r.problem->message;
+  EXPECT_TRUE(r.plan->node);
+  EXPECT_TRUE(r.plan->scrub);
+  const std::string& sc = r.plan->script;
+  EXPECT_NE(sc.find("\nnode_setup nid=1 pfn=67584 count=2048 scrub=1\n"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("\nballoc t0 node=1 order=10 mt=unmovable\n"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("\nballoc t1 node=1 mt=reclaimable\n"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("\nbfree t1\n"), std::string::npos) << sc;
+  EXPECT_EQ(sc.find("relabel"), std::string::npos) << sc;  // the kernel claims by itself
+  EXPECT_FALSE(plan_of("machine pages=1024\nalloc_contig c count=4\n").plan->scrub);
+}
+
+TEST(KreplayBuddy, AKernelThatChoosesTheModelsBlockAgrees) {
+  Checked c = check_with(kBuddyTrace, [](std::string s) { return s; });
+  EXPECT_EQ(c.status, kAgree) << c.report;
+}
+
+TEST(KreplayBuddy, AnotherLegalBlockIsComparedByClassAndEndsThePredictions) {
+  // impl takes the lower order-10 block (0); the upper one (1024) is as legal (K2)
+  Checked c = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "ok pfn=68608 ns=0"); });
+  EXPECT_EQ(c.status, kInconclusive) << c.report;
+  EXPECT_NE(c.report.find("both legal (K2)"), std::string::npos) << c.report;
+  EXPECT_NE(c.report.find("not compared (the kernel's lists chose another legal block before)"), std::string::npos)
+      << c.report;
+}
+
+TEST(KreplayBuddy, AnIllegalBlockIsADisagreement) {
+  // 512 is not the head of a free order-10 block
+  Checked c = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "ok pfn=68096 ns=0"); });
+  EXPECT_EQ(c.status, kDisagree) << c.report;
+  EXPECT_NE(c.report.find("frame: kernel pfn=512, model pfn=0; the model rejects the kernel's block (K2"),
+            std::string::npos)
+      << c.report;
+}
+
+TEST(KreplayBuddy, ABlockOutsideTheMachineIsADisagreement) {
+  // a free scrap the scrub missed: the kernel's lists hand it out before the machine's blocks
+  Checked below = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "ok pfn=65700 ns=0"); });
+  EXPECT_EQ(below.status, kDisagree) << below.report;
+  EXPECT_NE(below.report.find("lies outside the node mapping"), std::string::npos) << below.report;
+  Checked above = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "ok pfn=70656 ns=0"); });
+  EXPECT_EQ(above.status, kDisagree) << above.report;
+  EXPECT_NE(above.report.find("is outside the machine"), std::string::npos) << above.report;
 }
 
 TEST(KreplayNode, AKernelPageInTheMachineBeforeTheStartIsInconclusive) {

@@ -177,6 +177,7 @@ class Planner {
   PlanResult run(std::string_view text) {
     PlanResult r;
     plan_.node = needs_node();
+    plan_.scrub = needs_buddy();
     // The kernel: --kernel, else the one the trace's `profile=` names, else the default. A
     // trace without `profile=` is profile-neutral: it runs on every kernel, and the model
     // predicts it under the profile of the kernel booted.
@@ -243,7 +244,7 @@ class Planner {
     start.kind = StepKind::start;
     if (plan_.node)
       plan_.setup_line = emit("node_setup nid=" + std::to_string(kNodeId) + " pfn=" + std::to_string(plan_.offset) +
-                              " count=" + std::to_string(t_.machine.pages));
+                              " count=" + std::to_string(t_.machine.pages) + (plan_.scrub ? " scrub=1" : ""));
     after_command(start);
     plan_.steps.push_back(start);
 
@@ -275,6 +276,14 @@ class Planner {
       if (std::holds_alternative<AllocContig>(*op) || std::holds_alternative<FreeContig>(*op)) return true;
       if (const auto* a = std::get_if<Alloc>(op); a && a->kind != Kind::movable) return true;
     }
+    return false;
+  }
+
+  // Blocks the node's buddy allocator chooses: the node's free scraps must go first.
+  bool needs_buddy() const {
+    for (const Statement& st : t_.statements)
+      if (const Op* op = std::get_if<Op>(&st.body))
+        if (const auto* a = std::get_if<Alloc>(op); a && a->kind != Kind::movable && !a->at) return true;
     return false;
   }
 
@@ -444,6 +453,7 @@ class Planner {
   std::optional<Problem> execute(const O&, const At&);
   std::optional<Problem> block_at(const Alloc& o, const At& at);  // unmovable / reclaimable
   std::optional<Problem> hold_at(const Alloc& o, const At& at);   // movable, pinned next
+  std::optional<Problem> buddy(const Alloc& o, const At& at);     // unmovable / reclaimable, no at=
 
   uint64_t area_end() const { return plan_.has_area ? raw(plan_.base) + raw(plan_.pages) : 0; }
 
@@ -500,7 +510,7 @@ class Planner {
     return std::nullopt;
   }
 
-  enum class HState { cma, held, dropped, block, contig };
+  enum class HState { cma, held, dropped, block, contig, buddy };
   Trace t_;  // its profile set to the kernel's
   PlanOptions options_;
   Plan plan_;
@@ -531,10 +541,7 @@ std::optional<Problem> Planner::execute(const Alloc& o, const At& at) {
 // isolation (X1).
 std::optional<Problem> Planner::block_at(const Alloc& o, const At& at) {
   const Statement& st = at.st;
-  if (!o.at)
-    return not_checkable(st, std::string(name(o.kind)) +
-                                 " block without at=: the kernel's free lists choose the frame (rules B4-B6, K2), "
-                                 "which the model only checks; give the frame with at=");
+  if (!o.at) return buddy(o, at);
   const uint64_t pfn = raw(*o.at), n = raw(o.order.pages());
   if (pfn % n != 0 || pfn + n > t_.machine.pages)
     return not_checkable(st, "at= must be a block of 2^order frames inside the machine (rule B7)");
@@ -548,14 +555,27 @@ std::optional<Problem> Planner::block_at(const Alloc& o, const At& at) {
   return std::nullopt;
 }
 
+// An unmovable or reclaimable block without at=: the node's own buddy allocator chooses it
+// (alloc_pages_node with __GFP_THISNODE; node_setup took every free frame of the node
+// outside the machine first), as B4-B6 say. The kernel's block is compared with the model
+// exactly, and by legal class (K2) where the free lists choose among several.
+std::optional<Problem> Planner::buddy(const Alloc& o, const At& at) {
+  op_step(StepKind::buddy, at.st, at.index,
+          "balloc " + th(o.id) + " node=" + std::to_string(kNodeId) +
+              (o.order.value ? " order=" + std::to_string(o.order.value) : "") + " mt=" + name(o.kind));
+  state_[raw(o.id)] = HState::buddy;
+  return std::nullopt;
+}
+
 // A movable page at a chosen frame maps onto a hold, and only when its pin follows at once.
 std::optional<Problem> Planner::hold_at(const Alloc& o, const At& at) {
   const Statement& st = at.st;
   if (!o.at)
     return not_checkable(st,
-                         "alloc without at=: the kernel's free lists choose the frame (rule K2), which the model "
-                         "only checks; use `alloc ID kind=movable at=PFN` + `pin ID` (a held frame) or "
-                         "`#kernel: pressure`");
+                         "a movable block without at=: the module's pages are not LRU pages, so a movable block it "
+                         "allocated would be unmovable for isolation and `alike` for claims (B5), which the "
+                         "model's movable block is not; use `alloc ID kind=movable at=PFN` + `pin ID` (a held "
+                         "frame) or `#kernel: pressure` (unmovable and reclaimable blocks without at= are mapped)");
   const uint64_t pfn = raw(*o.at), n = raw(o.order.pages());
   const uint64_t base = raw(plan_.base), end = area_end();
   if (pfn % n != 0 || pfn + n > t_.machine.pages)
@@ -610,6 +630,11 @@ std::optional<Problem> Planner::execute(const Unpin& o, const At& at) {
 template <>
 std::optional<Problem> Planner::execute(const Free& o, const At& at) {
   auto s = state_.find(raw(o.id));
+  if (s != state_.end() && s->second == HState::buddy) {
+    state_.erase(s);
+    op_step(StepKind::buddy_free, at.st, at.index, "bfree " + th(o.id));
+    return std::nullopt;
+  }
   if (s == state_.end() || s->second != HState::block)
     return not_checkable(at.st,
                          "free of a block: blocks map onto held frames, which the kernel gives back at unpin; the "

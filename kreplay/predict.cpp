@@ -7,6 +7,7 @@
 
 #include "check/runner.h"
 #include "kreplay/kreplay.h"
+#include "model/model.h"
 
 namespace cmacheck::kreplay {
 
@@ -106,6 +107,41 @@ Predictions predict(const Trace& trace, uint32_t full_every) {
     out.message = s.finding() ? s.finding()->report : "the final check failed";
   }
   return out;
+}
+
+std::optional<std::string> k2_illegal(const Trace& trace, size_t index, Pfn pfn) {
+  RunOptions ro;
+  ro.check_expectations = false;
+  Session before(trace, ro);
+  for (size_t i = 0; i < index; ++i)
+    if (!before.step(i)) return "the lockstep run stopped before this statement";
+  // impl's outcome of the statement: its fallback heads, its result
+  Session with_impl(trace, ro);
+  with_impl.restore(before);
+  if (!with_impl.step(index)) return "the lockstep run stopped at this statement";
+  const Op& op = std::get<Op>(trace.statements[index].body);
+  std::string why;
+  // impl's heads; impl's heads with the last (the block taken) the kernel's; the kernel's alone
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Session s(trace, ro);
+    s.restore(before);
+    Outcome kernel = with_impl.last_outcome();
+    kernel.ok = true;
+    kernel.reason = FailReason::none;
+    kernel.pfn = pfn;
+    if (attempt > 0) {
+      if (kernel.fallback_heads.empty()) break;
+      if (attempt == 1)
+        kernel.fallback_heads.back() = pfn;
+      else
+        kernel.fallback_heads.assign(1, pfn);
+    }
+    Outcome mine;
+    auto v = s.model_for_tests()->apply(op, kernel, mine);
+    if (!v) return std::nullopt;
+    if (why.empty()) why = v->rule + ": " + v->message;
+  }
+  return why;
 }
 
 }  // namespace cmacheck::kreplay

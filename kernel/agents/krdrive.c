@@ -45,8 +45,8 @@ static struct area areas[KR_MAX_AREAS];
 static int nareas;
 static char areas_arg[256]; /* "areas=B:C,..." for the agents */
 
-enum kind { H_FREE, H_CMA, H_HOLD, H_CONTIG, H_PRESSURE, H_PIN };
-static const char *kind_name[] = { "-", "cma_alloc", "hold", "alloc_contig", "pressure", "pin" };
+enum kind { H_FREE, H_CMA, H_HOLD, H_CONTIG, H_PRESSURE, H_PIN, H_BUDDY };
+static const char *kind_name[] = { "-", "cma_alloc", "hold", "alloc_contig", "pressure", "pin", "buddy" };
 
 struct handle {
 	char id[64];
@@ -613,7 +613,39 @@ static void cmd_alloc_contig(struct cmd *c)
 	emit(c->line, c->verb, st, "%s", rest);
 }
 
-/* drop ID / free_contig ID */
+/*
+ * balloc ID node=N [order=K] mt=T: a block from the buddy allocator of node N (the module's
+ * `buddy`); bfree ID gives it back.
+ */
+static void cmd_balloc(struct cmd *c)
+{
+	char reply[512], *rest;
+	const char *id = id_arg(c), *st, *mt;
+	unsigned long nid, order, zero = 0;
+	struct handle *h;
+
+	if (!id || num_arg(c, "node", &nid, NULL) || num_arg(c, "order", &order, &zero))
+		return;
+	mt = kv(c, "mt");
+	if (leftovers(c))
+		return;
+	if (!mt || (strcmp(mt, "movable") && strcmp(mt, "unmovable") && strcmp(mt, "reclaimable"))) {
+		emit(c->line, c->verb, "err", "mt= must be movable, unmovable or reclaimable");
+		return;
+	}
+	if (!(h = new_handle(c, id)))
+		return;
+	ctl(reply, sizeof(reply), "buddy %lu %lu %s", nid, order, mt);
+	st = status_of(reply, &rest);
+	if (!strcmp(st, "ok")) {
+		h->kind = H_BUDDY;
+		h->pfn = strtoul(rest + 4, NULL, 10);
+		h->count = 1UL << order;
+	}
+	emit(c->line, c->verb, st, "%s", rest);
+}
+
+/* drop ID / free_contig ID / bfree ID */
 static void cmd_give_back(struct cmd *c, enum kind k)
 {
 	char reply[512], *rest;
@@ -622,7 +654,10 @@ static void cmd_give_back(struct cmd *c, enum kind k)
 
 	if (!id || leftovers(c) || !(h = live_handle(c, id, k)))
 		return;
-	ctl(reply, sizeof(reply), "%s %lu %lu", k == H_HOLD ? "drop" : "freecontig", h->pfn, h->count);
+	if (k == H_BUDDY)
+		ctl(reply, sizeof(reply), "bfree %lu", h->pfn);
+	else
+		ctl(reply, sizeof(reply), "%s %lu %lu", k == H_HOLD ? "drop" : "freecontig", h->pfn, h->count);
 	st = status_of(reply, &rest);
 	if (!strcmp(st, "ok"))
 		h->kind = H_FREE;
@@ -717,15 +752,18 @@ static unsigned long reply_num(const char *reply, const char *key)
 /*
  * node_setup nid=N pfn=P count=C: node N must hold [P, P+C) (the trace's machine), and
  * those frames must all be free; every other frame of the node is then fenced off (held),
- * so that alloc_contig_pages on that node can succeed only inside [P, P+C).
+ * so that alloc_contig_pages on that node can succeed only inside [P, P+C).  With
+ * scrub=1 the free frames no fence can hold (in the pageblocks of the kernel's own pages)
+ * are taken too (the module's `scrub`), so that the buddy allocator of the node has free
+ * frames only in [P, P+C): `taken=N` is how many.
  */
 static void cmd_node_setup(struct cmd *c)
 {
-	char node[RESULT_BUF], busy[RESULT_BUF], fence[512], *rest, *brest, *frest;
-	unsigned long nid, pfn, count, start, end, held = 0, kernel = 0;
+	char node[RESULT_BUF], busy[RESULT_BUF], fence[512], scrub[128] = "", *rest, *brest, *frest;
+	unsigned long nid, pfn, count, start, end, held = 0, kernel = 0, doscrub, zero = 0;
 
 	if (num_arg(c, "nid", &nid, NULL) || num_arg(c, "pfn", &pfn, NULL) ||
-	    num_arg(c, "count", &count, NULL) || leftovers(c))
+	    num_arg(c, "count", &count, NULL) || num_arg(c, "scrub", &doscrub, &zero) || leftovers(c))
 		return;
 	ctl(node, sizeof(node), "node %lu", nid);
 	if (strcmp(status_of(node, &rest), "ok")) {
@@ -756,8 +794,18 @@ static void cmd_node_setup(struct cmd *c)
 		held += reply_num(frest, "held");
 		kernel += reply_num(frest, "kernel");
 	}
+	if (doscrub) {
+		char sreply[128], *srest;
+
+		ctl(sreply, sizeof(sreply), "scrub %lu %lu %lu", nid, pfn, count);
+		if (strcmp(status_of(sreply, &srest), "ok")) {
+			emit(c->line, c->verb, "fail", "reason=scrub %s", srest);
+			return;
+		}
+		snprintf(scrub, sizeof(scrub), " %s", srest);
+	}
 	emit_start(c->line, c->verb, "ok");
-	kr_puts(&line_buf, " %s %s held=%lu kernel=%lu", rest, brest, held, kernel);
+	kr_puts(&line_buf, " %s %s held=%lu kernel=%lu%s", rest, brest, held, kernel, scrub);
 	emit_end();
 }
 
@@ -1119,6 +1167,10 @@ static void run_line(int lineno, char *s)
 		cmd_alloc_contig(&c);
 	else if (!strcmp(c.verb, "free_contig"))
 		cmd_give_back(&c, H_CONTIG);
+	else if (!strcmp(c.verb, "balloc"))
+		cmd_balloc(&c);
+	else if (!strcmp(c.verb, "bfree"))
+		cmd_give_back(&c, H_BUDDY);
 	else if (!strcmp(c.verb, "stats"))
 		cmd_stats(&c);
 	else if (!strcmp(c.verb, "pressure"))

@@ -70,6 +70,23 @@
  *                                 lists hand out first); per-CPU lists drained before and
  *                                 after each call; KEEP=0 frees the block that landed in
  *                                 the range again.  "ok pfn=P outside=N" | "fail outside=N"
+ *   buddy NID ORDER MT         -> one block of ORDER and type MT (unmovable, reclaimable,
+ *                                 movable) from the buddy allocator of node NID:
+ *                                 alloc_pages_node(NID, buddy_gfp(MT), ORDER), per-CPU
+ *                                 lists drained before and after, so that the block is the
+ *                                 one __rmqueue chose and the per-CPU refill batch is back
+ *                                 in the buddy allocator.  "ok pfn=P ns=T" | "fail ns=T"
+ *   bfree PFN                  -> __free_pages() of a live "buddy" block, lists drained.
+ *                                 "ok" | "fail reason=notlive"
+ *   scrub NID PFN COUNT        -> takes every free frame of node NID outside
+ *                                 [PFN, PFN+COUNT) (the free scraps in the pageblocks
+ *                                 that hold the kernel's own pages, which no fence can
+ *                                 hold): [PFN, PFN+COUNT) is held meanwhile, then every
+ *                                 order and type is allocated from the node until nothing
+ *                                 is left, and the range is given back, a max-order
+ *                                 block at a time from the top down (so that the
+ *                                 lowest block is first on its list, as at boot).
+ *                                 "ok taken=N" | "fail err=E" (the range could not be held)
  *   reset                      -> gives back everything the module holds (cma_alloc
  *                                 allocations with cma_release, holds and contiguous
  *                                 allocations with free_contig_range, buddy blocks), as
@@ -351,6 +368,81 @@ static bool frame_is_free(unsigned long pfn)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The gfp of a "buddy" block of type MT from node NID alone.  __GFP_MEMALLOC: no
+ * watermarks (the model has none, and the nearly fenced node is always below them).
+ * No __GFP_KSWAPD_RECLAIM: no kswapd (and no watermark boost after a fallback) for the
+ * node.  __GFP_DIRECT_RECLAIM stays: without it 6.12 adds ALLOC_HIGHATOMIC to an
+ * order > 0 request, and a success then reserves its pageblock as HIGHATOMIC
+ * (reserve_highatomic_pageblock), which no trace rule does.
+ */
+static gfp_t buddy_gfp(int mt)
+{
+	gfp_t gfp = mt == MIGRATE_MOVABLE ? GFP_HIGHUSER_MOVABLE :
+		    mt == MIGRATE_RECLAIMABLE ? GFP_KERNEL | __GFP_RECLAIMABLE : GFP_KERNEL;
+
+	return (gfp & ~__GFP_KSWAPD_RECLAIM) | __GFP_THISNODE | __GFP_NOWARN |
+	       __GFP_NORETRY | __GFP_MEMALLOC;
+}
+
+static int add_pages(unsigned long pfn, unsigned int order)
+{
+	if (add_held(HELD_PAGES, NULL, pfn, 1UL << order))
+		return -ENOMEM;
+	list_last_entry(&held_list, struct held, list)->order = order;
+	return 0;
+}
+
+/*
+ * scrub: every free frame of node nid outside [pfn, pfn+count) is allocated and kept.
+ * No reclaim at all here (the last call of each loop fails): the type bits only, so
+ * that each type's own lists are emptied before its fallbacks are stolen from.
+ */
+static long scrub_node(int nid, unsigned long pfn, unsigned long count)
+{
+	static const int mts[] = { MIGRATE_UNMOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE };
+	unsigned long taken = 0, round, end;
+	int ret, order;
+	size_t i;
+
+	ret = alloc_contig_range(pfn, pfn + count, MIGRATE_MOVABLE, GFP_KERNEL | __GFP_NOWARN);
+	if (ret)
+		return ret;
+	do {
+		round = 0;
+		drain_all_pages(NULL);
+		for (order = CMACHECK_MAX_ORDER; order >= 0; order--)
+			for (i = 0; i < ARRAY_SIZE(mts); i++)
+				for (;;) {
+					gfp_t gfp = (buddy_gfp(mts[i]) & ~__GFP_RECLAIM) & ~__GFP_NORETRY;
+					struct page *page = alloc_pages_node(nid, gfp, order);
+
+					if (!page)
+						break;
+					if (add_pages(page_to_pfn(page), order)) {
+						__free_pages(page, order);
+						break;
+					}
+					round += 1UL << order;
+				}
+		taken += round;
+	} while (round);
+	/*
+	 * Give the range back one max-order block at a time, from the top down, draining
+	 * after each: a block that merges whole goes to the head of its list, so the lowest
+	 * ends up first, as at boot (FPI_TO_TAIL), which the model's fresh machine assumes.
+	 */
+	end = pfn + count;
+	while (end > pfn) {
+		unsigned long start = max(pfn, (end - 1) & ~((1UL << CMACHECK_MAX_ORDER) - 1));
+
+		free_contig_range(start, end - start);
+		drain_all_pages(NULL);
+		end = start;
+	}
+	return taken;
 }
 
 /* gives back everything held; the number given back, and whether cma_release refused one */
@@ -747,6 +839,77 @@ static void do_command(char *cmd)
 			}
 			outside++;
 		}
+	}
+
+	if (!strcmp(verb, "buddy")) {
+		struct page *page;
+		unsigned int order;
+		char mtname[16];
+		int nid, mt;
+
+		if (sscanf(cmd, "%*s %d %u %15s", &nid, &order, mtname) != 3 ||
+		    nid < 0 || nid >= MAX_NUMNODES || !node_online(nid) ||
+		    order > CMACHECK_MAX_ORDER || (mt = mt_by_name(mtname)) < 0 || mt == MIGRATE_CMA ||
+		    mt == MIGRATE_HIGHATOMIC) {
+			out("err usage: buddy NID ORDER movable|unmovable|reclaimable\n");
+			return;
+		}
+		drain_all_pages(NULL);
+		t0 = ktime_get();
+		page = alloc_pages_node(nid, buddy_gfp(mt), order);
+		t0 = ktime_sub(ktime_get(), t0);
+		/* the rest of a per-CPU refill batch (orders <= 3) back to the buddy allocator */
+		drain_all_pages(NULL);
+		if (!page) {
+			out("fail ns=%lld\n", ktime_to_ns(t0));
+			return;
+		}
+		if (add_pages(page_to_pfn(page), order)) {
+			__free_pages(page, order);
+			drain_all_pages(NULL);
+			out("err out of memory for bookkeeping\n");
+			return;
+		}
+		out("ok pfn=%lu ns=%lld\n", page_to_pfn(page), ktime_to_ns(t0));
+		return;
+	}
+
+	if (!strcmp(verb, "bfree")) {
+		if (sscanf(cmd, "%*s %lu", &a) != 1) {
+			out("err usage: bfree PFN\n");
+			return;
+		}
+		list_for_each_entry(h, &held_list, list)
+			if (h->kind == HELD_PAGES && h->pfn == a)
+				break;
+		if (list_entry_is_head(h, &held_list, list)) {
+			out("fail reason=notlive\n");
+			return;
+		}
+		__free_pages(pfn_to_page(h->pfn), h->order);
+		list_del(&h->list);
+		kfree(h);
+		/* a block of order <= 3 waits on a per-CPU list until drained */
+		drain_all_pages(NULL);
+		out("ok\n");
+		return;
+	}
+
+	if (!strcmp(verb, "scrub")) {
+		long taken;
+		int nid;
+
+		if (sscanf(cmd, "%*s %d %lu %lu", &nid, &a, &b) != 3 || !b || nid < 0 ||
+		    nid >= MAX_NUMNODES || !node_online(nid) || !pfn_valid(a) || !pfn_valid(a + b - 1)) {
+			out("err usage: scrub NID PFN COUNT\n");
+			return;
+		}
+		taken = scrub_node(nid, a, b);
+		if (taken < 0)
+			out("fail err=%ld\n", taken);
+		else
+			out("ok taken=%ld\n", taken);
+		return;
 	}
 
 	if (!strcmp(verb, "reset")) {
