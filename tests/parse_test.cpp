@@ -136,3 +136,20 @@ TEST(Print, RoundTripIsIdentity) {
   EXPECT_EQ(again.trace, r.trace) << printed;
   EXPECT_EQ(print_trace(again.trace), printed);  // canonical: printing is a fixed point
 }
+
+// A switch names the i-th occurrence of a step as `LABEL#i`: the `#` inside the word is not a
+// comment (fuzz_concurrent found a schedule whose `isolate#2` replayed as `isolate`), while
+// a `#` after a blank still is.
+TEST(Parse, StepOccurrenceIsNotAComment) {
+  const ParseResult r = parse_trace(
+      "machine pages=64 pageblock_order=2 max_order=3 cpus=2   # two CPUs\n"
+      "area dma base=32 pages=8\n"
+      "T0: cma_alloc c1 area=dma count=1 #comment\n"
+      "T1: cma_alloc c2 area=dma count=1\n"
+      "switch T1 after T0.1:reserve#2 # the second search\n");
+  ASSERT_TRUE(r.ok()) << r.error->message;
+  ASSERT_EQ(r.trace.switches.size(), 1u);
+  EXPECT_EQ(r.trace.switches[0].label, StepLabel::reserve);
+  EXPECT_EQ(r.trace.switches[0].occurrence, 2u);
+  EXPECT_EQ(r.trace.statements.size(), 2u);
+}

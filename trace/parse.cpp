@@ -192,7 +192,13 @@ class Parser {
   }
 
   std::optional<Failure> parse_line(std::string_view line, uint32_t line_no) {
-    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    // A comment starts at a `#` that begins the line or follows a blank; `isolate#2` in a
+    // switch line is a step occurrence, not a comment.
+    for (size_t hash = line.find('#'); hash != std::string_view::npos; hash = line.find('#', hash + 1))
+      if (hash == 0 || line[hash - 1] == ' ' || line[hash - 1] == '\t') {
+        line = line.substr(0, hash);
+        break;
+      }
     auto toks = tokenize(line);
     if (toks.empty()) return std::nullopt;
     // Split off `=> ok [pfn=P]` / `=> fail`.
