@@ -670,14 +670,14 @@ void Allocator::pin(HandleId h, bool longterm, Outcome& out) {
     // the expected one drains this CPU's batches, then every CPU's. A pinned small page's
     // count never is (GUP_PIN_COUNTING_BIAS), so both run. D16: before, only a page off the
     // LRU (a pending lru_add) made it drain, and only once, every CPU.
+    // (The local drain is part of the drain of every CPU here.)
     if (r.order.value == 0) {
       if (faults_.on(Fault::pin_drains_only_off_lru)) {
-        bool off_lru = false;
-        for (uint8_t c = 0; c < kMaxCpus; ++c)
-          for (uint32_t e : cpu_ctx_[c].batches[static_cast<size_t>(Batch::lru)]) off_lru = off_lru || e == slot;
-        if (off_lru) drain_all_cpus();
+        bool pending_lru_add = false;
+        for (const CpuContext& ctx : cpu_ctx_)
+          for (uint32_t e : ctx.batches[static_cast<size_t>(Batch::lru)]) pending_lru_add = pending_lru_add || e == slot;
+        if (pending_lru_add) drain_all_cpus();
       } else {
-        drain_cpu(cpu_);
         drain_all_cpus();
       }
     }
@@ -721,12 +721,9 @@ void Allocator::migrate(HandleId h, Outcome& out) {
   out.clear();
   touched().clear();
   // E3 (do_pages_move): move_pages runs under lru_cache_disable, which drains every CPU's
-  // batches first, whatever the page turns out to be.
-  lru_cache_disable();
-  struct Enable {
-    Allocator* a;
-    ~Enable() { a->lru_cache_enable(); }
-  } enable{this};
+  // batches first, whatever the page turns out to be. (The disable itself lasts only this
+  // one step, where no other CPU can add to a batch.)
+  drain_all_cpus();
   const uint32_t slot = slot_of(h);
   Allocation& r = rec(slot);
   if (r.kind != Kind::movable) {
