@@ -32,6 +32,7 @@ struct Allocator::Corruptor {
   void drift_free_cma() { a.free_cma_pages_ += 1; }
   void touch(HandleId h) { a.touched().push_back(h); }
   void lru_disabled(uint32_t n) { a.lru_disabled_ = n; }
+  void off_lru(HandleId h) { rec(h).off_lru = true; }
   void batch_ref(uint8_t cpu, HandleId h, bool count_it) {
     a.cpu_ctx_[cpu].batches[0].push_back(slot(h));
     if (count_it) ++rec(h).batch_refs;
@@ -140,6 +141,13 @@ TEST(Invariants, I12FiresOnLruCacheDisableLeftInForce) {
   Fixture f;
   f.corrupt().lru_disabled(1);
   EXPECT_EQ(f.fired(CheckTier::cheap), "I12");
+}
+
+TEST(Invariants, I12FiresOnABlockLeftOffTheLruBetweenOperations) {
+  Fixture f;
+  f.corrupt().off_lru(f.h("m"));  // as if a migration in flight had taken it (X2's lru_isolate)
+  EXPECT_FALSE(f.a->check_invariants(CheckTier::full, /*quiescent=*/false));
+  EXPECT_EQ(f.fired(), "I12");
 }
 
 TEST(Invariants, I13HoldsForATouchedBlockAndFiresOnACountThatDisagrees) {
