@@ -76,6 +76,8 @@ struct OpRecord {
   bool interfered = false;             // another operation was in flight during it
   uint32_t searches = 0;               // cma_alloc: `reserve` steps so far
   bool lru_window = false;             // between its `drain` and `take` steps (E3)
+  bool pcp_bypassed = false;           // a free met another CPU's pcp lock (Q2)
+  uint8_t pcp_drains = 0;              // the CPUs its pcp_drain steps drained (Q4)
   std::vector<model::Model::ReservedView> view;  // W1
   Outcome out;
 };
@@ -480,7 +482,9 @@ class Engine final : public impl::StepHook {
       case LogRow::Kind::blocked:
         return info.label == StepLabel::lru_wait ? "waits: its block is off the LRU" : "waits for cma_mutex";
       case LogRow::Kind::op_end:
-        return op_text(rec) + (rec.skipped ? "  skipped (its handle is not live in this schedule)" : "  -> " + outcome_text(rec.out));
+        return op_text(rec) + (rec.skipped ? "  skipped (its handle is not live in this schedule)"
+                                           : "  -> " + outcome_text(rec.out) +
+                                                 (rec.pcp_bypassed ? " (pcp trylock failed: to the buddy allocator)" : ""));
       case LogRow::Kind::step: break;
     }
     std::string text(name(info.label));
@@ -488,6 +492,7 @@ class Engine final : public impl::StepHook {
       case StepLabel::reserve:
         return text + (info.nbits ? " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1) : ": no window");
       case StepLabel::unreserve: return text + " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1);
+      case StepLabel::pcp_drain: return text + " cpu" + num(info.drained_cpu) + " (its pcp lock held)";
       case StepLabel::isolate:
         text += " pageblocks " + num(info.first_pb) + ".." + num(info.last_pb);
         if (!info.isolated) text += ": refused";
@@ -565,14 +570,17 @@ class Engine final : public impl::StepHook {
         // E3: lru_cache_disable, applied to the model at this step (set_lru_events_external).
         rec.lru_window = true;
         ++lru_windows_;
-        lru_events_.push_back({step_, true});
+        lru_events_.push_back({step_, DrainEvent::lru_disable});
+        break;
+      case StepLabel::pcp_drain:  // Q4: the model drains that CPU's lists inside the operation
+        rec.pcp_drains |= static_cast<uint8_t>(1u << info.drained_cpu);
         break;
       case StepLabel::take:
         rec.last_take = step_;
         if (rec.lru_window) {  // lru_cache_enable ran just before the take
           rec.lru_window = false;
           --lru_windows_;
-          lru_events_.push_back({step_, false});
+          lru_events_.push_back({step_, DrainEvent::lru_enable});
         }
         break;
       case StepLabel::op:
@@ -598,6 +606,7 @@ class Engine final : public impl::StepHook {
   void on_op_end(uint8_t cpu, OpRecord& rec) {
     const int me = threads_[cpu].record;
     rec.end = step_;
+    rec.pcp_bypassed = impl_.pcp_bypassed(cpu);
     const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
     if (rec.commit == 0) rec.commit = rec.out.ok && is_contiguous(op) && rec.last_take ? *rec.last_take : step_;
     log(LogRow::Kind::op_end, cpu, {});
@@ -691,7 +700,10 @@ class Engine final : public impl::StepHook {
     size_t event = 0;
     auto events_until = [&](uint64_t step) {
       for (; event < lru_events_.size() && lru_events_[event].step <= step; ++event)
-        lru_events_[event].disable ? model_->lru_cache_disable() : model_->lru_cache_enable();
+        switch (lru_events_[event].what) {
+          case DrainEvent::lru_disable: model_->lru_cache_disable(); break;
+          case DrainEvent::lru_enable: model_->lru_cache_enable(); break;
+        }
     };
     for (size_t i : order) {
       OpRecord& rec = records_[i];
@@ -700,8 +712,11 @@ class Engine final : public impl::StepHook {
       const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
       model_->set_reserved_view(rec.view);
       model_->set_cpu(rec.cpu);
+      model_->set_pcp_bypass(rec.pcp_bypassed);
+      model_->set_pending_pcp_drains(rec.pcp_drains);
       interfered = interfered || rec.interfered;
       auto v = model_->apply(op, rec.out, mine);
+      model_->set_pcp_bypass(false);
       const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
       if (!v && differ)
         v = Violation{"K1", "impl " + outcome_text(rec.out) + ", model " + outcome_text(mine), rec.out.ok ? std::optional(rec.out.pfn) : std::nullopt};
@@ -822,11 +837,14 @@ class Engine final : public impl::StepHook {
   std::vector<Thread> threads_;
   std::deque<OpRecord> records_;  // stable: a CPU's fiber holds its record across steps
   std::vector<GhostBits> ghost_bits_;
+  // What alloc_contig_range's drain and take steps do to every CPU, applied to the model in
+  // step order among the commits (set_lru_events_external).
+  enum class DrainEvent : uint8_t { lru_disable, lru_enable };
   struct LruEvent {
     uint64_t step = 0;
-    bool disable = false;
+    DrainEvent what = DrainEvent::lru_disable;
   };
-  std::vector<LruEvent> lru_events_;  // E3 steps not yet applied to the model
+  std::vector<LruEvent> lru_events_;  // E3 and Q4 steps not yet applied to the model
   uint32_t lru_windows_ = 0;          // operations between their drain and take steps
   std::vector<int> iso_owner_;
   std::vector<uint32_t> want_;

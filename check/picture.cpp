@@ -46,12 +46,13 @@ char role_char(impl::FrameRole r) {
     case impl::FrameRole::cma_allocated: return 'C';
     case impl::FrameRole::contig_allocated: return 'X';
     case impl::FrameRole::isolated: return 'i';
+    case impl::FrameRole::on_pcp: return 'p';
   }
   return '?';
 }
 
 std::string picture_legend() {
-  return ". free  m movable  u unmovable  r reclaimable  P pinned  C cma_alloc  X alloc_contig  i isolated; "
+  return ". free  m movable  u unmovable  r reclaimable  P pinned  C cma_alloc  X alloc_contig  i isolated  p on a page list; "
          "labels M U R C I";
 }
 

@@ -96,8 +96,11 @@ void Session::observe_model(const Outcome& mine, const std::vector<HandleId>& hs
   obs.labels.clear();
   obs.batched = model_->batched();
   obs.batches.clear();
+  obs.free_pcp = model_->free_pcp_pages();
+  obs.pcp.clear();
   if (all) {
     model_->batch_entries(obs.batches);
+    model_->pcp_entries(obs.pcp);
     const model::FreeMemory& memory = model_->memory();
     obs.labels.resize(memory.pageblocks());
     for (uint64_t pb = 0; pb < memory.pageblocks(); ++pb) obs.labels[pb] = memory.pageblock_label(pb);
@@ -139,6 +142,9 @@ std::string first_difference(const Observation& a, const Observation& b, const T
   if (a.batched != b.batched)
     return "batched (E1): impl " + std::to_string(a.batched) + ", model " + std::to_string(b.batched);
   if (a.batches != b.batches) return "the CPUs' batches hold other blocks in impl than in the model (E1)";
+  if (a.free_pcp != b.free_pcp)
+    return "free_pcp (Q5): impl " + std::to_string(a.free_pcp) + ", model " + std::to_string(b.free_pcp);
+  if (a.pcp != b.pcp) return "the CPUs' page lists hold other blocks, or in another order, in impl than in the model (Q2)";
   for (size_t pb = 0; pb < a.labels.size() && pb < b.labels.size(); ++pb)
     if (a.labels[pb] != b.labels[pb]) {
       where = Pfn{pb << t.machine.pageblock_order};
@@ -247,6 +253,10 @@ bool Session::run_expect(const Statement& st, size_t index) {
       case ExpectKey::batched:
         got = impl_->batched();
         key = "batched";
+        break;
+      case ExpectKey::free_pcp:
+        got = impl_->free_pcp_pages();
+        key = "free_pcp";
         break;
       case ExpectKey::area_used:
         got = impl_->area_stats(AreaId{item.subject}).used;

@@ -200,9 +200,114 @@ void Allocator::free_owned(uint64_t pfn, uint8_t order) {
   free_block(pfn, order, block_type(pfn));
 }
 
-// free_contig_range (R1, C3): page by page, ascending, each as its pageblock's label.
+// free_contig_range (R1, C3): page by page, ascending, each as its pageblock's label
+// (__free_page, through the page lists when there are any: Q2).
 void Allocator::free_pages(uint64_t pfn, uint64_t count) {
+  if (pcp_on()) {
+    for (uint64_t p = pfn; p < pfn + count; ++p) free_unref(p, 0);
+    return;
+  }
   for (uint64_t p = pfn; p < pfn + count; ++p) free_block(p, 0, block_type(p));
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-CPU page lists (Q1-Q5)
+
+// PAGE_ALLOC_COSTLY_ORDER: larger blocks never use the lists (pcp_allowed_order).
+constexpr uint8_t kPcpMaxOrder = 3;
+
+// Q2 (free_the_page -> free_unref_page): a small block goes to the head of the freeing CPU's
+// list for its pageblock's type, CMA riding on MOVABLE's; a block of an ISOLATE pageblock
+// goes to the buddy allocator (free_one_page). A free that brings the CPU's lists to `high`
+// pages flushes them (free_unref_page_commit -> free_pcppages_bulk).
+void Allocator::free_unref(uint64_t pfn, uint8_t order) {
+  const MigrateType t = block_type(pfn);
+  if (!pcp_on() || order > kPcpMaxOrder || (t == MigrateType::isolate && !faults_.on(Fault::isolated_free_parks_on_pcp))) {
+    free_owned(pfn, order);
+    return;
+  }
+  const MigrateType list = t == MigrateType::unmovable || t == MigrateType::reclaimable ? t : MigrateType::movable;
+  CpuContext& c = cpu_ctx_[cpu_];
+  if (c.pcp_lock_holder && *c.pcp_lock_holder != cpu_) {
+    // pcp_spin_trylock failed: another CPU drains these lists. The block goes to the buddy
+    // allocator as its true type (free_one_page). D21: as the type it rode on the list.
+    c.pcp_bypassed = true;
+    if (faults_.on(Fault::pcp_bypass_uses_ride_type))
+      free_block(pfn, order, list);
+    else
+      free_owned(pfn, order);
+    return;
+  }
+  c.pcp.push_back(PcpEntry{pfn, order, list});
+  c.pcp_pages += uint64_t{1} << order;
+  pcp_pages_ += uint64_t{1} << order;
+  if (c.pcp_pages >= machine_.pcp_high) pcp_flush(cpu_);
+}
+
+// Q4 (free_pcppages_bulk, drain_pages): every entry, oldest first, to the buddy allocator as
+// its pageblock's label now (ISOLATE's list included). The kernel frees `batch` pages when a
+// free reaches `high`; here the whole lists go (docs/semantics.md, simplifications).
+void Allocator::pcp_flush(uint8_t cpu) {
+  CpuContext& c = cpu_ctx_[cpu];
+  ++pcp_flushes_;
+  for (const PcpEntry& e : c.pcp) free_owned(e.pfn, e.order);
+  pcp_pages_ -= c.pcp_pages;
+  c.pcp.clear();
+  c.pcp_pages = 0;
+}
+
+void Allocator::drain_all_pcp() {  // drain_all_pages
+  for (uint8_t cpu = 0; cpu < kMaxCpus; ++cpu)
+    if (!cpu_ctx_[cpu].pcp.empty()) pcp_flush(cpu);
+}
+
+// Q3 (rmqueue_pcplist): the newest entry of the CPU's list for (t, order). A MOVABLE request
+// that may not use CMA skips the lists (rmqueue: the MOVABLE list can hold CMA pages).
+std::optional<uint64_t> Allocator::take_pcp(MigrateType t, uint8_t order, bool allow_cma) {
+  if (!pcp_on() || order > kPcpMaxOrder || (t == MigrateType::movable && !allow_cma)) return std::nullopt;
+  CpuContext& c = cpu_ctx_[cpu_];
+  auto matches = [&](const PcpEntry& e) { return e.list == t && e.order == order; };
+  std::optional<size_t> at;
+  if (faults_.on(Fault::pcp_takes_oldest)) {  // a FIFO list: the oldest entry
+    for (size_t i = 0; i < c.pcp.size() && !at; ++i)
+      if (matches(c.pcp[i])) at = i;
+  } else {
+    for (size_t i = c.pcp.size(); i-- > 0 && !at;)
+      if (matches(c.pcp[i])) at = i;
+  }
+  if (!at) return std::nullopt;
+  const uint64_t pfn = c.pcp[*at].pfn;
+  c.pcp.erase(c.pcp.begin() + static_cast<std::ptrdiff_t>(*at));
+  c.pcp_pages -= uint64_t{1} << order;
+  pcp_pages_ -= uint64_t{1} << order;
+  return pfn;
+}
+
+// alloc_pages for a block of `order` of type t: the CPU's page list first (Q3), else the
+// buddy allocator (B4; the kernel refills the list with `batch` blocks there, which Q3 leaves
+// out). When B4 finds nothing while some CPU's lists hold pages, every CPU's lists are drained
+// and B4 runs again (__alloc_pages_direct_reclaim's drain_all_pages).
+std::optional<uint64_t> Allocator::alloc_pages(MigrateType t, uint8_t order, bool allow_cma, Outcome& out) {
+  if (auto p = take_pcp(t, order, allow_cma)) return p;
+  auto got = take_block(t, order, allow_cma, out);
+  if (got || pcp_pages_ == 0) return got;
+  drain_all_pcp();
+  return take_block(t, order, allow_cma, out);
+}
+
+// X3 under Q1: a frame on a page list is not free for test_pages_isolated (not PageBuddy).
+bool Allocator::pcp_in_range(uint64_t s, uint64_t e) const {
+  for (const CpuContext& c : cpu_ctx_)
+    for (const PcpEntry& en : c.pcp)
+      if (en.pfn < e && en.pfn + (uint64_t{1} << en.order) > s) return true;
+  return false;
+}
+
+bool Allocator::on_pcp(uint64_t pfn) const { return pcp_in_range(pfn, pfn + 1); }
+
+void Allocator::pcp_entries(std::vector<uint64_t>& into) const {
+  for (uint8_t cpu = 0; cpu < kMaxCpus; ++cpu)
+    for (const PcpEntry& e : cpu_ctx_[cpu].pcp) into.push_back(pcp_entry(cpu, e.list, Order{e.order}, Pfn{e.pfn}));
 }
 
 // Boot (memmap_init, then __free_pages_core with FPI_TO_TAIL): `count` frames from `pfn`
@@ -534,7 +639,7 @@ void Allocator::drop_allocation(uint32_t slot) {
   slot_of_handle_[raw(r.handle)] = 0;
   free_slots_.push_back(slot);
   if (r.family == Family::block)
-    free_owned(first, r.order.value);
+    free_unref(first, r.order.value);
   else
     free_pages(first, n);
 }
@@ -581,7 +686,7 @@ void Allocator::alloc(HandleId h, Kind kind, Order order, std::optional<Pfn> at,
     list_del(*head);
     split_take(*head, have, pfn, order.value, halves);
   } else {
-    auto got = take_block(t, order.value, true, out);
+    auto got = alloc_pages(t, order.value, true, out);
     if (!got) {
       out.reason = FailReason::no_free_block;
       return;
@@ -618,7 +723,7 @@ bool Allocator::move_block(uint32_t slot, MigrateType request, bool allow_cma_ta
   // E3: a batch's reference is one the migration does not expect (folio_migrate_mapping's
   // refcount check): migrate_pages gives up on the page. Callers drain first.
   if (r.batch_refs) return false;
-  auto target = take_block(request, r.order.value, allow_cma_target, out);
+  auto target = alloc_pages(request, r.order.value, allow_cma_target, out);
   if (!target) return false;
   const uint64_t from = raw(r.pfn), to = *target, n = raw(r.count);
   for (uint64_t i = 0; i < n; ++i) {
@@ -631,7 +736,7 @@ bool Allocator::move_block(uint32_t slot, MigrateType request, bool allow_cma_ta
   out.moves.push_back(Move{r.handle, Pfn{from}, Pfn{to}});
   touch(r.handle);
   ++moves_total_;
-  free_owned(from, r.order.value);
+  free_unref(from, r.order.value);
   return true;
 }
 
@@ -961,6 +1066,24 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
   // every CPU's batches and makes every later add flush at once, until lru_cache_enable.
   // D17: before v5.13 the batches were drained once (migrate_prep) and stayed enabled.
   const bool migrating = result == RangeResult::ok;
+  // Q4 (alloc_contig_range: drain_all_pages right after start_isolate_page_range): the page
+  // lists' frames go to the buddy allocator, those of the isolated pageblocks onto ISOLATE's
+  // list. One step with the LRU drain that follows.
+  if (migrating && !faults_.on(Fault::contig_skips_pcp_drain)) {
+    if (!hook_) {
+      drain_all_pcp();
+    } else {
+      // __drain_all_pages: each CPU that has pages, under that CPU's pcp lock, which the
+      // step boundary finds still held: a free there fails its trylock (D21's window).
+      for (uint8_t c = 0; c < kMaxCpus; ++c) {
+        if (cpu_ctx_[c].pcp.empty()) continue;
+        cpu_ctx_[c].pcp_lock_holder = cpu_;
+        pcp_flush(c);
+        step(StepInfo{.label = StepLabel::pcp_drain, .drained_cpu = c});
+        cpu_ctx_[c].pcp_lock_holder.reset();
+      }
+    }
+  }
   const bool disable = migrating && !faults_.on(Fault::drain_once_no_lru_disable);
   if (disable)
     lru_cache_disable();
@@ -1020,7 +1143,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
         result = RangeResult::busy_unmovable;
         break;
       }
-    if (edge_block) result = RangeResult::busy_unmovable;
+    if (edge_block || (pcp_pages_ && pcp_in_range(s, e))) result = RangeResult::busy_unmovable;
   }
   if (result == RangeResult::ok) {
     take_range(s, e);
@@ -1246,6 +1369,14 @@ void Allocator::lru_drain(Outcome& out) {
   out.ok = true;
 }
 
+// Q4 (drain_all_pages): every CPU's page lists go to the buddy allocator.
+void Allocator::pcp_drain(Outcome& out) {
+  out.clear();
+  touched().clear();
+  drain_all_pcp();
+  out.ok = true;
+}
+
 void Allocator::drain_batch(std::vector<uint32_t>& batch) {
   for (uint32_t slot : batch) --rec(slot).batch_refs;
   batch.clear();
@@ -1321,10 +1452,13 @@ template <>
 void Allocator::execute(const Touch& o, Outcome& out) { touch_block(o.id, o.batch, out); }
 template <>
 void Allocator::execute(const LruDrain&, Outcome& out) { lru_drain(out); }
+template <>
+void Allocator::execute(const PcpDrain&, Outcome& out) { pcp_drain(out); }
 
 void Allocator::apply(const Op& op, Outcome& out) {
   out.clear();
   touched().clear();
+  cpu_ctx_[cpu_].pcp_bypassed = false;
   std::visit([&](const auto& o) { execute(o, out); }, op);
 }
 

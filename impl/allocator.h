@@ -42,7 +42,7 @@ struct Allocation {
 };
 
 // One frame's role, for the frame picture of a failure report.
-enum class FrameRole : uint8_t { free, movable, unmovable, reclaimable, pinned, cma_allocated, contig_allocated, isolated };
+enum class FrameRole : uint8_t { free, movable, unmovable, reclaimable, pinned, cma_allocated, contig_allocated, isolated, on_pcp };
 
 // What the concurrent checker learns at the end of each step (docs/concurrency.md). Its
 // ghost state (reservations, isolation owners) is built from these reports, not read from
@@ -54,6 +54,7 @@ struct StepInfo {
   uint64_t first_pb = 0, last_pb = 0;  // isolate, undo: the range's pageblocks
   bool isolated = false;               // isolate: every pageblock was isolated
   std::optional<uint64_t> refused_isolated_pb;  // isolate: the pageblock found ISOLATE already
+  uint8_t drained_cpu = 0;                      // pcp_drain: the CPU whose lists were drained
 };
 
 // The concurrent engine (check/concurrent.h) installs one; without it (the sequential
@@ -109,6 +110,7 @@ class Allocator {
   void free_contig(HandleId h, Outcome& out);
   void touch_block(HandleId h, Batch batch, Outcome& out);
   void lru_drain(Outcome& out);
+  void pcp_drain(Outcome& out);
 
   // Concurrency (docs/concurrency.md): the hook sees every step's end; `cpu` names the
   // logical CPU whose operation runs next (its in-flight state: isolated pageblocks, handles
@@ -137,7 +139,8 @@ class Allocator {
     std::vector<std::vector<uint64_t>> bitmaps;
     std::vector<std::pair<uint32_t, Pfn>> live;  // handle, pfn
     std::vector<uint32_t> pins;
-    uint64_t free = 0;
+    uint64_t free = 0;  // on the free lists and the page lists
+    uint64_t pcp_flushes = 0;
   };
   Snapshot snapshot() const;
   void snapshot(Snapshot& into) const;  // the same, reusing `into`'s memory
@@ -160,6 +163,14 @@ class Allocator {
   uint64_t batched() const;
   void batch_entries(std::vector<uint64_t>& into) const;
   uint32_t lru_disabled() const { return lru_disabled_; }
+  // Per-CPU page lists (Q1-Q5): the pages on them, and every entry as pcp_entry() encodes
+  // it, CPU by CPU, oldest first.
+  uint64_t free_pcp_pages() const { return pcp_pages_; }
+  void pcp_entries(std::vector<uint64_t>& into) const;
+  bool on_pcp(uint64_t pfn) const;  // the frame is part of an entry of some CPU's lists
+  // The last operation on `cpu` freed a block to the buddy allocator because another CPU
+  // held its pcp lock (free_unref_page's trylock failed: a remote drain, Q2).
+  bool pcp_bypassed(uint8_t cpu) const { return cpu_ctx_[cpu].pcp_bypassed; }
   uint64_t state_hash() const;  // canonical, for `cmacheck explore` (impl/hash.cpp)
 
   // Deliberate corruption, for the tests that show each invariant check fires.
@@ -247,12 +258,30 @@ class Allocator {
   void step(StepLabel label) {
     if (hook_) hook_->step(StepInfo{.label = label});
   }
+  // Per-CPU page lists (Q2-Q4).
+  struct PcpEntry {
+    uint64_t pfn;
+    uint8_t order;
+    MigrateType list;  // MOVABLE, UNMOVABLE or RECLAIMABLE: CMA rides on MOVABLE (Q2)
+  };
+  bool pcp_on() const { return machine_.pcp_high != 0; }
+  void free_unref(uint64_t pfn, uint8_t order);
+  void pcp_flush(uint8_t cpu);
+  void drain_all_pcp();
+  std::optional<uint64_t> take_pcp(MigrateType t, uint8_t order, bool allow_cma);
+  std::optional<uint64_t> alloc_pages(MigrateType t, uint8_t order, bool allow_cma, Outcome& out);
+  bool pcp_in_range(uint64_t s, uint64_t e) const;
   // The state of the operation running on the current CPU.
   struct CpuContext {
     std::vector<HandleId> touched;   // handles the operation created or moved
     std::vector<uint64_t> isolated;  // pageblocks isolated by its running alloc_contig_range
     // The CPU's folio batches (E1): one slot per transient reference, in order of adding.
     std::array<std::vector<uint32_t>, kBatchKinds> batches;
+    // The CPU's page lists (Q2): every entry, oldest first, and the pages they hold.
+    std::vector<PcpEntry> pcp;
+    uint64_t pcp_pages = 0;
+    std::optional<uint8_t> pcp_lock_holder;  // another CPU draining these lists (Q4)
+    bool pcp_bypassed = false;               // the running operation's free met that lock
   };
   // Transient references (E1-E4).
   void drain_batch(std::vector<uint32_t>& batch);
@@ -292,6 +321,8 @@ class Allocator {
   uint64_t alloc_serial_ = 0;
   uint64_t moves_total_ = 0;
   uint32_t lru_disabled_ = 0;  // lru_cache_disable() calls not yet undone (E1, I12)
+  uint64_t pcp_pages_ = 0;     // pages on every CPU's page lists (Q5)
+  uint64_t pcp_flushes_ = 0;   // page lists flushed so far (I10: a drain may relabel, B13)
 };
 
 }  // namespace cmacheck::impl

@@ -130,6 +130,23 @@ constexpr std::array<FaultInfo, static_cast<size_t>(Fault::count_) - 1 - kConcur
      "alloc_contig_range does not re-enable the LRU batches when a migration finds no target: "
      "lru_disabled stays raised and every later batch add flushes at once.",
      "I12"},
+    {Fault::isolated_free_parks_on_pcp, "isolated_free_parks_on_pcp",
+     "plausible: free_unref_page without its is_migrate_isolate() test (the class of Vinayak Menon's "
+     "2014 leak of isolated pages through the per-CPU lists)",
+     "a small block freed into an ISOLATE pageblock parks on the freeing CPU's page list: the "
+     "source of a move inside alloc_contig_range's range is not free for test_pages_isolated "
+     "and the window is busy although the model takes it.",
+     "K1 (Q2, X3)"},
+    {Fault::contig_skips_pcp_drain, "contig_skips_pcp_drain",
+     "plausible: alloc_contig_range without its drain_all_pages() after "
+     "start_isolate_page_range (T20-class: pages left on a per-CPU list after isolation)",
+     "alloc_contig_range does not drain the CPUs' page lists: a free page parked on a list "
+     "inside the range is not free for test_pages_isolated and the window is busy.",
+     "K1 (Q4, X3)"},
+    {Fault::pcp_takes_oldest, "pcp_takes_oldest", "plausible: a FIFO where the kernel's list is LIFO",
+     "an allocation takes the oldest entry of the CPU's page list instead of the newest "
+     "(rmqueue_pcplist takes list_first_entry, and a free adds at the head).",
+     "K2 (Q3)"},
 }};
 
 constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
@@ -163,6 +180,13 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "collects nothing and pins the page where it is: a long-term pin in CMA, and the other "
      "CPU's migration fails on the pin.",
      "I6"},
+    {Fault::pcp_bypass_uses_ride_type, "pcp_bypass_uses_ride_type",
+     "D21: \"mm: page_alloc: fix CMA and HIGHATOMIC landing on the wrong buddy list\" "
+     "(7b086755fb8c, v6.6), fixing 4b23a68f9536 (v6.0: pcp lists under a spinlock, trylock on free)",
+     "a free whose pcp trylock fails (another CPU's drain holds the lock) sends a CMA block to "
+     "the buddy allocator's MOVABLE list, the type it rides on the page list: the frame can be "
+     "lost from the CMA region.",
+     "I2"},
 }};
 
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};

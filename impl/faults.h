@@ -43,12 +43,16 @@ enum class Fault : uint8_t {
   longterm_pins_after_failed_migration,  // D27
   pin_drains_only_off_lru,     // D16
   lru_enable_missed_on_error,  // D17b
+  isolated_free_parks_on_pcp,  // plausible (the 2014 pcp isolation leak's class)
+  contig_skips_pcp_drain,      // plausible (T20-class)
+  pcp_takes_oldest,            // plausible
   // Concurrent faults: they show only when logical CPUs interleave (docs/concurrency.md).
   no_cma_mutex,                // D18
   bitmap_set_after_unlock,     // plausible
   release_clears_bits_first,   // plausible (the 2012 order without the 2012 locking)
   drain_once_no_lru_disable,   // D17
   pin_ok_if_nothing_collected, // D15
+  pcp_bypass_uses_ride_type,   // D21
   count_,                      // number of faults (not a fault)
 };
 
@@ -64,7 +68,7 @@ std::span<const FaultInfo> all_faults();  // every sequential fault (not `none`)
 // The faults that need concurrent callers: the sequential engines cannot show them.
 std::span<const FaultInfo> concurrent_faults();
 bool is_concurrent(Fault f);
-inline constexpr size_t kConcurrentFaults = 5;
+inline constexpr size_t kConcurrentFaults = 6;
 const FaultInfo& fault_info(Fault f);
 std::optional<Fault> fault_by_name(std::string_view name);
 

@@ -77,6 +77,11 @@ uint64_t Allocator::state_hash() const {
   m.add(free_pages_ << 32 ^ free_cma_pages_);
   m.add(free_isolated_pages_ << 32 ^ isolated_pageblocks_);
   m.add(allocated_pages_);
+  // The page lists (Q2), CPU by CPU, oldest first: their order decides later allocations.
+  for (uint8_t c = 0; c < kMaxCpus; ++c) {
+    m.add(cpu_ctx_[c].pcp.size());
+    for (const PcpEntry& e : cpu_ctx_[c].pcp) m.add(pcp_entry(c, e.list, Order{e.order}, Pfn{e.pfn}));
+  }
   return m.h;
 }
 

@@ -37,6 +37,7 @@ bool all_zero(const uint32_t* p, uint64_t n) {
 FrameRole Allocator::role(Pfn p) const {
   const uint64_t f = raw(p);
   const uint32_t slot = owner_[f];
+  if (!slot && pcp_pages_ && on_pcp(f)) return FrameRole::on_pcp;
   if (!slot) return block_type(f) == MigrateType::isolate ? FrameRole::isolated : FrameRole::free;
   const Allocation& r = rec(slot);
   if (r.family == Family::cma) return FrameRole::cma_allocated;
@@ -73,7 +74,10 @@ void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) co
   obs.labels.clear();
   obs.batched = batched();
   obs.batches.clear();
+  obs.free_pcp = free_pcp_pages();
+  obs.pcp.clear();
   if (all_live) {
+    pcp_entries(obs.pcp);
     for (uint32_t h = 0; h < slot_of_handle_.size(); ++h) place(HandleId{h});
     obs.labels = labels_;
     batch_entries(obs.batches);
@@ -87,8 +91,38 @@ void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) co
 std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiescent) const {
   const uint64_t n = machine_.pages;
   const uint8_t B = machine_.pageblock_order;
-  CMA_INVARIANT(free_pages_ + allocated_pages_ == n, "I1", std::nullopt,
-                "free (" + s(free_pages_) + ") + allocated (" + s(allocated_pages_) + ") != " + s(n) + " frames");
+  CMA_INVARIANT(free_pages_ + allocated_pages_ + pcp_pages_ == n, "I1", std::nullopt,
+                "free (" + s(free_pages_) + ") + allocated (" + s(allocated_pages_) + ") + on page lists (" +
+                    s(pcp_pages_) + ") != " + s(n) + " frames");
+  // I14: each CPU's page lists count their pages, stay under `high` (a free that reaches it
+  // flushes them), hold small aligned blocks on MOVABLE, UNMOVABLE or RECLAIMABLE lists, a
+  // CMA frame only on MOVABLE's (Q2), and at quiescence none of an ISOLATE pageblock (Q4).
+  uint64_t pcp_total = 0;
+  for (uint8_t c = 0; c < kMaxCpus; ++c) {
+    const CpuContext& ctx = cpu_ctx_[c];
+    uint64_t pages = 0;
+    for (const PcpEntry& e : ctx.pcp) {
+      const uint64_t size = uint64_t{1} << e.order;
+      pages += size;
+      CMA_INVARIANT(pcp_on() && e.order <= 3 && e.pfn % size == 0 && e.pfn + size <= n, "I14", Pfn{e.pfn},
+                    "CPU " + s(c) + "'s page list holds a block at " + s(e.pfn) + " of order " + s(e.order));
+      CMA_INVARIANT(e.list == MigrateType::movable || e.list == MigrateType::unmovable ||
+                        e.list == MigrateType::reclaimable,
+                    "I14", Pfn{e.pfn}, "CPU " + s(c) + " has a page list for " + name(e.list));
+      const MigrateType label = labels_[e.pfn >> B];
+      CMA_INVARIANT(label != MigrateType::cma || e.list == MigrateType::movable, "I14", Pfn{e.pfn},
+                    "a CMA frame at " + s(e.pfn) + " sits on CPU " + s(c) + "'s " + name(e.list) + " page list");
+      CMA_INVARIANT(!quiescent || label != MigrateType::isolate, "I14", Pfn{e.pfn},
+                    "frame " + s(e.pfn) + " of an isolated pageblock is on CPU " + s(c) + "'s page list");
+    }
+    CMA_INVARIANT(pages == ctx.pcp_pages, "I14", std::nullopt,
+                  "CPU " + s(c) + " counts " + s(ctx.pcp_pages) + " pages on its lists, which hold " + s(pages));
+    CMA_INVARIANT(pages == 0 || pages < machine_.pcp_high, "I14", std::nullopt,
+                  "CPU " + s(c) + "'s page lists hold " + s(pages) + " pages, high is " + s(machine_.pcp_high));
+    pcp_total += pages;
+  }
+  CMA_INVARIANT(pcp_total == pcp_pages_, "I14", std::nullopt,
+                "page-list counter " + s(pcp_pages_) + " but the lists hold " + s(pcp_total) + " pages");
   CMA_INVARIANT(!quiescent || (isolated_pageblocks_ == 0 && free_isolated_pages_ == 0), "I7", std::nullopt,
                 s(isolated_pageblocks_) + " pageblock(s) still isolated after the operation");
   CMA_INVARIANT(!quiescent || lru_disabled_ == 0, "I12", std::nullopt,
@@ -223,11 +257,19 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiesc
       }
       CMA_INVARIANT(count == nr_free_[t][o], "I9", std::nullopt, "free-list count drifted");
     }
-  // Every frame no free block covered is owned (the frames are visited in order, as before).
+  // Q1: a frame on a page list is in no free block and no allocation, and on one list once.
+  for (const CpuContext& ctx : cpu_ctx_)
+    for (const PcpEntry& e : ctx.pcp)
+      for (uint64_t i = e.pfn; i < e.pfn + (uint64_t{1} << e.order); ++i) {
+        CMA_INVARIANT(!seen[i], "I1", Pfn{i}, "frame " + s(i) + " is on a page list and free, or on two lists");
+        CMA_INVARIANT(owner_[i] == 0, "I1", Pfn{i}, "frame " + s(i) + " is on a page list and allocated");
+        seen[i] = 1;
+      }
+  // Every frame no free block or page list covered is owned (visited in order, as before).
   for (const uint8_t *p = seen.data(), *end = p + n; (p = static_cast<const uint8_t*>(std::memchr(p, 0, end - p)));
        ++p) {
     const uint64_t f = static_cast<uint64_t>(p - seen.data());
-    CMA_INVARIANT(owner_[f], "I1", Pfn{f}, "frame " + s(f) + " is neither free nor allocated");
+    CMA_INVARIANT(owner_[f], "I1", Pfn{f}, "frame " + s(f) + " is neither free, nor on a page list, nor allocated");
   }
   // I9: counters equal their definitions.
   CMA_INVARIANT(free_total == free_pages_, "I9", std::nullopt,
@@ -299,7 +341,8 @@ void Allocator::snapshot(Snapshot& snap) const {
       snap.live.emplace_back(h, rec(slot).pfn);
       snap.pins.push_back(rec(slot).pins);
     }
-  snap.free = free_pages_;
+  snap.free = free_pages_ + pcp_pages_;  // a drain moves pages from the lists to the buddy allocator
+  snap.pcp_flushes = pcp_flushes_;
 }
 
 // I10: a failed operation changed nothing except what A6, X2 and X5 allow.
@@ -310,11 +353,15 @@ std::optional<Violation> Allocator::check_unchanged(const Snapshot& before, cons
   // allocation may have claimed a non-CMA pageblock for MOVABLE (B5); a failed alloc_contig
   // undoes the pageblocks it isolated to MOVABLE, the caller's type (X5). Nothing else may
   // relabel a pageblock; CMA labels never change (K3).
+  // A drain of the page lists (Q4: before a contiguous request, or when B4 found nothing)
+  // frees their pages, and under linux-6.12 a merge relabels the buddies it takes in (B13).
   const bool may_become_movable = !failed.moves.empty() || failed.windows_tried > 0;
+  const bool drained = now.pcp_flushes != before.pcp_flushes;
   for (size_t pb = 0; pb < now.labels.size(); ++pb) {
     const MigrateType was = before.labels[pb], is = now.labels[pb];
-    const bool allowed = may_become_movable && is == MigrateType::movable && was != MigrateType::cma &&
-                         was != MigrateType::isolate;
+    const bool ordinary = was != MigrateType::cma && was != MigrateType::isolate && is != MigrateType::cma &&
+                          is != MigrateType::isolate;
+    const bool allowed = (may_become_movable && is == MigrateType::movable && ordinary) || (drained && ordinary);
     CMA_INVARIANT(was == is || allowed, "I10", Pfn{pb << machine_.pageblock_order},
                   "failed operation relabelled pageblock " + s(pb) + " from " + name(was) + " to " + name(is));
   }

@@ -176,6 +176,13 @@ class Planner {
 
   PlanResult run(std::string_view text) {
     PlanResult r;
+    if (t_.machine.pcp_high) {
+      // Q1-Q5: the guest's per-CPU lists keep the kernel's own high and batch marks, and the
+      // module cannot read them; it drains them before each read instead (the `busy` command).
+      r.problem = Problem{1, "not kernel-checkable: pcp=" + std::to_string(t_.machine.pcp_high) +
+                                 ": the guest's per-CPU page lists have the kernel's own limits and cannot be read"};
+      return r;
+    }
     plan_.node = needs_node();
     plan_.scrub = needs_buddy();
     // The kernel: --kernel, else the one the trace's `profile=` names, else the default. A
@@ -432,6 +439,7 @@ class Planner {
       if (it.key == ExpectKey::pageblock_label)
         return not_checkable(at.st, "pageblock labels are not read from the kernel yet");
       if (it.key == ExpectKey::batched) return not_checkable(at.st, "the guest has no way to read the batches (E1)");
+      if (it.key == ExpectKey::free_pcp) return not_checkable(at.st, "the guest has no way to read the per-CPU lists (Q5)");
       if (it.key == ExpectKey::handle_pfn) {
         auto s = state_.find(it.subject);
         if (s != state_.end() && s->second == HState::dropped)
@@ -657,6 +665,11 @@ std::optional<Problem> Planner::execute(const Touch&, const At& at) {
 template <>
 std::optional<Problem> Planner::execute(const LruDrain&, const At& at) {
   return not_checkable(at.st, "lru_drain: the guest has no way to read the batches (E2)");
+}
+
+template <>
+std::optional<Problem> Planner::execute(const PcpDrain&, const At& at) {
+  return not_checkable(at.st, "pcp_drain: the guest's per-CPU lists are not part of the trace's machine (Q4)");
 }
 
 // Rule C1 on the node: candidates ALIGN(zone start, C) + k*C; node_offset() made the trace's

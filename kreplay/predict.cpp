@@ -96,6 +96,9 @@ Predictions predict(const Trace& trace, uint32_t full_every) {
           case ExpectKey::batched:
             v = s.impl().batched();
             break;
+          case ExpectKey::free_pcp:
+            v = s.impl().free_pcp_pages();
+            break;
         }
         p.expect_values.push_back(v);
       }

@@ -73,6 +73,11 @@ uint64_t Model::state_hash() const {
     m.add(word);
     m.add(a.bits.size());
   }
+  // The page lists (Q2), CPU by CPU, oldest first: their order decides later allocations.
+  for (uint8_t c = 0; c < kCpus; ++c) {
+    m.add(pcp_[c].size());
+    for (const PcpEntry& e : pcp_[c]) m.add(pcp_entry(c, e.list, e.order, e.head));
+  }
   return m.h;
 }
 

@@ -101,6 +101,11 @@ template <>
 void Model::execute(const Touch& o, Outcome& mine) { touch(o, mine); }
 template <>
 void Model::execute(const LruDrain&, Outcome& mine) { lru_drain(mine); }
+template <>
+void Model::execute(const PcpDrain&, Outcome& mine) {
+  drain_all_pcp();  // Q4
+  mine.ok = true;
+}
 
 std::optional<Violation> Model::apply(const Op& op, const Outcome& impl, Outcome& mine) { return run(op, &impl, mine); }
 
@@ -209,10 +214,69 @@ void Model::destroy(HandleId h) {
     content_[p] = 0;
   }
   if (a.family == Family::block)
-    free_block(r.first, a.order);
+    release(r.first, a.order);
+  else if (pcp_on())  // free_contig_range: __free_page by page, through the lists (Q2)
+    for (uint64_t p = raw(r.first); p < raw(r.end()); ++p) release(Pfn{p}, Order{0});
   else
     free_contig_pages(r);
   allocs_[raw(h)].reset();
+}
+
+// Rule Q2 (free_unref_page): with page lists, a block of order <= 3 whose pageblock is not
+// ISOLATE goes to the freeing CPU's list of its pageblock's type (CMA on MOVABLE's); the
+// free that brings the CPU's lists to `high` pages flushes them (Q4). Any other block goes
+// to the buddy allocator.
+void Model::release(Pfn head, Order order) {
+  const MigrateType label = memory_.label(head);
+  if (!pcp_on() || order.value > 3 || label == MigrateType::isolate || pcp_bypass_) return free_block(head, order);
+  const MigrateType list =
+      label == MigrateType::unmovable || label == MigrateType::reclaimable ? label : MigrateType::movable;
+  pcp_[cpu_].push_back(PcpEntry{head, order, list});
+  pcp_pages_[cpu_] += raw(order.pages());
+  pcp_total_ += raw(order.pages());
+  if (pcp_pages_[cpu_] >= machine_.pcp_high) pcp_flush(cpu_);
+}
+
+// Rule Q4 (drain_pages): the CPU's entries, oldest first, go to the buddy allocator as a
+// block its owner frees, under its pageblock's label now.
+void Model::pcp_flush(uint8_t cpu) {
+  for (const PcpEntry& e : pcp_[cpu]) free_block(e.head, e.order);
+  pcp_total_ -= pcp_pages_[cpu];
+  pcp_[cpu].clear();
+  pcp_pages_[cpu] = 0;
+}
+
+void Model::drain_all_pcp() {  // drain_all_pages
+  for (uint8_t c = 0; c < kCpus; ++c)
+    if (!pcp_[c].empty()) pcp_flush(c);
+}
+
+// Rule Q3 (rmqueue_pcplist): the newest entry of the CPU's list for (t, k); a MOVABLE request
+// that may not use CMA skips the lists.
+std::optional<Pfn> Model::take_pcp(MigrateType t, Order k, bool allow_cma) {
+  if (!pcp_on() || k.value > 3 || (t == MigrateType::movable && !allow_cma)) return std::nullopt;
+  auto& entries = pcp_[cpu_];
+  for (size_t i = entries.size(); i-- > 0;)
+    if (entries[i].list == t && entries[i].order == k) {
+      const Pfn head = entries[i].head;
+      entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(i));
+      pcp_pages_[cpu_] -= raw(k.pages());
+      pcp_total_ -= raw(k.pages());
+      return head;
+    }
+  return std::nullopt;
+}
+
+bool Model::pcp_in(FrameRange r) const {
+  for (const auto& entries : pcp_)
+    for (const PcpEntry& e : entries)
+      if (FrameRange{e.head, e.order.pages()}.overlaps(r)) return true;
+  return false;
+}
+
+void Model::pcp_entries(std::vector<uint64_t>& into) const {
+  for (uint8_t c = 0; c < kCpus; ++c)
+    for (const PcpEntry& e : pcp_[c]) into.push_back(pcp_entry(c, e.list, e.order, e.head));
 }
 
 // A block its owner frees (free ID; a move's source: __free_pages -> free_one_page).
@@ -314,7 +378,10 @@ bool Model::longterm_pinned(HandleId h) const {
 }
 
 char Model::frame_char(Pfn p) const {
-  if (owner_[raw(p)] == kNoOwner) return memory_.label(p) == MigrateType::isolate ? 'i' : '.';
+  if (owner_[raw(p)] == kNoOwner) {
+    if (!memory_.is_free(p)) return 'p';  // on a CPU's page list (Q1)
+    return memory_.label(p) == MigrateType::isolate ? 'i' : '.';
+  }
   const Allocation& a = *live(HandleId{owner_[raw(p)]});
   if (a.family == Family::cma) return 'C';
   if (a.family == Family::contig) return 'X';
@@ -616,6 +683,23 @@ void Model::alloc(const Alloc& op, Outcome& mine) {
   }
   if (op.at) return alloc_at(op, mine);
   const MigrateType t = migratetype_of(op.kind);
+  if (const auto p = take_pcp(t, op.order, true)) {  // Q3: the CPU's list first
+    if (consulting() && (!impl_->ok || impl_->pfn != *p))
+      violate("K2",
+              "impl " + (impl_->ok ? "allocated at pfn " + num(impl_->pfn) : std::string("failed")) +
+                  "; Q3 takes the newest entry of CPU " + num(cpu_) + "'s " + name(t) + " order-" +
+                  num(op.order.value) + " page list, at pfn " + num(*p),
+              impl_->ok ? impl_->pfn : *p);
+    Allocation& a = create(op.id, Family::block, {*p, op.order.pages()}, true);
+    a.kind = op.kind;
+    a.order = op.order;
+    mine.ok = true;
+    mine.pfn = *p;
+    return;
+  }
+  // Q3: when B4 finds nothing, every CPU's lists are drained and B4 runs again
+  // (__alloc_pages_direct_reclaim: drain_all_pages).
+  if (!any_block(t, op.order, true) && pcp_total_) drain_all_pcp();
   if (!any_block(t, op.order, true)) {
     mine.reason = FailReason::no_free_block;
     if (consulting() && impl_->ok)
@@ -756,7 +840,11 @@ void Model::migrate(const Migrate& op, Outcome& mine) {
 // frames become free (B2).
 bool Model::move_block(HandleId h, MigrateType request, bool allow_cma_target, Outcome& mine) {
   const Allocation& a = *live(h);
-  if (!any_block(request, a.order, allow_cma_target)) return false;  // a move impl reports anyway is caught later
+  // Q3: the target comes from this CPU's page list first; else B4, after a drain when B4
+  // finds nothing while the lists hold pages.
+  const std::optional<Pfn> listed = take_pcp(request, a.order, allow_cma_target);
+  if (!listed && !any_block(request, a.order, allow_cma_target) && pcp_total_) drain_all_pcp();
+  if (!listed && !any_block(request, a.order, allow_cma_target)) return false;  // a move impl reports anyway is caught later
   const Move* proposed = consulting() ? next_impl_move() : nullptr;
   std::optional<Pfn> to;
   if (consulting()) {
@@ -776,11 +864,17 @@ bool Model::move_block(HandleId h, MigrateType request, bool allow_cma_target, O
     }
   }
   const Order order = a.order;
-  const FreeBlock target = *rmqueue(request, order, allow_cma_target, to, "moved " + handle(h) + " to");
+  if (listed && to && *to != *listed)
+    violate("K2",
+            "impl moved " + handle(h) + " to pfn " + num(*to) + "; Q3 takes the newest entry of CPU " + num(cpu_) +
+                "'s " + name(request) + " order-" + num(order.value) + " page list, at pfn " + num(*listed),
+            *to);
+  const FreeBlock target =
+      listed ? FreeBlock{*listed, order} : *rmqueue(request, order, allow_cma_target, to, "moved " + handle(h) + " to");
   Allocation& moving = *live(h);
   const Pfn from = moving.pfn;
   const uint64_t n = raw(moving.count);
-  memory_.set_free({target.head, moving.count}, false);
+  if (!listed) memory_.set_free({target.head, moving.count}, false);
   for (uint64_t i = 0; i < n; ++i) {
     owner_[raw(target.head) + i] = raw(h);
     content_[raw(target.head) + i] = content_[raw(from) + i];
@@ -789,7 +883,7 @@ bool Model::move_block(HandleId h, MigrateType request, bool allow_cma_target, O
     owner_[raw(from) + i] = kNoOwner;
     content_[raw(from) + i] = 0;
   }
-  free_block(from, order);
+  release(from, order);
   moving.pfn = target.head;
   mine.moves.push_back(Move{h, from, target.head});
   return true;
@@ -892,7 +986,12 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
   const bool moves = result == RangeResult::ok && std::any_of(intersecting.begin(), intersecting.end(), [&](HandleId h) {
                        return live(h)->family == Family::block && live(h)->kind == Kind::movable;
                      });
-  if (moves) {
+  // Q4: the drain frees the lists' frames into the isolated pageblocks as ISOLATE, which
+  // keeps them from merging across the range's edges (B2), so then the labels matter too.
+  const uint8_t draining = result != RangeResult::ok ? 0 : lru_events_external_ ? pending_pcp_drains_ : 0xf;
+  bool drains = false;
+  for (uint8_t c = 0; c < kCpus; ++c) drains |= (draining >> c & 1) && !pcp_[c].empty();
+  if (moves || drains) {
     scratch_labels_.assign(last_pb - first_pb + 1, MigrateType::isolate);
     memory_.relabel(first_pb, scratch_labels_);
     if (memory_.own_lists())
@@ -905,6 +1004,10 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
       if (memory_.label(Pfn{(last_pb + 1) << B}) == MigrateType::cma) isolate_listed_past_range_cma_ = isolate_listed_past_range_;
     }
   }
+  // Q4 (drain_all_pages after start_isolate_page_range): every CPU's lists go to the buddy
+  // allocator, the isolated pageblocks' frames onto ISOLATE's lists.
+  for (uint8_t c = 0; c < kCpus; ++c)
+    if ((draining >> c & 1) && !pcp_[c].empty()) pcp_flush(c);
   for (HandleId h : intersecting) {
     if (result != RangeResult::ok) break;
     const Allocation& a = *live(h);
@@ -926,6 +1029,8 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
         result = RangeResult::busy_unmovable;
         break;
       }
+  // X3 with Q1: a frame on a page list is not free (test_pages_isolated wants PageBuddy).
+  if (result == RangeResult::ok && pcp_total_ && pcp_in(r)) result = RangeResult::busy_unmovable;
   if (result == RangeResult::ok && take) {
     memory_.set_free(r, false);  // X4, while still isolated
     // The frames of the block taken past the range's end are freed page by page
@@ -937,7 +1042,7 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
     }
   }
   // (linux-6.1 split the edges in both modes: the pieces it listed ISOLATE go back too.)
-  if (mode == Mode::normal || moves || memory_.own_lists()) undo_isolation(first_pb, last_pb, isolated, caller, across_hi);
+  if (mode == Mode::normal || moves || drains || memory_.own_lists()) undo_isolation(first_pb, last_pb, isolated, caller, across_hi);
   return result;
 }
 
@@ -1267,9 +1372,28 @@ void Model::free_contig(const FreeContig& op, Outcome& mine) {
 
 std::optional<std::string> Model::self_check() const {
   if (auto m = memory_.self_check()) return m;
+  // Q1: a frame on a page list is neither free nor owned, and on one list once.
+  thread_local std::vector<uint8_t> listed;
+  listed.assign(machine_.pages, 0);
+  uint64_t listed_pages = 0;
+  for (uint8_t c = 0; c < kCpus; ++c) {
+    uint64_t pages = 0;
+    for (const PcpEntry& e : pcp_[c]) {
+      pages += raw(e.order.pages());
+      for (uint64_t p = raw(e.head); p < raw(e.head) + raw(e.order.pages()); ++p) {
+        if (p >= machine_.pages || listed[p]) return "frame " + num(p) + " is on two page lists, or outside (Q1)";
+        listed[p] = 1;
+      }
+    }
+    if (pages != pcp_pages_[c]) return "CPU " + num(c) + "'s page-list count drifted (Q5)";
+    if (pages && pages >= machine_.pcp_high) return "CPU " + num(c) + "'s page lists reached high unflushed (Q2)";
+    listed_pages += pages;
+  }
+  if (listed_pages != pcp_total_) return "the page-list total drifted (Q5)";
   for (uint64_t p = 0; p < machine_.pages; ++p) {
     const bool owned = owner_[p] != kNoOwner;
-    if (owned == memory_.is_free(Pfn{p})) return "frame " + num(p) + " is both free and owned, or neither (I1)";
+    if (listed[p] && (owned || memory_.is_free(Pfn{p}))) return "frame " + num(p) + " is on a page list and free or owned (Q1)";
+    if (!listed[p] && owned == memory_.is_free(Pfn{p})) return "frame " + num(p) + " is both free and owned, or neither (I1)";
     if (owned && !live(HandleId{owner_[p]})) return "frame " + num(p) + " is owned by a dead handle";
     if (owned && !live(HandleId{owner_[p]})->range().contains(Pfn{p}))
       return "frame " + num(p) + " is owned by an allocation that does not cover it";

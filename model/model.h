@@ -78,12 +78,26 @@ class Model {
   void set_lru_events_external(bool external) { lru_events_external_ = external; }
   void lru_cache_disable();
   void lru_cache_enable();
+  // Q4's drain_all_pages, which alloc_contig_range runs at its pcp_drain steps: with the
+  // events external, cma_alloc and alloc_contig drain only the CPUs named here.
+  // ... and for the next operation only, the CPUs whose lists its pcp_drain steps drained:
+  // its alloc_contig_range drains them where the sequential one drains every CPU (any
+  // operation that committed in between overlapped it, so its result is inconclusive then).
+  void set_pending_pcp_drains(uint8_t cpus) { pending_pcp_drains_ = cpus; }
+  // Concurrency (Q2): for the next operation only, its frees meet a pcp lock another CPU's
+  // drain holds: the trylock fails and they go to the buddy allocator.
+  void set_pcp_bypass(bool bypass) { pcp_bypass_ = bypass; }
 
   // Transient references (E1-E4): how many every CPU's batches hold, and each one as
   // batch_entry() encodes it (sorted).
   uint64_t batched() const;
   void batch_entries(std::vector<uint64_t>& into) const;
   uint32_t lru_disabled() const { return lru_disabled_; }
+
+  // Per-CPU page lists (Q1-Q5): the pages on them, and every entry as pcp_entry() encodes
+  // it, CPU by CPU, oldest first.
+  uint64_t free_pcp_pages() const { return pcp_total_; }
+  void pcp_entries(std::vector<uint64_t>& into) const;
 
   // Counts (M7).
   uint64_t free_pages() const { return memory_.free_frames(); }
@@ -98,7 +112,7 @@ class Model {
 
   // Frames and pageblocks.
   // '.' free, 'i' free in an isolated pageblock, 'm' movable, 'u' unmovable,
-  // 'r' reclaimable, 'P' pinned block, 'C' cma_alloc, 'X' alloc_contig.
+  // 'r' reclaimable, 'P' pinned block, 'C' cma_alloc, 'X' alloc_contig, 'p' on a page list.
   char frame_char(Pfn p) const;
   MigrateType label(Pfn p) const { return memory_.label(p); }
   uint64_t content(Pfn p) const { return content_[raw(p)]; }  // 0 for a free frame
@@ -160,6 +174,19 @@ class Model {
   void touch(const Touch& op, Outcome& mine);
   void lru_drain(Outcome& mine);
   void drain_every_cpu();  // lru_add_drain_all
+
+  // Per-CPU page lists (Q2-Q4).
+  struct PcpEntry {
+    Pfn head{};
+    Order order{};
+    MigrateType list = MigrateType::movable;
+  };
+  bool pcp_on() const { return machine_.pcp_high != 0; }
+  void release(Pfn head, Order order);  // a block its owner frees: Q2, else free_block
+  void pcp_flush(uint8_t cpu);
+  void drain_all_pcp();
+  std::optional<Pfn> take_pcp(MigrateType t, Order k, bool allow_cma);
+  bool pcp_in(FrameRange r) const;
 
   // The buddy allocator (B3-B5, B7-B13) and migration (G1).
   Profile profile() const { return machine_.profile; }
@@ -238,6 +265,13 @@ class Model {
   static constexpr uint8_t kCpus = 4;
   std::array<std::array<std::vector<HandleId>, kBatchKinds>, kCpus> batches_{};
   uint32_t lru_disabled_ = 0;
+  // Q2: per CPU, its page lists' entries, oldest first (one sequence for all its lists: an
+  // entry's list is part of it), and the pages they hold.
+  std::array<std::vector<PcpEntry>, kCpus> pcp_{};
+  std::array<uint64_t, kCpus> pcp_pages_{};
+  uint64_t pcp_total_ = 0;
+  bool pcp_bypass_ = false;
+  uint8_t pending_pcp_drains_ = 0;  // set_pending_pcp_drains: one bit per CPU
   uint8_t cpu_ = 0;
   bool lru_events_external_ = false;
   std::vector<uint64_t> scratch_view_bits_;

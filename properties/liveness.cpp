@@ -52,6 +52,19 @@ Room room_for(const Run& run, FrameRange window, const std::vector<bool>& exclud
   return r;
 }
 
+// X7 (linux-6.12: isolate_single_pageblock): a movable block larger than a pageblock that
+// crosses the first or last edge of the window's pageblocks makes the window busy, pin or no
+// pin.
+bool movable_block_across_edge(const Run& run, FrameRange window) {
+  const Trace& t = run.trace();
+  if (t.machine.profile != Profile::linux_6_12) return false;
+  const uint8_t B = t.machine.pageblock_order;
+  const uint64_t lo = raw(window.first) >> B << B, hi = ((raw(window.end()) - 1) >> B << B) + (uint64_t{1} << B);
+  for (HandleId h : movable_blocks_in(run, window))
+    if (const auto w = run.sys().where(h); w && (raw(w->first) < lo || raw(w->end()) > hi)) return true;
+  return false;
+}
+
 }  // namespace
 
 void retry_after_unpin_succeeds() {
@@ -92,6 +105,10 @@ void retry_after_unpin_succeeds() {
     return;
   }
   stats().add("retry.window");
+  if (movable_block_across_edge(run, *window)) {
+    stats().add("retry.x7");
+    return;
+  }
   if (room.enough()) {
     stats().add("retry.room");
     if (!first.ok) stats().add("retry.room_after_failure");

@@ -304,6 +304,7 @@ void lockstep() {
   RecordingChoices recording(rc);
   auto world = std::make_shared<World>();
   world->limits = world_limits();
+  world->limits.pcp_high.reset();  // lockstep checks Q1-Q5 too: each world draws its page lists
   Generator gen(recording, world->limits);
   world->header = gen.header();
   world->header_choices = recording.values();

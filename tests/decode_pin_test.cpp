@@ -22,26 +22,31 @@ struct PinnedInput {
 };
 
 const PinnedInput kPins[] = {
-    {"bytes 0, 1, ..., 47", 3,
+    {"bytes 0, 1, ..., 47", 4,
      std::string("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x20\x21\x22\x23\x24\x25\x26\x27\x28\x29\x2a\x2b\x2c\x2d\x2e\x2f", 48),
-     R"(machine pages=268 pageblock_order=2 max_order=3 profile=linux-6.1
-alloc_contig x1 count=90
-alloc m2 kind=movable order=1
+     R"(machine pages=268 pageblock_order=2 max_order=3 profile=linux-6.1 pcp=32
+alloc_contig x1 count=1
 lru_drain
-alloc m3 kind=reclaimable order=1 at=162
-pin m3
-pin m3 longterm
-pin m3 longterm
-unpin m3
-unpin m3
-migrate m3
+lru_drain
+lru_drain
+alloc m2 kind=reclaimable order=1 at=162
+pin m2
+pin m2 longterm
+pin m2 longterm
+pin m2 longterm
+pin m2 longterm
+unpin m2
+unpin m2
+unpin m2
+unpin m2
+unpin m2
+migrate m2
+migrate m2
 )"},
-    {"the pattern ff 80 40 20 10 08 04 02 01 00, seven times", 3,
+    {"the pattern ff 80 40 20 10 08 04 02 01 00, seven times", 4,
      std::string("\xff\x80\x40\x20\x10\x08\x04\x02\x01\x00\xff\x80\x40\x20\x10\x08\x04\x02\x01\x00\xff\x80\x40\x20\x10\x08\x04\x02\x01\x00\xff\x80\x40\x20\x10\x08\x04\x02\x01\x00\xff\x80\x40\x20\x10\x08\x04\x02\x01\x00\xff\x80\x40\x20\x10\x08\x04\x02\x01\x00\xff\x80\x40\x20\x10\x08\x04\x02\x01\x00", 70),
      R"(machine pages=128 pageblock_order=5 max_order=5 profile=linux-6.12
-alloc m1 kind=movable
-pin m1
-pin m1
+alloc m1 kind=movable order=4
 pin m1
 pin m1
 alloc m2 kind=movable order=6
@@ -82,7 +87,7 @@ pin m1
 pin m1
 alloc m6 kind=movable
 )"},
-    {"sha256 of the bytes 0, 1 and 2, one after another", 3,
+    {"sha256 of the bytes 0, 1 and 2, one after another", 4,
      std::string("\x6e\x34\x0b\x9c\xff\xb3\x7a\x98\x9c\xa5\x44\xe6\xbb\x78\x0a\x2c\x78\x90\x1d\x3f\xb3\x37\x38\x76\x85\x11\xa3\x06\x17\xaf\xa0\x1d\x4b\xf5\x12\x2f\x34\x45\x54\xc5\x3b\xde\x2e\xbb\x8c\xd2\xb7\xe3\xd1\x60\x0a\xd6\x31\xc3\x85\xa5\xd7\xcc\xe2\x3c\x77\x85\x45\x9a\xdb\xc1\xb4\xc9\x00\xff\xe4\x8d\x57\x5b\x5d\xa5\xc6\x38\x04\x01\x25\xf6\x5d\xb0\xfe\x3e\x24\x49\x4b\x76\xea\x98\x64\x57\xd9\x86", 96),
      R"(machine pages=1024 pageblock_order=4 max_order=4 profile=linux-6.12
 area cam base=448 pages=96 order_per_bit=0

@@ -37,6 +37,15 @@ struct Allocator::Corruptor {
     a.cpu_ctx_[cpu].batches[0].push_back(slot(h));
     if (count_it) ++rec(h).batch_refs;
   }
+  // A page-list entry that nothing else knows of (count_it: the CPU's and the total counts
+  // include it).
+  void pcp_entry(uint8_t cpu, uint64_t pfn, MigrateType list, bool count_it) {
+    a.cpu_ctx_[cpu].pcp.push_back(PcpEntry{pfn, 0, list});
+    if (count_it) ++a.cpu_ctx_[cpu].pcp_pages, ++a.pcp_pages_;
+  }
+  void relist_pcp(uint8_t cpu, size_t i, MigrateType list) { a.cpu_ctx_[cpu].pcp[i].list = list; }
+  void set_pcp_high(uint16_t high) { a.machine_.pcp_high = high; }
+  void uncount_free(uint64_t n) { a.free_pages_ -= n; }
   void fill_batch(uint8_t cpu, HandleId h, size_t n) {
     for (size_t i = 0; i < n; ++i) batch_ref(cpu, h, true);
   }
@@ -179,6 +188,58 @@ TEST(Invariants, I13FiresOnAFullBatchAndOnReferencesUnderLruCacheDisable) {
   auto v = g.a->check_invariants(CheckTier::cheap, /*quiescent=*/false);
   ASSERT_TRUE(v);
   EXPECT_EQ(v->rule, "I13");
+}
+
+namespace {
+
+// Q1-Q5: a machine with page lists (high 8), a CMA frame and a movable one parked on CPU 0's.
+struct PcpFixture {
+  Trace t = parse_trace("machine pages=64 pageblock_order=3 max_order=3 pcp=8\narea dma base=32 pages=32\n").trace;
+  Allocator a{t.machine, t.areas};
+  Outcome out;
+  PcpFixture() {
+    a.apply(Alloc{t.intern_handle("x"), Kind::movable, Order{0}, Pfn{40}}, out);
+    a.apply(Alloc{t.intern_handle("y"), Kind::movable, Order{0}, Pfn{1}}, out);
+    a.apply(Free{t.intern_handle("x")}, out);
+    a.apply(Free{t.intern_handle("y")}, out);
+    EXPECT_EQ(a.free_pcp_pages(), 2u);
+    EXPECT_FALSE(a.check_invariants(CheckTier::full));
+  }
+  std::string fired(CheckTier tier = CheckTier::full) {
+    auto v = a.check_invariants(tier);
+    return v ? v->rule : "none";
+  }
+};
+
+}  // namespace
+
+TEST(Invariants, I14FiresOnAPageListCountThatDrifted) {
+  PcpFixture f;
+  Allocator::Corruptor{f.a}.pcp_entry(1, 8, MigrateType::movable, false);  // CPU 1 does not count it
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I14");
+}
+
+TEST(Invariants, I14FiresOnACmaFrameOffTheMovableList) {
+  PcpFixture f;
+  Allocator::Corruptor{f.a}.relist_pcp(0, 0, MigrateType::unmovable);  // x's frame 40 is CMA (Q2)
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I14");
+}
+
+TEST(Invariants, I14FiresOnListsThatReachedHighUnflushed) {
+  PcpFixture f;
+  Allocator::Corruptor{f.a}.set_pcp_high(2);  // the two parked pages now reach high (Q2)
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I14");
+}
+
+TEST(Invariants, I1FiresOnAFrameFreeAndOnAPageList) {
+  PcpFixture f;
+  Allocator::Corruptor c{f.a};
+  c.pcp_entry(0, 16, MigrateType::movable, true);  // frame 16 is still in a free block
+  c.uncount_free(1);                                // counters balanced: only the walk can see it
+  const auto v = f.a.check_invariants(CheckTier::full);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "I1");
+  EXPECT_NE(v->message.find("page list"), std::string::npos) << v->message;
 }
 
 TEST(Invariants, I9FiresOnACounterThatDrifted) {

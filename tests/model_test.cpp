@@ -709,3 +709,32 @@ TEST(ModelSelfCheck, TheCheckerRunsItEveryFewOperations) {
   ASSERT_TRUE(s.finding());
   EXPECT_EQ(s.finding()->violation.rule, "self-check");
 }
+
+// Q1: the model's self-check sees a frame that is on a page list and free at once.
+TEST(ModelPcp, SelfCheckFiresOnAListedFrameThatIsFree) {
+  ModelWorld w("machine pages=64 pageblock_order=3 max_order=3 pcp=8\n");
+  w.run(w.alloc("a", Kind::movable));
+  w.run(Free{w.h("a")});
+  EXPECT_EQ(w.m->free_pcp_pages(), 1u);
+  EXPECT_EQ(w.m->frame_char(Pfn{0}), 'p');
+  w.m->memory_for_tests().set_free(FrameRange{Pfn{0}, PageCount{1}}, true);  // lost from the list's view
+  const auto e = w.m->self_check();
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->find("Q1"), std::string::npos) << *e;
+}
+
+// Q3: the model checks impl's pick against the newest entry of the list.
+TEST(ModelPcp, AnAllocationNotTakingTheNewestEntryIsK2) {
+  ModelWorld w("machine pages=64 pageblock_order=3 max_order=3 pcp=8\n");
+  w.run(w.alloc("a", Kind::movable));
+  w.run(w.alloc("b", Kind::movable));
+  w.run(Free{w.h("a")});
+  w.run(Free{w.h("b")});
+  Outcome impl;
+  impl.ok = true;
+  impl.pfn = Pfn{0};  // a's frame: the oldest
+  const auto v = w.against(w.alloc("c", Kind::movable), impl);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "K2");
+  EXPECT_NE(v->message.find("Q3"), std::string::npos) << v->message;
+}

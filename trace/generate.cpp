@@ -6,7 +6,7 @@
 namespace cmacheck {
 
 // Bump on every change below that decodes some byte string differently (generate.h).
-constexpr uint32_t kGeneratorVersion = 3;  // 2: the profile as a swarm choice; 3: touch, lru_drain
+constexpr uint32_t kGeneratorVersion = 4;  // 2: the profile as a swarm choice; 3: touch, lru_drain; 4: pcp=
 uint32_t generator_version() { return kGeneratorVersion; }
 
 uint64_t ByteChoices::below(uint64_t bound) {
@@ -37,7 +37,7 @@ const char* name(OpKind k) {
                                       "free",          "pin",             "pin_longterm",      "unpin",
                                       "migrate",       "cma_alloc",       "cma_release",       "cma_release_raw",
                                       "alloc_contig",  "free_contig",     "alloc_in_cma",      "touch",
-                                      "lru_drain"};
+                                      "lru_drain",     "pcp_drain"};
   return names[static_cast<size_t>(k)];
 }
 
@@ -106,9 +106,18 @@ Trace Generator::header() {
   const uint64_t profile_choice = in_.below(2);
   m.profile = limits_.profile ? *limits_.profile : profile_choice ? Profile::linux_6_12 : Profile::linux_6_1;
   // touch and lru_drain (E1, E2): each off with probability 1/2, else weighted 1..4.
-  for (size_t k = kinds_v2; k < kOpKinds; ++k) {
+  const size_t kinds_v3 = static_cast<size_t>(OpKind::pcp_drain);
+  for (size_t k = kinds_v2; k < kinds_v3; ++k) {
     const uint64_t w = in_.below(8);
     swarm_.weight[k] = w < 4 ? 0 : static_cast<uint8_t>(w - 3);
+  }
+  // Per-CPU page lists (Q1-Q5, version 4): off for half the worlds, else a small or a
+  // larger high mark; pcp_drain then as touch above.
+  const uint64_t pcp_choice = in_.below(4);
+  m.pcp_high = limits_.pcp_high ? *limits_.pcp_high : pcp_choice < 2 ? 0 : pcp_choice == 2 ? 8 : 32;
+  if (m.pcp_high) {
+    const uint64_t w = in_.below(8);
+    swarm_.weight[kinds_v3] = w < 4 ? 0 : static_cast<uint8_t>(w - 3);
   }
   for (uint8_t w : swarm_.weight) swarm_.total += w;
   return t;
@@ -237,6 +246,7 @@ Op Generator::next(Trace& t, const LiveHandles& live) {
       return Touch{h, kBatches[in_.below(kBatchKinds)]};
     }
     case OpKind::lru_drain: return LruDrain{};
+    case OpKind::pcp_drain: return PcpDrain{};
     case OpKind::count_: break;
   }
   Alloc a;

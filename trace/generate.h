@@ -57,7 +57,7 @@ class SeededChoices final : public ChoiceSource {
 // The operation kinds a swarm can weight.
 enum class OpKind : uint8_t {
   alloc_movable, alloc_unmovable, alloc_reclaimable, alloc_at, free, pin, pin_longterm, unpin,
-  migrate, cma_alloc, cma_release, cma_release_raw, alloc_contig, free_contig, alloc_in_cma, touch, lru_drain, count_
+  migrate, cma_alloc, cma_release, cma_release_raw, alloc_contig, free_contig, alloc_in_cma, touch, lru_drain, pcp_drain, count_
 };
 inline constexpr size_t kOpKinds = static_cast<size_t>(OpKind::count_);
 const char* name(OpKind k);
@@ -83,6 +83,10 @@ struct GeneratorLimits {
   // The kernel profile of every generated trace; without one each trace picks its own, as a
   // swarm choice (linux-6.1 or linux-6.12).
   std::optional<Profile> profile;
+  // The page lists' high mark (pcp=, Q1-Q5) of every generated trace, 0 for none; without
+  // one each trace draws its own (version 4). The draw is made either way, so that a byte
+  // string decodes to the same operations.
+  std::optional<uint16_t> pcp_high;
   uint64_t min_pages = 64, max_pages = 4096;
   uint8_t min_pageblock_order = 2, max_pageblock_order = 5;
   uint8_t max_areas = 3;

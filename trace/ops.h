@@ -209,8 +209,15 @@ struct LruDrain {
   friend bool operator==(const LruDrain&, const LruDrain&) = default;
 };
 
+// `pcp_drain`: every CPU's page lists go to the buddy allocator (drain_all_pages, Q4).
+struct PcpDrain {
+  static constexpr OpFacts facts{"pcp_drain", Family::block, HandleRole::none};
+  static constexpr auto args = std::tuple{};
+  friend bool operator==(const PcpDrain&, const PcpDrain&) = default;
+};
+
 using Op = std::variant<Alloc, Free, Pin, Unpin, Migrate, CmaAlloc, CmaRelease, CmaReleaseRaw, AllocContig, FreeContig,
-                        Touch, LruDrain>;
+                        Touch, LruDrain, PcpDrain>;
 inline constexpr size_t kOps = std::variant_size_v<Op>;
 
 // Calls fn(std::type_identity<O>{}) for every operation type O, in variant order.

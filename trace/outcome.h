@@ -95,8 +95,17 @@ struct Observation {
   uint64_t batched = 0;             // transient references in every CPU's batches (E1)
   // The full tier only: every batch entry, as batch_entry() encodes it, sorted.
   std::vector<uint64_t> batches;
+  uint64_t free_pcp = 0;  // pages on every CPU's page lists (Q5)
+  // The full tier only: every page-list entry as pcp_entry() encodes it, CPU by CPU, each
+  // CPU's entries from the oldest to the newest (Q2, Q3 depend on that order).
+  std::vector<uint64_t> pcp;
   friend bool operator==(const Observation&, const Observation&) = default;
 };
+
+// One entry of a CPU's page lists, for Observation::pcp: CPU, list, order, first frame.
+constexpr uint64_t pcp_entry(uint8_t cpu, MigrateType list, Order order, Pfn pfn) {
+  return (uint64_t{cpu} << 60) | (uint64_t(static_cast<uint8_t>(list)) << 56) | (uint64_t{order.value} << 48) | raw(pfn);
+}
 
 // One transient reference, for Observation::batches: CPU, batch, handle.
 constexpr uint64_t batch_entry(uint8_t cpu, Batch b, HandleId h) {

@@ -323,6 +323,11 @@ class Parser {
       if (*v != "1" && *v != "2" && *v != "3" && *v != "4") return Failure{"cpus must be 1 to 4, got '" + *v + "'"};
       m.cpus = static_cast<uint8_t>((*v)[0] - '0');
     }
+    uint64_t pcp_high = 0;
+    if (auto f = number(args, "pcp", false, false, pcp_high)) return f;
+    if (pcp_high > kMaxPcpHigh)
+      return Failure{"pcp=" + std::to_string(pcp_high) + " exceeds cmacheck's limit of " + std::to_string(kMaxPcpHigh) + " pages"};
+    m.pcp_high = static_cast<uint16_t>(pcp_high);
     if (auto v = args.take("profile")) {
       std::optional<Profile> p = profile_by_name(*v);
       if (!p) return Failure{"profile must be linux-6.1 or linux-6.12, got '" + *v + "'"};
@@ -532,6 +537,8 @@ class Parser {
         item.key = ExpectKey::free_cma;
       } else if (key == "batched") {
         item.key = ExpectKey::batched;
+      } else if (key == "free_pcp") {
+        item.key = ExpectKey::free_pcp;
       } else if (key.rfind("label@", 0) == 0) {
         std::string why;
         auto pfn = parse_number(key.substr(6), true, why);

@@ -28,6 +28,8 @@ struct ParseResult {
 inline constexpr uint64_t kMaxMachinePages = uint64_t{1} << 26;
 inline constexpr uint8_t kMaxPageblockOrder = 20;
 inline constexpr uint8_t kMaxMaxOrder = 26;
+// Largest per-CPU list limit (`pcp=`): a few times the kernel's default high mark.
+inline constexpr uint64_t kMaxPcpHigh = 4096;
 
 ParseResult parse_trace(std::string_view text);
 

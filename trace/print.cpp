@@ -67,6 +67,7 @@ std::string print_statement(const Trace& t, const Statement& s) {
       case ExpectKey::free: out += "free"; break;
       case ExpectKey::free_cma: out += "free_cma"; break;
       case ExpectKey::batched: out += "batched"; break;
+      case ExpectKey::free_pcp: out += "free_pcp"; break;
       case ExpectKey::area_used: out += t.areas[item.subject].name + ".used"; break;
       case ExpectKey::area_maxchunk: out += t.areas[item.subject].name + ".maxchunk"; break;
       case ExpectKey::handle_pfn: out += t.handles[item.subject] + ".pfn"; break;
@@ -82,7 +83,8 @@ std::string print_statement(const Trace& t, const Statement& s) {
 std::string print_header(const Trace& t) {
   std::string out = "machine pages=" + num(t.machine.pages) + " pageblock_order=" + num(t.machine.pageblock_order) +
                     " max_order=" + num(t.machine.max_order) + " profile=" + name(t.machine.profile) +
-                    (t.concurrent() ? " cpus=" + num(t.machine.cpus) : std::string()) + "\n";
+                    (t.concurrent() ? " cpus=" + num(t.machine.cpus) : std::string()) +
+                    (t.machine.pcp_high ? " pcp=" + num(t.machine.pcp_high) : std::string()) + "\n";
   for (const auto& a : t.areas)
     out += "area " + a.name + " base=" + num(raw(a.base)) + " pages=" + num(raw(a.pages)) +
            " order_per_bit=" + num(a.order_per_bit) + "\n";

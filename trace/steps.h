@@ -16,6 +16,7 @@ enum class StepLabel : uint8_t {
   mutex,       // cma_alloc: cma_mutex taken (60a60e32cf91)
   isolate,     // alloc_contig_range: start_isolate_page_range (X1)
   drain,       // alloc_contig_range: lru_cache_disable, every CPU's batches drained (E3)
+  pcp_drain,   // alloc_contig_range: one CPU's page lists drained, its pcp lock still held (Q4)
   lru_isolate, // alloc_contig_range: one block taken off the LRU for migration (X2)
   migrate,     // alloc_contig_range: one block migrated, or the attempt that failed (X2)
   lru_wait,    // pin longterm: waits while another CPU has the block off the LRU (P2)
@@ -26,7 +27,7 @@ enum class StepLabel : uint8_t {
   clear_bits,  // cma_release: cma_clear_bitmap (R1)
 };
 inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::reserve, StepLabel::search, StepLabel::mutex,
-                                            StepLabel::isolate, StepLabel::drain,   StepLabel::lru_isolate, StepLabel::migrate, StepLabel::lru_wait, StepLabel::take,
+                                            StepLabel::isolate, StepLabel::drain,   StepLabel::pcp_drain, StepLabel::lru_isolate, StepLabel::migrate, StepLabel::lru_wait, StepLabel::take,
                                             StepLabel::undo,    StepLabel::unreserve, StepLabel::free_range,
                                             StepLabel::clear_bits};
 
@@ -38,6 +39,7 @@ constexpr std::string_view name(StepLabel l) {
     case StepLabel::mutex: return "mutex";
     case StepLabel::isolate: return "isolate";
     case StepLabel::drain: return "drain";
+    case StepLabel::pcp_drain: return "pcp_drain";
     case StepLabel::lru_isolate: return "lru_isolate";
     case StepLabel::migrate: return "migrate";
     case StepLabel::lru_wait: return "lru_wait";

@@ -21,6 +21,10 @@ struct MachineDecl {
   uint8_t max_order = 10;
   Profile profile = Profile::linux_6_1;  // a trace without `profile=` is a linux-6.1 trace
   uint8_t cpus = 1;  // logical CPUs (`cpus=N`, 1-4): a trace with more is a concurrent trace
+  // Per-CPU page lists (`pcp=HIGH`, rules Q1-Q5): a CPU's lists are flushed to the buddy
+  // allocator when a free brings them to HIGH pages or more. 0 (no `pcp=`): no per-CPU lists, every
+  // free goes to the buddy allocator, as in every trace written before them.
+  uint16_t pcp_high = 0;
   PageCount pageblock_pages() const { return PageCount{uint64_t{1} << pageblock_order}; }
   friend bool operator==(const MachineDecl&, const MachineDecl&) = default;
 };
@@ -36,8 +40,9 @@ struct AreaDecl {
 
 // What an `expect` statement can read (rule M7), and a pageblock's label (M2), which rules
 // B5, X5 and K3 change: `expect label@PFN=movable` names the pageblock holding frame PFN.
-// `batched` counts the transient references every CPU's batches hold (rule E1).
-enum class ExpectKey : uint8_t { free, free_cma, area_used, area_maxchunk, handle_pfn, pageblock_label, batched };
+// `batched` counts the transient references every CPU's batches hold (rule E1); `free_pcp`
+// the pages on every CPU's page lists (Q5).
+enum class ExpectKey : uint8_t { free, free_cma, area_used, area_maxchunk, handle_pfn, pageblock_label, batched, free_pcp };
 struct ExpectItem {
   ExpectKey key = ExpectKey::free;
   uint32_t subject = 0;  // AreaId for area_*, HandleId for handle_pfn, a frame for pageblock_label

@@ -39,6 +39,8 @@ template <>
 int Dispatcher::execute(const Touch&) { return 10; }
 template <>
 int Dispatcher::execute(const LruDrain&) { return 11; }
+template <>
+int Dispatcher::execute(const PcpDrain&) { return 12; }
 #ifndef FORGET_ONE
 template <>
 int Dispatcher::execute(const FreeContig&) { return 9; }
