@@ -885,8 +885,19 @@ ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& opt
 
 namespace {
 
+// A movable block placed inside a CMA area: a `cma_alloc` on another CPU whose window covers
+// it migrates it, and its owner's long-term pin then races with that migration (P2, W table;
+// D15 lives between the `lru_isolate` and `migrate` steps).
+struct HotBlock {
+  HandleId id{};
+  uint32_t area = 0;
+  uint64_t offset = 0;    // from the area's base
+  bool targeted = false;  // another CPU's cma_alloc was drawn to cover it
+};
+
 struct ThreadPlan {
   std::vector<HandleId> blocks, cmas, contigs;
+  std::vector<HotBlock> hot;
 };
 
 }  // namespace
@@ -914,13 +925,32 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
   auto pick = [&](const std::vector<HandleId>& v) { return v[in.below(v.size())]; };
   auto area = [&] { return AreaId{static_cast<uint32_t>(in.below(t.areas.size()))}; };
   // A frame inside an area, to put movable blocks where cma_alloc must migrate them.
-  auto frame_in_area = [&]() -> std::optional<Pfn> {
+  struct InArea {
+    uint32_t area;
+    uint64_t offset;
+  };
+  auto frame_in_area = [&]() -> std::optional<InArea> {
     if (t.areas.empty()) return std::nullopt;
-    const AreaDecl& a = t.areas[in.below(t.areas.size())];
-    return a.base + PageCount{in.below(raw(a.pages))};
+    const auto a = static_cast<uint32_t>(in.below(t.areas.size()));
+    return InArea{a, in.below(raw(t.areas[a].pages))};
+  };
+  auto pfn_of = [&](const InArea& f) { return t.areas[f.area].base + PageCount{f.offset}; };
+  // The movable block placed at `f`, remembered as hot.
+  auto alloc_at = [&](uint8_t th, Kind kind, std::optional<InArea> f) {
+    ThreadPlan& p = plans[th];
+    const HandleId h = fresh('m');
+    p.blocks.push_back(h);
+    if (f && kind == Kind::movable) p.hot.push_back(HotBlock{h, f->area, f->offset});
+    add(th, Alloc{h, kind, Order{0}, f ? std::optional(pfn_of(*f)) : std::nullopt});
   };
   auto one_op = [&](uint8_t th) {
     ThreadPlan& p = plans[th];
+    // The owner of a hot block another CPU's cma_alloc covers pins it long-term, often: the
+    // pin and the migration race (P2; D15).
+    std::vector<const HotBlock*> targeted;
+    for (const HotBlock& b : p.hot)
+      if (b.targeted) targeted.push_back(&b);
+    if (!targeted.empty() && in.below(3) == 0) return add(th, Pin{targeted[in.below(targeted.size())]->id, true});
     for (int tries = 0; tries < 4; ++tries) {
       switch (in.below(12)) {
         case 0:
@@ -930,6 +960,18 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
           {
             const HandleId h = fresh('c');
             p.cmas.push_back(h);
+            // Half the time, when another CPU has a hot block: a window from the area's base
+            // that covers it, so that this cma_alloc migrates it.
+            std::vector<HotBlock*> others;
+            for (uint8_t o = 0; o < cpus; ++o)
+              if (o != th)
+                for (HotBlock& b : plans[o].hot) others.push_back(&b);
+            if (!others.empty() && in.below(2)) {
+              HotBlock& b = *others[in.below(others.size())];
+              b.targeted = true;
+              const uint64_t count = std::min<uint64_t>(raw(t.areas[b.area].pages), b.offset + 1 + in.below(pb_pages));
+              return add(th, CmaAlloc{h, AreaId{b.area}, PageCount{count}, Order{0}});
+            }
             const uint64_t count = 1 + in.below(std::min<uint64_t>(2 * pb_pages, 16));
             return add(th, CmaAlloc{h, area(), PageCount{count}, Order{static_cast<uint8_t>(in.below(3))}});
           }
@@ -937,11 +979,9 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
           if (p.cmas.empty()) break;
           return add(th, CmaRelease{pick(p.cmas)});
         case 4: {
-          const HandleId h = fresh('m');
-          p.blocks.push_back(h);
-          std::optional<Pfn> at;
+          std::optional<InArea> at;
           if (in.below(2)) at = frame_in_area();
-          return add(th, Alloc{h, in.below(4) ? Kind::movable : Kind::unmovable, Order{0}, at});
+          return alloc_at(th, in.below(4) ? Kind::movable : Kind::unmovable, at);
         }
         case 5:
           if (p.blocks.empty()) break;
@@ -974,9 +1014,7 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
           return add(th, LruDrain{});
       }
     }
-    const HandleId h = fresh('m');
-    p.blocks.push_back(h);
-    add(th, Alloc{h, Kind::movable, Order{0}, frame_in_area()});
+    alloc_at(th, Kind::movable, frame_in_area());
   };
   // A sequential prefix on T0, then the threads' programs, listed round robin.
   for (uint64_t i = in.below(4); i > 0; --i) one_op(0);

@@ -68,8 +68,11 @@ struct ConcurrentResult {
 ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& options);
 
 // A concurrent program for the fuzzer, the zoo and `cmacheck race`: a small world (the
-// shared generator's header), a short sequential prefix on T0, then 1-4 operations per CPU
-// drawn from an alphabet biased towards the CMA area ("hot windows").
+// shared generator's header), a short sequential prefix on T0, then 1-3 operations per CPU
+// drawn from an alphabet biased towards the CMA area ("hot windows"). A movable block placed
+// in an area is hot: half of the cma_allocs of another CPU cover one with a window from the
+// area's base, and its owner then pins it long-term more often, so that the pin meets the
+// migration (docs/concurrency.md, "Programs").
 Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile> profile = {});
 
 }  // namespace cmacheck

@@ -162,6 +162,7 @@ int replay_files(const std::vector<std::string>& files, const ReplayOptions& opt
     }
     if (!options.quiet) out << "== " << path << "\n";
     RunResult r;
+    bool inconclusive = false;
     if (t.concurrent()) {  // docs/concurrency.md: the concurrent engine, the trace's own schedule
       ConcurrentOptions c;
       c.faults = options.run.faults;
@@ -175,6 +176,7 @@ int replay_files(const std::vector<std::string>& files, const ReplayOptions& opt
       r.malformed_line = cr.malformed_line;
       r.ops = cr.ops;
       if (!options.quiet && cr.status == RunStatus::ok) out << cr.table;
+      inconclusive = cr.inconclusive;
       if (cr.inconclusive && !options.quiet) out << path << ": model comparison inconclusive: " << cr.inconclusive_reason << "\n";
     } else {
       r = run_trace(t, options.run, options.quiet ? nullptr : &out);
@@ -186,15 +188,23 @@ int replay_files(const std::vector<std::string>& files, const ReplayOptions& opt
       out << path << ": " << r.finding->report;
       ++n.failed;
     } else {
+      // An inconclusive run passed impl's checks only: the model comparison stopped where the
+      // concurrent engine met interference it cannot state yet (docs/concurrency.md).
       ++n.passed;
+      n.inconclusive += inconclusive;
       if (!options.quiet)
         out << path << ": ok (" << r.ops << " operations"
-            << (options.run.lockstep ? ", impl and model in lockstep" : ", impl only") << ")\n";
+            << (!options.run.lockstep ? ", impl only"
+                : inconclusive      ? ", impl's checks held; model comparison inconclusive"
+                                    : ", impl and model in lockstep")
+            << ")\n";
     }
   }
-  if (files.size() > 1)
-    out << "replay: " << files.size() << " inputs: " << n.passed << " passed, " << n.failed << " failed, "
-        << n.malformed << " malformed\n";
+  if (files.size() > 1) {
+    out << "replay: " << files.size() << " inputs: " << n.passed << " passed";
+    if (n.inconclusive) out << " (" << n.inconclusive << " with the model comparison inconclusive)";
+    out << ", " << n.failed << " failed, " << n.malformed << " malformed\n";
+  }
   if (counts) *counts = n;
   return n.malformed ? 2 : n.failed ? 1 : 0;
 }

@@ -52,11 +52,14 @@ bool load_trace(const std::string& path, const RunOptions& run, Trace& out, std:
 // What replay_files counted.
 struct ReplayCounts {
   size_t passed = 0, failed = 0, malformed = 0;  // malformed: unreadable or malformed
+  size_t inconclusive = 0;  // of the passed: concurrent runs whose model comparison was inconclusive
 };
 
 // Replays each file; exit status 0 (all held), 1 (a violation), 2 (unreadable/malformed),
-// the worst of all files. Several files end with a summary line on `out`:
-// "replay: N inputs: P passed, F failed, M malformed".
+// the worst of all files. A concurrent trace whose model comparison was inconclusive passes
+// (0): impl's checks held, and its last line says that the model comparison did not. Several
+// files end with a summary line on `out`: "replay: N inputs: P passed, F failed, M malformed",
+// with "P passed (I with the model comparison inconclusive)" when there are such runs.
 int replay_files(const std::vector<std::string>& files, const ReplayOptions& options, std::ostream& out,
                  std::ostream& err, ReplayCounts* counts = nullptr);
 

@@ -5,6 +5,7 @@
 // compared as offsets inside the area (kernel pfn - kernel base = model pfn - trace base),
 // which is what the semantics fix; the absolute pfns are shown beside them.
 #include <algorithm>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -212,6 +213,19 @@ class Comparer {
     const bool have = r != nullptr;
     // A result `err`: the driver refused the command (a handle the kernel never bound).
     auto kerr = [&]() { return "err " + r->rest; };
+    // An allocation's result other than ok: `fail` (the model must fail too, and the trace's
+    // `=> ...` is checked; `forget`: the handle's kernel frame goes), else refused (`err`).
+    auto kernel_fail_or_refused = [&](std::optional<HandleId> forget) {
+      if (r->status == "fail") {
+        ktext = "fail";
+        if (forget) kpfn_.erase(raw(*forget));
+        if (p.ok) diffs.push_back("result: kernel fail, model ok");
+        check_expectation(stmt, false, 0, p, diffs);
+      } else {
+        ktext = kerr();
+        diffs.push_back("the driver refused the command: " + r->rest);
+      }
+    };
 
     switch (st.kind) {
       case StepKind::start:
@@ -233,14 +247,8 @@ class Comparer {
             else if (kp != raw(p.pfn))
               diffs.push_back("frame: kernel " + off(kp) + ", model " + off(raw(p.pfn)));
             check_expectation(stmt, true, kp, p, diffs);
-          } else if (r->status == "fail") {
-            ktext = "fail";
-            kpfn_.erase(raw(id));
-            if (p.ok) diffs.push_back("result: kernel fail, model ok");
-            check_expectation(stmt, false, 0, p, diffs);
           } else {
-            ktext = kerr();
-            diffs.push_back("the driver refused the command: " + r->rest);
+            kernel_fail_or_refused(id);
           }
         }
         break;
@@ -273,13 +281,8 @@ class Comparer {
           } else if (r->status == "ok") {
             ktext = "ok " + r->rest;
             diffs.push_back("frame: the kernel's block lies outside the node mapping: " + r->rest);
-          } else if (r->status == "fail") {
-            ktext = "fail";
-            if (p.ok) diffs.push_back("result: kernel fail, model ok");
-            check_expectation(stmt, false, 0, p, diffs);
           } else {
-            ktext = kerr();
-            diffs.push_back("the driver refused the command: " + r->rest);
+            kernel_fail_or_refused(std::nullopt);
           }
         }
         break;

@@ -285,6 +285,18 @@ TEST(KreplayCompare, AWrongExpectationInTheTraceIsADisagreement) {
   EXPECT_NE(out.str().find("fails `cmacheck replay`"), std::string::npos);
 }
 
+TEST(KreplayCompare, AnAllocationTheKernelFailedOrRefusedIsADisagreement) {
+  Checked failed = check_with(kSequence, [](std::string s) { return replace(s, "ok pfn=16384 ns=0", "fail ns=0"); });
+  EXPECT_EQ(failed.status, kDisagree) << failed.report;
+  EXPECT_NE(failed.report.find("DISAGREE result: kernel fail, model ok"), std::string::npos) << failed.report;
+  EXPECT_NE(failed.report.find("the trace says => ok pfn=16384, the kernel failed"), std::string::npos) << failed.report;
+  Checked refused = check_with(kSequence, [](std::string s) { return replace(s, "ok pfn=16384 ns=0", "err unknown handle"); });
+  EXPECT_EQ(refused.status, kDisagree) << refused.report;
+  EXPECT_NE(refused.report.find("DISAGREE the driver refused the command: unknown handle"), std::string::npos)
+      << refused.report;
+  EXPECT_EQ(refused.report.find("kernel fail, model ok"), std::string::npos) << refused.report;
+}
+
 TEST(KreplayCompare, ACrashIsADisagreementAndTheRestIsNotReached) {
   Checked c = check_with(
       kSequence, [](std::string s) { return s.substr(0, s.find("KR 7 ")); }, 2,
@@ -526,6 +538,16 @@ TEST(KreplayBuddy, AnIllegalBlockIsADisagreement) {
   EXPECT_NE(c.report.find("frame: kernel pfn=512, model pfn=0; the model rejects the kernel's block (K2"),
             std::string::npos)
       << c.report;
+}
+
+TEST(KreplayBuddy, ABlockTheKernelFailedOrRefusedIsADisagreement) {
+  Checked failed = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "fail ns=0"); });
+  EXPECT_EQ(failed.status, kDisagree) << failed.report;
+  EXPECT_NE(failed.report.find("DISAGREE result: kernel fail, model ok"), std::string::npos) << failed.report;
+  Checked refused = check_with(kBuddyTrace, [](std::string s) { return replace(s, "ok pfn=67584 ns=0", "err unknown handle"); });
+  EXPECT_EQ(refused.status, kDisagree) << refused.report;
+  EXPECT_NE(refused.report.find("DISAGREE the driver refused the command: unknown handle"), std::string::npos)
+      << refused.report;
 }
 
 TEST(KreplayBuddy, ABlockOutsideTheMachineIsADisagreement) {

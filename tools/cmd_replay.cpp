@@ -46,7 +46,8 @@ Command add(CLI::App& parent) {
   cmd->add_flag("--expect-violation", a->expect_violation, "exit 0 if a violation was found and 1 if not (fault tests)");
   cmd->footer(std::string(kDirectoryRule) +
               "Several inputs end with a summary: N passed, M failed, K malformed.\n"
-              "exit status: the worst of all inputs: 0 everything held, 1 a violation or failed expectation,\n"
+              "exit status: the worst of all inputs: 0 everything held (a concurrent trace whose model comparison\n"
+              "was inconclusive: impl's checks held, and its last line says so), 1 a violation or failed expectation,\n"
               "2 an input unreadable or malformed (`PATH: error: ...`, `FILE:LINE: error: ...`)");
   return {cmd, [a] { return run(*a); }};
 }
