@@ -121,6 +121,40 @@ TEST(StateHash, LinuxSixOneListsAreState) {
   EXPECT_EQ(hashes_after(renamed).impl, m_last.impl);
 }
 
+// E1-E4: the batches are state (a reference in one makes a migration drain first, and D16
+// tells the lru batch from the others), named by the block's first frame and sorted, so
+// the order of the touches and the handle names do not count.
+TEST(StateHash, TheBatchesAreStateInAnyOrderOfTouching) {
+  const std::string head = "machine pages=16 pageblock_order=1 max_order=2\narea dma base=8 pages=8\n"
+                           "alloc a kind=movable at=8\nalloc b kind=movable at=9\n";
+  const Hashes none = hashes_after(head);
+  const Hashes lru = hashes_after(head + "touch a\n");
+  const Hashes mlock = hashes_after(head + "touch a batch=mlock\n");
+  const Hashes activate = hashes_after(head + "touch a batch=activate\n");
+  const Hashes other_block = hashes_after(head + "touch b batch=mlock\n");
+  const Hashes twice = hashes_after(head + "touch a batch=mlock\ntouch a batch=mlock\n");
+  const std::vector<Hashes> all = {none, lru, mlock, activate, other_block, twice};
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = i + 1; j < all.size(); ++j) {
+      EXPECT_NE(all[i].impl, all[j].impl) << i << " " << j;
+      EXPECT_NE(all[i].model, all[j].model) << i << " " << j;
+    }
+  // The same references added in another order, under other names: one state.
+  const Hashes ab = hashes_after(head + "touch a\ntouch b\ntouch a\n");
+  const Hashes ba = hashes_after(
+      "machine pages=16 pageblock_order=1 max_order=2\narea dma base=8 pages=8\n"
+      "alloc y kind=movable at=9\nalloc x kind=movable at=8\ntouch y\ntouch x\ntouch x\n");
+  EXPECT_EQ(ab.impl, ba.impl);
+  EXPECT_EQ(ab.model, ba.model);
+  // Drained (E2), or the block freed and made again (E4): as if never touched.
+  const Hashes drained = hashes_after(head + "touch a batch=mlock\ntouch b\nlru_drain\n");
+  EXPECT_EQ(drained.impl, none.impl);
+  EXPECT_EQ(drained.model, none.model);
+  const Hashes refreed = hashes_after(head + "touch a batch=activate\nfree a\nalloc a kind=movable at=8\n");
+  EXPECT_EQ(refreed.impl, none.impl);
+  EXPECT_EQ(refreed.model, none.model);
+}
+
 TEST(StateHash, TheProfileIsState) {
   const std::string ops = "alloc a kind=movable at=4\nalloc b kind=unmovable\n";
   const Hashes six_one = hashes_after("machine pages=16 pageblock_order=1 max_order=2 profile=linux-6.1\n" + ops);
