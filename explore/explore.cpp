@@ -24,7 +24,7 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 constexpr const char* kOpClassNames[kOpClasses] = {
     "alloc", "alloc_at", "free", "pin", "pin_longterm", "unpin", "migrate", "cma_alloc", "cma_release",
-    "cma_release_raw", "alloc_contig", "free_contig"};
+    "cma_release_raw", "alloc_contig", "free_contig", "touch", "touch_activate", "touch_mlock", "lru_drain"};
 
 // ---------------------------------------------------------------------------------------
 // States and the set of states seen
@@ -163,6 +163,8 @@ Alphabet::Alphabet(const World& world, OpClassSet ops, Trace& names) : world_(wo
   }
   if (has(ops, OpClass::alloc_contig))
     for (uint64_t c : counts_up_to(n)) fixed_.push_back(AllocContig{{}, PageCount{c}});
+  // E2: the (only, sequential) CPU's batches; a no-op, and cheap, while they are empty.
+  if (has(ops, OpClass::lru_drain)) fixed_.push_back(LruDrain{});
 }
 
 HandleId Alphabet::fresh(const Session& s, Family f) const {
@@ -198,6 +200,13 @@ void Alphabet::enumerate(const Session& s, std::vector<Op>& out) const {
         if (has(ops_, OpClass::pin_longterm) && r.pins < world_.max_pins) out.push_back(Pin{h, true});
         if (has(ops_, OpClass::unpin)) out.push_back(Unpin{h});
         if (has(ops_, OpClass::migrate)) out.push_back(Migrate{h});
+        // E1: every block, in each batch, while the batches hold fewer than max_touches
+        // references to it; an unmovable block's touch fails, a large one's keeps nothing.
+        if (r.batch_refs < world_.max_touches) {
+          if (has(ops_, OpClass::touch)) out.push_back(Touch{h, Batch::lru});
+          if (has(ops_, OpClass::touch_activate)) out.push_back(Touch{h, Batch::activate});
+          if (has(ops_, OpClass::touch_mlock)) out.push_back(Touch{h, Batch::mlock});
+        }
         break;
       case Family::cma:
         if (has(ops_, OpClass::cma_release)) out.push_back(CmaRelease{h});

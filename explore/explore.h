@@ -26,6 +26,9 @@ struct World {
   std::string description;
   Trace trace;            // header and setup operations
   uint32_t max_pins = 2;  // `pin` is not tried on a block that holds this many pins
+  // `touch` is not tried on a block the batches hold this many references to (E1: each
+  // touch of a small movable block adds one, up to PAGEVEC_SIZE - 1 per batch).
+  uint32_t max_touches = 1;
 };
 
 // The named small worlds (explore/worlds.cpp), in the order `cmacheck explore --help` lists.
@@ -47,11 +50,11 @@ bool world_from_text(const std::string& name, const std::string& text, uint32_t 
                      std::ostream& err);
 
 // The operation alphabet, for --ops: each class is a statement of trace/ops.h, with `alloc`
-// and `pin` split by whether they carry `at=` and `longterm`, and the two forms of
-// cma_release apart.
+// and `pin` split by whether they carry `at=` and `longterm`, `touch` by its batch, and the
+// two forms of cma_release apart.
 enum class OpClass : uint8_t {
   alloc, alloc_at, free, pin, pin_longterm, unpin, migrate, cma_alloc, cma_release, cma_release_raw,
-  alloc_contig, free_contig, count_
+  alloc_contig, free_contig, touch, touch_activate, touch_mlock, lru_drain, count_
 };
 inline constexpr size_t kOpClasses = static_cast<size_t>(OpClass::count_);
 const char* name(OpClass c);
@@ -59,6 +62,9 @@ std::optional<OpClass> op_class_by_name(const std::string& s);
 using OpClassSet = uint32_t;  // bit c: class c is tried
 inline constexpr OpClassSet kAllOps = (OpClassSet{1} << kOpClasses) - 1;
 inline constexpr bool has(OpClassSet set, OpClass c) { return (set >> static_cast<unsigned>(c)) & 1u; }
+// The operations of the per-CPU batches (E1, E2): touch in each batch, and lru_drain.
+static_assert(static_cast<unsigned>(OpClass::lru_drain) == static_cast<unsigned>(OpClass::touch) + 3);
+inline constexpr OpClassSet kBatchOps = OpClassSet{0xf} << static_cast<unsigned>(OpClass::touch);
 
 struct Progress {
   unsigned depth = 0;         // the level being expanded into

@@ -121,6 +121,40 @@ TEST(StateHash, LinuxSixOneListsAreState) {
   EXPECT_EQ(hashes_after(renamed).impl, m_last.impl);
 }
 
+// E1-E4: the batches are state (a reference in one makes a migration drain first, and D16
+// tells the lru batch from the others), named by the block's first frame and sorted, so
+// the order of the touches and the handle names do not count.
+TEST(StateHash, TheBatchesAreStateInAnyOrderOfTouching) {
+  const std::string head = "machine pages=16 pageblock_order=1 max_order=2\narea dma base=8 pages=8\n"
+                           "alloc a kind=movable at=8\nalloc b kind=movable at=9\n";
+  const Hashes none = hashes_after(head);
+  const Hashes lru = hashes_after(head + "touch a\n");
+  const Hashes mlock = hashes_after(head + "touch a batch=mlock\n");
+  const Hashes activate = hashes_after(head + "touch a batch=activate\n");
+  const Hashes other_block = hashes_after(head + "touch b batch=mlock\n");
+  const Hashes twice = hashes_after(head + "touch a batch=mlock\ntouch a batch=mlock\n");
+  const std::vector<Hashes> all = {none, lru, mlock, activate, other_block, twice};
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = i + 1; j < all.size(); ++j) {
+      EXPECT_NE(all[i].impl, all[j].impl) << i << " " << j;
+      EXPECT_NE(all[i].model, all[j].model) << i << " " << j;
+    }
+  // The same references added in another order, under other names: one state.
+  const Hashes ab = hashes_after(head + "touch a\ntouch b\ntouch a\n");
+  const Hashes ba = hashes_after(
+      "machine pages=16 pageblock_order=1 max_order=2\narea dma base=8 pages=8\n"
+      "alloc y kind=movable at=9\nalloc x kind=movable at=8\ntouch y\ntouch x\ntouch x\n");
+  EXPECT_EQ(ab.impl, ba.impl);
+  EXPECT_EQ(ab.model, ba.model);
+  // Drained (E2), or the block freed and made again (E4): as if never touched.
+  const Hashes drained = hashes_after(head + "touch a batch=mlock\ntouch b\nlru_drain\n");
+  EXPECT_EQ(drained.impl, none.impl);
+  EXPECT_EQ(drained.model, none.model);
+  const Hashes refreed = hashes_after(head + "touch a batch=activate\nfree a\nalloc a kind=movable at=8\n");
+  EXPECT_EQ(refreed.impl, none.impl);
+  EXPECT_EQ(refreed.model, none.model);
+}
+
 TEST(StateHash, TheProfileIsState) {
   const std::string ops = "alloc a kind=movable at=4\nalloc b kind=unmovable\n";
   const Hashes six_one = hashes_after("machine pages=16 pageblock_order=1 max_order=2 profile=linux-6.1\n" + ops);
@@ -132,13 +166,15 @@ TEST(StateHash, TheProfileIsState) {
 // Without deduplication every sequence is run; with it, each state once. Both must find the
 // first violation at the same depth and count the same distinct states at every depth.
 TEST(Dedup, FindsWhatThePlainSearchFindsAtTheSameDepth) {
-  // Found at depths 2 and 3, and some this world cannot show (its area is too small); under
-  // each kernel profile (linux-6.1's lists are state of their own, B10).
+  // Found at depths 2 and 3 (D16's pin_drains_only_off_lru needs a touch: the batches are
+  // state), and some this world cannot show (its area is too small); under each kernel
+  // profile (linux-6.1's lists are state of their own, B10).
   const std::vector<std::pair<Profile, std::vector<const char*>>> cases = {
       {Profile::linux_6_1,
        {"", "release_one_chunk_short", "migration_drops_content", "keep_bits_after_busy", "busy_resume_past_window",
-        "leave_isolated_on_failure", "longterm_stays_in_cma"}},
-      {Profile::linux_6_12, {"", "migration_drops_content", "keep_bits_after_busy", "leave_isolated_on_failure"}},
+        "leave_isolated_on_failure", "longterm_stays_in_cma", "pin_drains_only_off_lru"}},
+      {Profile::linux_6_12,
+       {"", "migration_drops_content", "keep_bits_after_busy", "leave_isolated_on_failure", "pin_drains_only_off_lru"}},
   };
   for (const auto& [profile, faults] : cases)
     for (const char* fault : faults) {
@@ -227,19 +263,67 @@ TEST(Explore, AViolationOfTheWorldItselfHasDepthZero) {
 TEST(Explore, SmallWorldsAreExhausted) {
   Options o;
   o.depth = 4;
+  // With the batches (touch in each batch, at most one reference a block, and lru_drain):
+  // tiny's block can be in any of the three batches, or none, pinned or not.
   const Result tiny = explore(named("tiny"), o);
   EXPECT_TRUE(tiny.exhausted);
   EXPECT_FALSE(tiny.violation);
-  EXPECT_EQ(tiny.states, 13u);
-  o.depth = 8;
+  EXPECT_EQ(tiny.states, 22u);
+  o.depth = 10;
   const Result pair = explore(named("pair"), o);
   EXPECT_TRUE(pair.exhausted);
-  EXPECT_EQ(pair.states, 64u);
-  o.depth = 5;
+  EXPECT_EQ(pair.states, 340u);
+  o.depth = 7;
   const Result short_of_it = explore(named("pair"), o);
-  EXPECT_FALSE(short_of_it.exhausted) << "pair needs 6 operations to reach every state";
+  EXPECT_FALSE(short_of_it.exhausted) << "pair needs 8 operations to reach every state";
   EXPECT_TRUE(short_of_it.complete);
-  EXPECT_EQ(short_of_it.levels.size(), 6u);
+  EXPECT_EQ(short_of_it.levels.size(), 8u);
+  // Without the batch operations, the counts of before they existed.
+  o.ops = kAllOps & ~kBatchOps;
+  EXPECT_EQ(explore(named("tiny"), o).states, 13u);
+  EXPECT_EQ(explore(named("pair"), o).states, 64u);
+}
+
+// D16 (pin_drains_only_off_lru): a long-term pin of a small CMA page drained the batches
+// only when the page was in an lru batch, so a reference in the activate or mlock batch
+// kept it from leaving CMA. The shortest sequence: alloc in the area, touch (activate or
+// mlock), pin longterm. Only the batch operations show it.
+TEST(Explore, FindsPinDrainsOnlyOffLruWithATouch) {
+  for (Profile profile : {Profile::linux_6_1, Profile::linux_6_12}) {
+    World w = world(kFour);
+    w.trace.machine.profile = profile;
+    Options o;
+    o.faults.add(impl::Fault::pin_drains_only_off_lru);
+    o.depth = 2;
+    EXPECT_FALSE(explore(w, o).violation) << name(profile);
+    o.depth = 4;
+    const Result r = explore(w, o);
+    ASSERT_TRUE(r.violation) << name(profile) << r.error;
+    EXPECT_EQ(r.violation->depth, 3u) << name(profile);
+    const auto& st = r.violation->trace.statements;
+    ASSERT_EQ(st.size(), 3u);
+    const Op* second = std::get_if<Op>(&st[1].body);
+    const Op* third = std::get_if<Op>(&st[2].body);
+    ASSERT_TRUE(second && third);
+    const Touch* touch = std::get_if<Touch>(second);
+    ASSERT_TRUE(touch) << print_trace(r.violation->trace);
+    EXPECT_NE(touch->batch, Batch::lru);
+    const Pin* pin = std::get_if<Pin>(third);
+    EXPECT_TRUE(pin && pin->longterm) << print_trace(r.violation->trace);
+    const ParseResult p = parse_trace(counterexample_text(w, o, r));
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(run_trace(p.trace, run_options(o.faults)).status, RunStatus::violation);
+    EXPECT_EQ(run_trace(p.trace, run_options({})).status, RunStatus::ok);
+    // With the lru batch alone it takes one operation more: another page's reference, which
+    // the faulty pin leaves in its batch (K1 on `batched`). Without touch, nothing to find.
+    o.ops = kAllOps & ~(OpClassSet{1} << static_cast<unsigned>(OpClass::touch_activate)) &
+            ~(OpClassSet{1} << static_cast<unsigned>(OpClass::touch_mlock));
+    const Result lru_only = explore(w, o);
+    ASSERT_TRUE(lru_only.violation) << name(profile);
+    EXPECT_EQ(lru_only.violation->depth, 4u) << name(profile);
+    o.ops = kAllOps & ~kBatchOps;
+    EXPECT_FALSE(explore(w, o).violation) << name(profile);
+  }
 }
 
 TEST(Explore, TheAlphabetCanBeRestricted) {

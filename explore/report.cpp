@@ -35,6 +35,7 @@ std::string command(const World& world, const Options& options) {
   std::string c = "cmacheck explore --world " + world.name + " --profile " + name(world.trace.machine.profile) +
                   " --depth " + std::to_string(options.depth);
   if (options.ops != kAllOps) c += " --ops " + ops_text(options.ops);
+  if (world.max_touches != World{}.max_touches) c += " --max-touches " + std::to_string(world.max_touches);
   for (const auto& f : impl::all_faults())
     if (options.faults.on(f.fault)) c += " --fault " + std::string(f.name);
   return c;

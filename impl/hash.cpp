@@ -3,11 +3,14 @@
 // What is left out is what no operation and no check can tell apart: handle numbers and
 // allocation slots (allocations are named by their first frame), the serial numbers of
 // rule M5 (a frame's content is hashed relative to its allocation's stamp), the alignment
-// a cma allocation asked for (checked once, when it was made: allocations never move), and
-// statistics (moves_total_). Everything else is in: the kernel profile, labels, who owns
-// each frame, the free lists *in list order* (B6: which block the next request takes
-// depends on it), the bitmaps, and every counter, so that a counter a fault made drift is
-// not hidden. Walking each list (type, order) records which list every free block is on,
+// a cma allocation asked for (checked once, when it was made: allocations never move), the
+// order of the references within a folio batch (E1: a batch is only ever moved or drained
+// whole, and E4 takes a freed block out wherever it is), and statistics (moves_total_).
+// Everything else is in: the kernel profile, labels, who owns each frame, the free lists
+// *in list order* (B6: which block the next request takes depends on it), the bitmaps,
+// every CPU's batches as a sorted list of (CPU, batch, block's first frame), and every
+// counter (batch_refs and lru_disabled_ among them), so that a counter a fault made drift
+// is not hidden. Walking each list (type, order) records which list every free block is on,
 // the list_type_ of its head: under linux-6.1 that can differ from its label (B10) and
 // decides where the block's pieces go and what step 4 may take. list_type_ of a frame that
 // heads no free block is stale and read by nothing, so it is left out.
@@ -58,8 +61,9 @@ uint64_t Allocator::state_hash() const {
       m.add(uint64_t{1} << 63 | raw(r.pfn));
       m.add(raw(r.count));
       m.add(static_cast<uint64_t>(r.family) | uint64_t{static_cast<uint8_t>(r.kind)} << 8 |
-            uint64_t{r.order.value} << 16 | uint64_t{r.longterm} << 24 | uint64_t{raw(r.area)} << 32);
-      m.add(r.pins);
+            uint64_t{r.order.value} << 16 | uint64_t{r.longterm} << 24 | uint64_t{r.off_lru} << 25 |
+            uint64_t{raw(r.area)} << 32);
+      m.add(uint64_t{r.batch_refs} << 32 | r.pins);
     }
     m.add(uint64_t{rank_of_slot[slot]} << 40 ^ (content_[f] - (r.serial << 32)));
   }
@@ -77,6 +81,17 @@ uint64_t Allocator::state_hash() const {
   m.add(free_pages_ << 32 ^ free_cma_pages_);
   m.add(free_isolated_pages_ << 32 ^ isolated_pageblocks_);
   m.add(allocated_pages_);
+  // The batches (E1): each reference as (CPU, batch, first frame of its block), sorted: the
+  // same multiset of references hashes the same whatever the order they were added in.
+  thread_local std::vector<uint64_t> refs;
+  refs.clear();
+  for (uint8_t c = 0; c < kMaxCpus; ++c)
+    for (Batch k : kBatches)
+      for (uint32_t slot : cpu_ctx_[c].batches[static_cast<size_t>(k)])
+        refs.push_back(uint64_t{c} << 56 | uint64_t{static_cast<uint8_t>(k)} << 48 | raw(rec(slot).pfn));
+  std::sort(refs.begin(), refs.end());
+  m.add(uint64_t{lru_disabled_} << 32 | refs.size());
+  for (uint64_t e : refs) m.add(e);
   // The page lists (Q2), CPU by CPU, oldest first: their order decides later allocations.
   for (uint8_t c = 0; c < kMaxCpus; ++c) {
     m.add(cpu_ctx_[c].pcp.size());

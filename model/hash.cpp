@@ -1,13 +1,16 @@
 // The canonical hash of the model's state, for `cmacheck explore` (docs/explore.md): two
 // states that behave alike under every future operation and every check hash equal. The
 // model keeps what the rules talk about: the kernel profile, labels, which frames each
-// allocation holds and with which content, pins, bitmaps, and under linux-6.1 the list each
-// free frame is on (B10: a free block's list can differ from its label; its pieces keep
-// it when it is split). Left out: handle numbers (allocations are named by their first
-// frame), the lists recorded for allocated frames (stale: freeing a frame sets its list,
-// B12), the serial numbers of rule M5 (a frame's content is hashed relative
-// to its allocation's first frame's stamp), and the derived free-block tables, which
-// self_check() re-derives from the frames and labels.
+// allocation holds and with which content, pins, bitmaps, every CPU's batches (E1) as a
+// sorted list of (CPU, batch, block's first frame) with the lru_cache_disable count, and
+// under linux-6.1 the list each free frame is on (B10: a free block's list can differ from
+// its label; its pieces keep it when it is split). Left out: handle numbers (allocations
+// are named by their first frame), the order of the references within a batch (a batch is
+// only ever moved or drained whole, and E4 takes a freed block out wherever it is), the
+// lists recorded for allocated frames (stale: freeing a frame sets its list, B12), the
+// serial numbers of rule M5 (a frame's content is hashed relative to its allocation's
+// first frame's stamp), and the derived free-block tables, which self_check() re-derives
+// from the frames and labels.
 #include <algorithm>
 
 #include "model/model.h"
@@ -73,6 +76,18 @@ uint64_t Model::state_hash() const {
     m.add(word);
     m.add(a.bits.size());
   }
+  // The batches (E1): each reference named by its block's first frame, sorted.
+  thread_local std::vector<uint64_t> refs;
+  refs.clear();
+  for (uint8_t c = 0; c < kCpus; ++c)
+    for (Batch b : kBatches)
+      for (HandleId h : batches_[c][static_cast<size_t>(b)]) {
+        const Allocation* a = live(h);
+        refs.push_back(uint64_t{c} << 56 | uint64_t{static_cast<uint8_t>(b)} << 48 | (a ? raw(a->pfn) : 0xffffffffffffull));
+      }
+  std::sort(refs.begin(), refs.end());
+  m.add(uint64_t{lru_disabled_} << 32 | refs.size());
+  for (uint64_t e : refs) m.add(e);
   // The page lists (Q2), CPU by CPU, oldest first: their order decides later allocations.
   for (uint8_t c = 0; c < kCpus; ++c) {
     m.add(pcp_[c].size());

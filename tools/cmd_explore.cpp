@@ -21,6 +21,7 @@ struct ExploreArgs {
   std::vector<impl::Fault> faults;
   std::vector<std::string> ops;
   std::optional<uint32_t> max_pins;
+  std::optional<uint32_t> max_touches;
   std::optional<Profile> profile;
   std::string out_dir = "corpus/explore";
   bool quiet = false;
@@ -41,6 +42,7 @@ int run(ExploreArgs& a) {
   explore::World world;
   if (!explore::load_world(a.world, world, std::cerr)) return kBadInput;
   if (a.max_pins) world.max_pins = *a.max_pins;
+  if (a.max_touches) world.max_touches = *a.max_touches;
   if (a.profile) world.trace.machine.profile = *a.profile;
   explore::Options& o = a.options;
   o.faults = fault_set(a.faults);
@@ -108,6 +110,10 @@ Command add(CLI::App& parent) {
   cmd->add_option("--max-pins", a->max_pins, "pins a block may hold before `pin` is no longer tried (default: the world's)")
       ->type_name("N")
       ->check(CLI::Validator(CLI::Range(1u, 64u)).description(""));
+  cmd->add_option("--max-touches", a->max_touches,
+                  "batch references a block may hold before `touch` is no longer tried on it (default 1)")
+      ->type_name("N")
+      ->check(CLI::Validator(CLI::Range(1u, 64u)).description(""));
   cmd->add_option("--seconds", a->options.seconds, "stop after this long (the result is then incomplete)")
       ->type_name("S")
       ->check(CLI::Validator(CLI::NonNegativeNumber).description(""));
@@ -121,7 +127,8 @@ Command add(CLI::App& parent) {
   cmd->add_flag("-q,--quiet", a->quiet, "no progress line");
   cmd->footer("Named worlds:\n" + worlds +
               "Every operation is tried with every parameter the world allows (every kind, order, at= frame,\n"
-              "count, alignment, area and live handle) plus the boundary values just outside. States equal up to\n"
+              "count, alignment, area, batch and live handle) plus the boundary values just outside; `touch`\n"
+              "only on a block the batches hold fewer than --max-touches references to. States equal up to\n"
               "handle names and content stamps are explored once, so the first violation is a shortest one.\n"
               "Prints distinct states per depth and whether the state space was exhausted; a violation is\n"
               "written as DIR/FAULT.trace (or DIR/WORLD-depthD.trace) with the usual report.\n"
