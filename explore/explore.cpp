@@ -24,7 +24,8 @@ double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 constexpr const char* kOpClassNames[kOpClasses] = {
     "alloc", "alloc_at", "free", "pin", "pin_longterm", "unpin", "migrate", "cma_alloc", "cma_release",
-    "cma_release_raw", "alloc_contig", "free_contig", "touch", "touch_activate", "touch_mlock", "lru_drain"};
+    "cma_release_raw", "alloc_contig", "free_contig", "touch", "touch_activate", "touch_mlock", "lru_drain",
+    "pcp_drain"};
 
 // ---------------------------------------------------------------------------------------
 // States and the set of states seen
@@ -165,6 +166,8 @@ Alphabet::Alphabet(const World& world, OpClassSet ops, Trace& names) : world_(wo
     for (uint64_t c : counts_up_to(n)) fixed_.push_back(AllocContig{{}, PageCount{c}});
   // E2: the (only, sequential) CPU's batches; a no-op, and cheap, while they are empty.
   if (has(ops, OpClass::lru_drain)) fixed_.push_back(LruDrain{});
+  // Q4: only in a world with page lists (elsewhere it changes nothing).
+  if (has(ops, OpClass::pcp_drain) && world.trace.machine.pcp_high) fixed_.push_back(PcpDrain{});
 }
 
 HandleId Alphabet::fresh(const Session& s, Family f) const {

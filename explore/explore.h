@@ -54,7 +54,7 @@ bool world_from_text(const std::string& name, const std::string& text, uint32_t 
 // two forms of cma_release apart.
 enum class OpClass : uint8_t {
   alloc, alloc_at, free, pin, pin_longterm, unpin, migrate, cma_alloc, cma_release, cma_release_raw,
-  alloc_contig, free_contig, touch, touch_activate, touch_mlock, lru_drain, count_
+  alloc_contig, free_contig, touch, touch_activate, touch_mlock, lru_drain, pcp_drain, count_
 };
 inline constexpr size_t kOpClasses = static_cast<size_t>(OpClass::count_);
 const char* name(OpClass c);

@@ -348,5 +348,20 @@ TEST(Explore, ASetupRunsFirst) {
   EXPECT_EQ(r.violation->trace.statements.size(), 3u);
 }
 
+// Q2 in the world small-pcp: a small block freed into an isolated pageblock must bypass the
+// page lists; the fault parks it there and the window is busy (K1), at depth 2.
+TEST(Explore, FindsAnIsolatedFreeParkedOnAPageListInSmallPcp) {
+  Options o;
+  o.faults.add(impl::Fault::isolated_free_parks_on_pcp);
+  o.depth = 2;
+  const Result r = explore(named("small-pcp"), o);
+  ASSERT_TRUE(r.violation) << r.error;
+  EXPECT_EQ(r.violation->depth, 2u);
+  Options clean;
+  clean.depth = 2;
+  EXPECT_FALSE(explore(named("small-pcp"), clean).violation);
+  EXPECT_FALSE(explore(named("small"), o).violation);  // no page lists there: nothing to find
+}
+
 }  // namespace
 }  // namespace cmacheck::explore

@@ -30,6 +30,10 @@ constexpr NamedWorld kWorlds[] = {
      "machine pages=16 pageblock_order=2 max_order=3\n"
      "area dma base=4 pages=12\n",
      2},
+    {"small-pcp", "small with per-CPU page lists of high 2 (rules Q1-Q5): a second small free flushes them",
+     "machine pages=16 pageblock_order=1 max_order=2 pcp=2\n"
+     "area dma base=2 pages=8 order_per_bit=1\n",
+     2},
     {"two-areas", "32 frames, pageblocks of 2, max_order 3, areas at 4 (8 frames) and 16 (8, order_per_bit 1)",
      "machine pages=32 pageblock_order=1 max_order=3\n"
      "area dma base=4 pages=8\n"
@@ -47,7 +51,7 @@ constexpr NamedWorld kWorlds[] = {
 
 std::span<const NamedWorld> named_worlds() { return kWorlds; }
 
-std::vector<std::string> zoo_worlds() { return {"small", "quad"}; }
+std::vector<std::string> zoo_worlds() { return {"small", "quad", "small-pcp"}; }
 
 // explore is for small worlds: its alphabet grows with the frames (every at= frame, every
 // count), and so does every state.

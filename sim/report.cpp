@@ -46,6 +46,7 @@ std::string markdown(const Summary& s) {
     << share(w.unmovable) << ", reclaimable " << share(w.reclaimable) << ", movable " << share(w.movable())
     << "; orders by pages " << format_orders(w.orders) << ". Pins: " << share(w.pin_short)
     << " of movable blocks short-term at the request, " << share(w.pin_long) << " long-term for life. "
+    << (w.pcp_high ? "Per-CPU page lists, high " + std::to_string(w.pcp_high) + " pages. " : std::string())
     << s.options.trials << " trials per configuration, seed " << s.options.seed << ".\n\n";
 
   o << "| request | configuration | success | 95 % interval | clean windows | windows tried (mean / max) "

@@ -469,7 +469,7 @@ Allocator& assign(std::optional<Allocator>& slot, const Allocator& from) {
 Trial run_trial_in(const Workload& w, Config c, uint64_t seed, bool full_checks, Workspace& ws) {
   auto& fresh = ws.fresh[static_cast<size_t>(c)];
   if (!fresh) {
-    const MachineDecl m{w.memory_pages, w.pageblock_order, w.max_order, w.profile};
+    const MachineDecl m{w.memory_pages, w.pageblock_order, w.max_order, w.profile, 1, w.pcp_high};
     std::vector<AreaDecl> areas;
     if (c == Config::reservation)  // memblock allocates top-down: the area ends at the top of memory
       areas.push_back(AreaDecl{"cma", Pfn{w.memory_pages - w.area_pages}, PageCount{w.area_pages}, 0});

@@ -37,6 +37,9 @@ struct Workload {
   double pin_short = 0.001;  // share of movable blocks pinned (get_user_pages, I/O in flight) at the request
   double pin_long = 0.001;   // share of movable blocks pinned long-term (FOLL_LONGTERM) for their life
   double aging = 1.0;       // churn after the first fill, in turnovers of the in-use memory
+  // Per-CPU page lists (rules Q1-Q5) of the machine's one CPU: 0 none; else their high mark
+  // in pages. Frees of the aging park there; the request drains them (Q4).
+  uint16_t pcp_high = 0;
   std::vector<uint64_t> sizes{256, 512, 1024, 2048};  // request sizes in pages
   uint8_t cma_align_cap = 8;  // CONFIG_CMA_ALIGNMENT: dma_alloc_contiguous caps align at order 8
   impl::FaultSet faults;      // run on a faulty allocator, to show that violations are caught

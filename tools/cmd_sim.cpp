@@ -99,6 +99,7 @@ struct SimArgs {
   unsigned pageblock_order = 0, max_order = 0;
   std::string utilisation, peak, unmovable, reclaimable, pin_short, pin_long;
   double aging = 0;
+  unsigned pcp = 0;
   uint32_t trials = 0;
   std::vector<impl::Fault> faults;
   std::optional<Profile> profile;
@@ -145,6 +146,7 @@ int run(SimArgs& a) {
   if (a.given("--pin-short")) w.pin_short = fraction_of(a.pin_short);
   if (a.given("--pin-long")) w.pin_long = fraction_of(a.pin_long);
   if (a.given("--aging")) w.aging = a.aging;
+  if (a.given("--pcp")) w.pcp_high = static_cast<uint16_t>(a.pcp);
   if (a.given("--sizes")) w.sizes = sizes_of(a.sizes);
   if (a.given("--orders")) {
     std::string err;
@@ -301,6 +303,9 @@ cli::Command add(CLI::App& parent) {
   opt["--pin-long"] = cmd->add_option("--pin-long", a->pin_long, "movable blocks pinned long-term (FOLL_LONGTERM) for life (0.1)")
                           ->type_name("PCT")
                           ->check(pct_ok);
+  opt["--pcp"] = cmd->add_option("--pcp", a->pcp, "per-CPU page lists of high mark N pages (rules Q1-Q5; 0: none, default)")
+                     ->type_name("N")
+                     ->check(CLI::Range(0, 4096));
   opt["--aging"] = cmd->add_option("--aging", a->aging, "churn after the first fill, in multiples of the memory in use (1)")
                        ->type_name("TURNOVERS");
   opt["--sizes"] = cmd->add_option("--sizes", a->sizes, "request sizes, e.g. 1M,2M,4M,8M (a bare number is MiB)")
