@@ -1177,6 +1177,33 @@ Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, 
       }
     }
   }
+  // One switch instead of several: the shrinker above only drops switches, so a schedule
+  // that needs one preemption at another step keeps the detour it was found with. Every
+  // single switch (each CPU's each operation and step label, occurrences 1-3, to each other
+  // CPU, or one at the start) is tried; a switch naming a step that never comes makes the
+  // candidate malformed, which fails_with rejects at once.
+  if (best.switches.size() > 1) {
+    std::array<uint32_t, impl::kMaxCpus> ops{};
+    for (const Statement& st : best.statements)
+      if (std::holds_alternative<Op>(st.body)) ++ops[st.thread];
+    std::vector<Switch> singles;
+    for (uint8_t to = 0; to < best.machine.cpus; ++to) singles.push_back(Switch{.to = to, .at_start = true});
+    for (uint8_t from = 0; from < best.machine.cpus; ++from)
+      for (uint32_t op = 1; op <= ops[from]; ++op)
+        for (StepLabel label : kStepLabels)
+          for (uint32_t occurrence = 1; occurrence <= 3; ++occurrence)
+            for (uint8_t to = 0; to < best.machine.cpus; ++to)
+              if (to != from && ops[to])
+                singles.push_back(Switch{.to = to, .thread = from, .op = op, .label = label, .occurrence = occurrence});
+    for (const Switch& sw : singles) {
+      Trace candidate = best;
+      candidate.switches = {sw};
+      if (fails_with(candidate, options, rule)) {
+        best = std::move(candidate);
+        break;
+      }
+    }
+  }
   // Fewer CPUs: the CPUs left with operations are renumbered in order of first use.
   std::array<int, impl::kMaxCpus> renumber;
   renumber.fill(-1);
