@@ -172,6 +172,11 @@ std::string first_difference(const Observation& a, const Observation& b, const T
 
 }  // namespace
 
+std::string observation_difference(const Observation& impl, const Observation& model, const Trace& t,
+                                   std::optional<Pfn>& where) {
+  return first_difference(impl, model, t, where);
+}
+
 bool Session::run_op(const Statement& st, size_t index) {
   const Op& op = std::get<Op>(st.body);
   // The runtime half of "malformed": handles must be live (or free, to allocate).

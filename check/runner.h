@@ -47,6 +47,12 @@ struct Finding {
   std::string report;    // the readable report: rule, statement, observations, picture
 };
 
+// What the lockstep check compares after every operation (K1): the first difference of
+// impl's observation from the model's, in words, or "" when they agree; `where` points the
+// frame picture at it.
+std::string observation_difference(const Observation& impl, const Observation& model, const Trace& t,
+                                   std::optional<Pfn>& where);
+
 // One run of one trace, statement by statement.
 class Session {
  public:

@@ -738,3 +738,25 @@ TEST(ModelPcp, AnAllocationNotTakingTheNewestEntryIsK2) {
   EXPECT_EQ(v->rule, "K2");
   EXPECT_NE(v->message.find("Q3"), std::string::npos) << v->message;
 }
+
+// K1's comparison after every operation fires on each of the per-CPU state it compares: the
+// batches (E1) and the page lists (Q2, Q5), which no injected fault reaches before an
+// invariant does (docs/concurrency.md). Two observations equal but for one field.
+TEST(LockstepComparison, FiresOnTheBatchesAndThePageLists) {
+  const Trace t = parse_trace("machine pages=64 pageblock_order=3 max_order=3 pcp=8\n").trace;
+  Observation impl, model;
+  impl.ok = model.ok = true;
+  std::optional<Pfn> where;
+  EXPECT_EQ(observation_difference(impl, model, t, where), "");
+  auto differs = [&](auto&& change) {
+    Observation m = model;
+    change(m);
+    return observation_difference(impl, m, t, where);
+  };
+  EXPECT_NE(differs([](Observation& o) { o.batched = 1; }).find("batched (E1)"), std::string::npos);
+  EXPECT_NE(differs([](Observation& o) { o.batches = {batch_entry(1, Batch::mlock, HandleId{3})}; }).find("(E1)"),
+            std::string::npos);
+  EXPECT_NE(differs([](Observation& o) { o.free_pcp = 2; }).find("free_pcp (Q5)"), std::string::npos);
+  EXPECT_NE(differs([](Observation& o) { o.pcp = {pcp_entry(0, MigrateType::movable, Order{0}, Pfn{5})}; }).find("(Q2)"),
+            std::string::npos);
+}
