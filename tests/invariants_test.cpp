@@ -45,6 +45,8 @@ struct Allocator::Corruptor {
   }
   void relist_pcp(uint8_t cpu, size_t i, MigrateType list) { a.cpu_ctx_[cpu].pcp[i].list = list; }
   void set_pcp_high(uint16_t high) { a.machine_.pcp_high = high; }
+  void set_label_only(uint64_t pb, MigrateType t) { a.labels_[pb] = t; }  // no list or count follows
+  void reshape_pcp(uint8_t cpu, size_t i, uint8_t order) { a.cpu_ctx_[cpu].pcp[i].order = order; }
   void uncount_free(uint64_t n) { a.free_pages_ -= n; }
   void fill_batch(uint8_t cpu, HandleId h, size_t n) {
     for (size_t i = 0; i < n; ++i) batch_ref(cpu, h, true);
@@ -222,6 +224,25 @@ TEST(Invariants, I14FiresOnAPageListCountThatDrifted) {
 TEST(Invariants, I14FiresOnACmaFrameOffTheMovableList) {
   PcpFixture f;
   Allocator::Corruptor{f.a}.relist_pcp(0, 0, MigrateType::unmovable);  // x's frame 40 is CMA (Q2)
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I14");
+}
+
+TEST(Invariants, I14FiresOnAListOfATypeWithoutOne) {
+  PcpFixture f;
+  Allocator::Corruptor{f.a}.relist_pcp(0, 1, MigrateType::isolate);  // y's frame 1: no ISOLATE list (Q2)
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I14");
+}
+
+TEST(Invariants, I14FiresOnAnIsolatedFrameOnAListBetweenOperations) {
+  PcpFixture f;
+  Allocator::Corruptor{f.a}.set_label_only(0, MigrateType::isolate);  // y's frame 1 sits in pageblock 0
+  EXPECT_FALSE(f.a.check_invariants(CheckTier::cheap, /*quiescent=*/false));  // in flight: allowed
+  EXPECT_EQ(f.fired(CheckTier::cheap), "I14");
+}
+
+TEST(Invariants, I14FiresOnAnEntryLargerThanTheListsTake) {
+  PcpFixture f;
+  Allocator::Corruptor{f.a}.reshape_pcp(0, 1, 4);  // order 4 > PAGE_ALLOC_COSTLY_ORDER
   EXPECT_EQ(f.fired(CheckTier::cheap), "I14");
 }
 
