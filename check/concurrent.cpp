@@ -570,7 +570,7 @@ class Engine final : public impl::StepHook {
         // E3: lru_cache_disable, applied to the model at this step (set_lru_events_external).
         rec.lru_window = true;
         ++lru_windows_;
-        lru_events_.push_back({step_, DrainEvent::lru_disable});
+        lru_events_.push_back({step_, true});
         break;
       case StepLabel::pcp_drain:  // Q4: the model drains that CPU's lists inside the operation
         rec.pcp_drains |= static_cast<uint8_t>(1u << info.drained_cpu);
@@ -580,7 +580,7 @@ class Engine final : public impl::StepHook {
         if (rec.lru_window) {  // lru_cache_enable ran just before the take
           rec.lru_window = false;
           --lru_windows_;
-          lru_events_.push_back({step_, DrainEvent::lru_enable});
+          lru_events_.push_back({step_, false});
         }
         break;
       case StepLabel::op:
@@ -700,10 +700,7 @@ class Engine final : public impl::StepHook {
     size_t event = 0;
     auto events_until = [&](uint64_t step) {
       for (; event < lru_events_.size() && lru_events_[event].step <= step; ++event)
-        switch (lru_events_[event].what) {
-          case DrainEvent::lru_disable: model_->lru_cache_disable(); break;
-          case DrainEvent::lru_enable: model_->lru_cache_enable(); break;
-        }
+        lru_events_[event].disable ? model_->lru_cache_disable() : model_->lru_cache_enable();
     };
     for (size_t i : order) {
       OpRecord& rec = records_[i];
@@ -837,14 +834,11 @@ class Engine final : public impl::StepHook {
   std::vector<Thread> threads_;
   std::deque<OpRecord> records_;  // stable: a CPU's fiber holds its record across steps
   std::vector<GhostBits> ghost_bits_;
-  // What alloc_contig_range's drain and take steps do to every CPU, applied to the model in
-  // step order among the commits (set_lru_events_external).
-  enum class DrainEvent : uint8_t { lru_disable, lru_enable };
   struct LruEvent {
     uint64_t step = 0;
-    DrainEvent what = DrainEvent::lru_disable;
+    bool disable = false;
   };
-  std::vector<LruEvent> lru_events_;  // E3 and Q4 steps not yet applied to the model
+  std::vector<LruEvent> lru_events_;  // E3 steps not yet applied to the model
   uint32_t lru_windows_ = 0;          // operations between their drain and take steps
   std::vector<int> iso_owner_;
   std::vector<uint32_t> want_;

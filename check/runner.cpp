@@ -114,9 +114,8 @@ void Session::observe_model(const Outcome& mine, const std::vector<HandleId>& hs
   }
 }
 
-namespace {
-
-std::string first_difference(const Observation& a, const Observation& b, const Trace& t, std::optional<Pfn>& where) {
+std::string observation_difference(const Observation& a, const Observation& b, const Trace& t,
+                                   std::optional<Pfn>& where) {
   if (a.ok != b.ok) return std::string("result: impl ") + (a.ok ? "ok" : "fail") + ", model " + (b.ok ? "ok" : "fail");
   if (a.pfn != b.pfn) {
     where = a.pfn;
@@ -170,12 +169,6 @@ std::string first_difference(const Observation& a, const Observation& b, const T
   return {};
 }
 
-}  // namespace
-
-std::string observation_difference(const Observation& impl, const Observation& model, const Trace& t,
-                                   std::optional<Pfn>& where) {
-  return first_difference(impl, model, t, where);
-}
 
 bool Session::run_op(const Statement& st, size_t index) {
   const Op& op = std::get<Op>(st.body);
@@ -213,7 +206,7 @@ bool Session::run_op(const Statement& st, size_t index) {
     observe_model(model_out_, touched_, full, model_obs_);
     if (!(impl_obs_ == model_obs_)) {
       std::optional<Pfn> where;
-      std::string diff = first_difference(impl_obs_, model_obs_, trace_, where);
+      std::string diff = observation_difference(impl_obs_, model_obs_, trace_, where);
       if (!where && impl_out_.ok) where = impl_out_.pfn;
       return fail(Violation{"K1", "impl and model disagree: " + diff, where}, index, &impl_obs_, &model_obs_);
     }
@@ -319,7 +312,7 @@ bool Session::finish() {
     impl_obs_.ok = model_obs_.ok = false;
     if (!(impl_obs_ == model_obs_)) {
       std::optional<Pfn> where;
-      std::string diff = first_difference(impl_obs_, model_obs_, trace_, where);
+      std::string diff = observation_difference(impl_obs_, model_obs_, trace_, where);
       return fail(Violation{"K1", "impl and model disagree at the end: " + diff, where},
                   trace_.statements.empty() ? 0 : trace_.statements.size() - 1, &impl_obs_, &model_obs_);
     }

@@ -203,11 +203,7 @@ void Allocator::free_owned(uint64_t pfn, uint8_t order) {
 // free_contig_range (R1, C3): page by page, ascending, each as its pageblock's label
 // (__free_page, through the page lists when there are any: Q2).
 void Allocator::free_pages(uint64_t pfn, uint64_t count) {
-  if (pcp_on()) {
-    for (uint64_t p = pfn; p < pfn + count; ++p) free_unref(p, 0);
-    return;
-  }
-  for (uint64_t p = pfn; p < pfn + count; ++p) free_block(p, 0, block_type(p));
+  for (uint64_t p = pfn; p < pfn + count; ++p) free_unref(p, 0);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1069,21 +1065,16 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
   // Q4 (alloc_contig_range: drain_all_pages right after start_isolate_page_range): the page
   // lists' frames go to the buddy allocator, those of the isolated pageblocks onto ISOLATE's
   // list. One step with the LRU drain that follows.
-  if (migrating && !faults_.on(Fault::contig_skips_pcp_drain)) {
-    if (!hook_) {
-      drain_all_pcp();
-    } else {
-      // __drain_all_pages: each CPU that has pages, under that CPU's pcp lock, which the
-      // step boundary finds still held: a free there fails its trylock (D21's window).
-      for (uint8_t c = 0; c < kMaxCpus; ++c) {
-        if (cpu_ctx_[c].pcp.empty()) continue;
-        cpu_ctx_[c].pcp_lock_holder = cpu_;
-        pcp_flush(c);
-        step(StepInfo{.label = StepLabel::pcp_drain, .drained_cpu = c});
-        cpu_ctx_[c].pcp_lock_holder.reset();
-      }
+  // __drain_all_pages: each CPU that has pages, under that CPU's pcp lock, which the step
+  // boundary finds still held: a free there fails its trylock (D21's window).
+  if (migrating && !faults_.on(Fault::contig_skips_pcp_drain))
+    for (uint8_t c = 0; c < kMaxCpus; ++c) {
+      if (cpu_ctx_[c].pcp.empty()) continue;
+      cpu_ctx_[c].pcp_lock_holder = cpu_;
+      pcp_flush(c);
+      step(StepInfo{.label = StepLabel::pcp_drain, .drained_cpu = c});
+      cpu_ctx_[c].pcp_lock_holder.reset();
     }
-  }
   const bool disable = migrating && !faults_.on(Fault::drain_once_no_lru_disable);
   if (disable)
     lru_cache_disable();

@@ -699,7 +699,7 @@ void Model::alloc(const Alloc& op, Outcome& mine) {
   }
   // Q3: when B4 finds nothing, every CPU's lists are drained and B4 runs again
   // (__alloc_pages_direct_reclaim: drain_all_pages).
-  if (!any_block(t, op.order, true) && pcp_total_) drain_all_pcp();
+  if (pcp_total_ && !any_block(t, op.order, true)) drain_all_pcp();
   if (!any_block(t, op.order, true)) {
     mine.reason = FailReason::no_free_block;
     if (consulting() && impl_->ok)
@@ -843,7 +843,7 @@ bool Model::move_block(HandleId h, MigrateType request, bool allow_cma_target, O
   // Q3: the target comes from this CPU's page list first; else B4, after a drain when B4
   // finds nothing while the lists hold pages.
   const std::optional<Pfn> listed = take_pcp(request, a.order, allow_cma_target);
-  if (!listed && !any_block(request, a.order, allow_cma_target) && pcp_total_) drain_all_pcp();
+  if (!listed && pcp_total_ && !any_block(request, a.order, allow_cma_target)) drain_all_pcp();
   if (!listed && !any_block(request, a.order, allow_cma_target)) return false;  // a move impl reports anyway is caught later
   const Move* proposed = consulting() ? next_impl_move() : nullptr;
   std::optional<Pfn> to;

@@ -78,11 +78,10 @@ class Model {
   void set_lru_events_external(bool external) { lru_events_external_ = external; }
   void lru_cache_disable();
   void lru_cache_enable();
-  // Q4's drain_all_pages, which alloc_contig_range runs at its pcp_drain steps: with the
-  // events external, cma_alloc and alloc_contig drain only the CPUs named here.
-  // ... and for the next operation only, the CPUs whose lists its pcp_drain steps drained:
-  // its alloc_contig_range drains them where the sequential one drains every CPU (any
-  // operation that committed in between overlapped it, so its result is inconclusive then).
+  // Q4 with the events external: for the next operation only, the CPUs whose lists its
+  // pcp_drain steps drained. Its alloc_contig_range drains them where the sequential one
+  // drains every CPU (any operation that committed in between overlapped it, so its result
+  // is inconclusive then).
   void set_pending_pcp_drains(uint8_t cpus) { pending_pcp_drains_ = cpus; }
   // Concurrency (Q2): for the next operation only, its frees meet a pcp lock another CPU's
   // drain holds: the trylock fails and they go to the buddy allocator.
