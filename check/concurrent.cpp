@@ -78,6 +78,7 @@ struct OpRecord {
   bool lru_window = false;             // between its `drain` and `take` steps (E3)
   bool pcp_bypassed = false;           // a free met another CPU's pcp lock (Q2)
   uint8_t pcp_drains = 0;              // the CPUs its pcp_drain steps drained (Q4)
+  std::optional<MigrateType> type_read;  // free: the type its read_type step read (F2)
   std::vector<model::Model::ReservedView> view;  // W1
   Outcome out;
 };
@@ -493,6 +494,7 @@ class Engine final : public impl::StepHook {
         return text + (info.nbits ? " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1) : ": no window");
       case StepLabel::unreserve: return text + " bits " + num(info.first_bit) + ".." + num(info.first_bit + info.nbits - 1);
       case StepLabel::pcp_drain: return text + " cpu" + num(info.drained_cpu) + " (its pcp lock held)";
+      case StepLabel::read_type: return text + " " + std::string(name(info.type_read)) + " (before zone->lock)";
       case StepLabel::isolate:
         text += " pageblocks " + num(info.first_pb) + ".." + num(info.last_pb);
         if (!info.isolated) text += ": refused";
@@ -575,7 +577,19 @@ class Engine final : public impl::StepHook {
       case StepLabel::pcp_drain:  // Q4: the model drains that CPU's lists inside the operation
         rec.pcp_drains |= static_cast<uint8_t>(1u << info.drained_cpu);
         break;
+      case StepLabel::read_type:  // F2: the model frees the block as the profile decides from it
+        rec.type_read = info.type_read;
+        break;
       case StepLabel::take:
+        // W4 under pcp_isolation=strict: a frame parked on a page list after the drain (its
+        // free read the type before the isolation, F2) made the range busy. The kernel allows
+        // it; memory offlining drains again for it (T20, 9683182612214).
+        if (trace_.machine.pcp_strict && info.busy_on_pcp)
+          return stop(Violation{"W4",
+                                op_text(rec) + ": a frame of its range sits on a page list after the drain, so "
+                                               "test_pages_isolated finds the range busy (weak isolation: the kernel "
+                                               "allows it; pcp_isolation=strict does not)",
+                                Pfn{*info.busy_on_pcp}});
         rec.last_take = step_;
         if (rec.lru_window) {  // lru_cache_enable ran just before the take
           rec.lru_window = false;
@@ -711,9 +725,11 @@ class Engine final : public impl::StepHook {
       model_->set_cpu(rec.cpu);
       model_->set_pcp_bypass(rec.pcp_bypassed);
       model_->set_pending_pcp_drains(rec.pcp_drains);
+      model_->set_free_type_read(rec.type_read);
       interfered = interfered || rec.interfered;
       auto v = model_->apply(op, rec.out, mine);
       model_->set_pcp_bypass(false);
+      model_->set_free_type_read(std::nullopt);
       const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
       if (!v && differ)
         v = Violation{"K1", "impl " + outcome_text(rec.out) + ", model " + outcome_text(mine), rec.out.ok ? std::optional(rec.out.pfn) : std::nullopt};

@@ -85,6 +85,7 @@ void Allocator::list_add(uint64_t pfn, uint8_t order, MigrateType t, bool to_tai
   free_order_[pfn] = order;
   list_type_[pfn] = t;
   const uint32_t p32 = static_cast<uint32_t>(pfn);
+  if (hook_) step_free_heads_.push_back(p32);
   if (to_tail) {
     const uint32_t tail = tails_[ti][order];
     prev_[pfn] = tail;
@@ -187,8 +188,14 @@ void Allocator::free_block(uint64_t pfn, uint8_t order, MigrateType type, bool t
 // a pageblock, freed by its move while part of it is isolated) is freed as the pieces that
 // do not cross such a boundary, each as its own label (isolate_single_pageblock frees it
 // into an isolated pageblock and splits it there, split_free_page; S5).
-void Allocator::free_owned(uint64_t pfn, uint8_t order) {
+// `as`: the type the free decided under zone->lock (F2); for a block of at most a pageblock
+// only (a larger one is freed as its pageblocks' labels, S8).
+void Allocator::free_owned(uint64_t pfn, uint8_t order, std::optional<MigrateType> as) {
   const uint8_t B = machine_.pageblock_order;
+  if (as && order <= B) {
+    free_block(pfn, order, *as);
+    return;
+  }
   if (profile_ == Profile::linux_6_12 && order > B) {
     for (uint64_t p = pfn; p < pfn + (uint64_t{1} << order); p += uint64_t{1} << B) free_block(p, B, block_type(p));
     return;
@@ -216,10 +223,14 @@ constexpr uint8_t kPcpMaxOrder = 3;
 // list for its pageblock's type, CMA riding on MOVABLE's; a block of an ISOLATE pageblock
 // goes to the buddy allocator (free_one_page). A free that brings the CPU's lists to `high`
 // pages flushes them (free_unref_page_commit -> free_pcppages_bulk).
-void Allocator::free_unref(uint64_t pfn, uint8_t order) {
-  const MigrateType t = block_type(pfn);
+// F2: `seen` is the type read before any lock (free_unref_page_prepare, __free_pages_ok);
+// it decides the list, and the buddy allocator's list is decided under zone->lock
+// (type_under_lock).
+void Allocator::free_unref(uint64_t pfn, uint8_t order, std::optional<MigrateType> seen) {
+  const MigrateType t = seen ? *seen : block_type(pfn);
+  const std::optional<MigrateType> locked = seen ? type_under_lock(*seen) : std::nullopt;
   if (!pcp_on() || order > kPcpMaxOrder || (t == MigrateType::isolate && !faults_.on(Fault::isolated_free_parks_on_pcp))) {
-    free_owned(pfn, order);
+    free_owned(pfn, order, locked);
     return;
   }
   const MigrateType list = t == MigrateType::unmovable || t == MigrateType::reclaimable ? t : MigrateType::movable;
@@ -231,22 +242,36 @@ void Allocator::free_unref(uint64_t pfn, uint8_t order) {
     if (faults_.on(Fault::pcp_bypass_uses_ride_type))
       free_block(pfn, order, list);
     else
-      free_owned(pfn, order);
+      free_owned(pfn, order, locked);
     return;
   }
-  c.pcp.push_back(PcpEntry{pfn, order, list});
+  c.pcp.push_back(PcpEntry{pfn, order, list, t});
   c.pcp_pages += uint64_t{1} << order;
   pcp_pages_ += uint64_t{1} << order;
   if (c.pcp_pages >= machine_.pcp_high) pcp_flush(cpu_);
 }
 
-// Q4 (free_pcppages_bulk, drain_pages): every entry, oldest first, to the buddy allocator as
-// its pageblock's label now (ISOLATE's list included). The kernel frees `batch` pages when a
-// free reaches `high`; here the whole lists go (docs/semantics.md, simplifications).
+// F2 under zone->lock (free_one_page, __free_pages_ok): linux-6.12 reads the type again
+// (split_large_buddy); linux-6.1 only when some pageblock is ISOLATE or the type read was
+// (has_isolate_pageblock, ad53f92eb416). Otherwise the type read before the lock stands, even
+// if a steal relabelled the pageblock meanwhile (U61, legal in 6.1; the v6.10 series, D22).
+std::optional<MigrateType> Allocator::type_under_lock(MigrateType seen) const {
+  if (faults_.on(Fault::free_ignores_isolation)) return seen;  // D8r: before ad53f92eb416
+  const bool rereads = profile_ == Profile::linux_6_12 && !faults_.on(Fault::free_type_read_unlocked);
+  if (rereads || isolated_pageblocks_ > 0 || seen == MigrateType::isolate) return std::nullopt;
+  return seen;
+}
+
+// Q4 (free_pcppages_bulk, drain_pages): every entry, oldest first, to the buddy allocator:
+// linux-6.12 as its pageblock's label now; linux-6.1 as the type cached when it was freed,
+// unless some pageblock is ISOLATE (then the label now; 51bb1a4093cc). The kernel frees
+// `batch` pages when a free reaches `high`; here the whole lists go (S2).
 void Allocator::pcp_flush(uint8_t cpu) {
   CpuContext& c = cpu_ctx_[cpu];
   ++pcp_flushes_;
-  for (const PcpEntry& e : c.pcp) free_owned(e.pfn, e.order);
+  const bool cached = faults_.on(Fault::pcp_flush_uses_cached_type) ||
+                      (profile_ == Profile::linux_6_1 && isolated_pageblocks_ == 0);
+  for (const PcpEntry& e : c.pcp) free_owned(e.pfn, e.order, cached ? std::optional(e.cached) : std::nullopt);
   pcp_pages_ -= c.pcp_pages;
   c.pcp.clear();
   c.pcp_pages = 0;
@@ -626,7 +651,7 @@ void Allocator::assign_frames(uint32_t slot) {
   allocated_pages_ += n;
 }
 
-void Allocator::drop_allocation(uint32_t slot) {
+void Allocator::drop_allocation(uint32_t slot, std::optional<MigrateType> seen) {
   Allocation& r = rec(slot);
   const uint64_t first = raw(r.pfn), n = raw(r.count);
   for (uint64_t i = 0; i < n; ++i) owner_[first + i] = 0;
@@ -635,7 +660,7 @@ void Allocator::drop_allocation(uint32_t slot) {
   slot_of_handle_[raw(r.handle)] = 0;
   free_slots_.push_back(slot);
   if (r.family == Family::block)
-    free_unref(first, r.order.value);
+    free_unref(first, r.order.value, seen);
   else
     free_pages(first, n);
 }
@@ -707,8 +732,16 @@ void Allocator::free(HandleId h, Outcome& out) {
   }
   out.ok = true;
   out.pfn = rec(slot).pfn;
+  // F2: the type is read before any lock (free_unref_page_prepare; __free_pages_ok above order
+  // 3). Until the free takes zone->lock the page has no reference left: a migration cannot
+  // take it, and test_pages_isolated does not find it free (X2, X3: busy).
+  const MigrateType seen = block_type(raw(rec(slot).pfn));
+  if (hook_) {
+    rec(slot).freeing = true;
+    step(StepInfo{.label = StepLabel::read_type, .type_read = seen});
+  }
   drop_batch_refs(slot);  // E4: the batches' references go with the block
-  drop_allocation(slot);
+  drop_allocation(slot, seen);
 }
 
 // Moves one block (G1). The target is an allocation of the same order through B4 as a
@@ -1093,7 +1126,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
     if (r.family == Family::block && r.kind == Kind::movable) {
       // A pinned page, or one a batch still holds (E3: only without lru_cache_disable), fails
       // migration with -EAGAIN until the retries run out: busy.
-      if (r.pins || r.batch_refs) {
+      if (r.pins || r.batch_refs || r.freeing) {
         result = RangeResult::busy_pinned;
         step(StepLabel::migrate);
         break;
@@ -1110,7 +1143,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
         continue;
       }
       rec(slot).off_lru = false;
-      if (rec(slot).pins || rec(slot).batch_refs) {  // a reference taken meanwhile: put back
+      if (rec(slot).pins || rec(slot).batch_refs || rec(slot).freeing) {  // a reference taken or dropped meanwhile: put back
         result = RangeResult::busy_pinned;
         step(StepLabel::migrate);
         break;
@@ -1128,13 +1161,18 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
   const bool enable = disable && !(result == RangeResult::no_memory && faults_.on(Fault::lru_enable_missed_on_error));
   if (enable) lru_cache_enable();
   // X3 (test_pages_isolated): every frame of [s, e) must now be free.
+  bool on_pcp = false;
   if (result == RangeResult::ok) {
     for (uint64_t f = s; f < e; ++f)
       if (owner_[f]) {
         result = RangeResult::busy_unmovable;
         break;
       }
-    if (edge_block || (pcp_pages_ && pcp_in_range(s, e))) result = RangeResult::busy_unmovable;
+    if (pcp_pages_ && pcp_in_range(s, e)) {
+      result = RangeResult::busy_unmovable;
+      on_pcp = true;
+    }
+    if (edge_block) result = RangeResult::busy_unmovable;
   }
   if (result == RangeResult::ok) {
     take_range(s, e);
@@ -1146,7 +1184,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
     rec(slot).handed_out = false;
     assign_frames(slot);
   }
-  step(StepLabel::take);
+  step(StepInfo{.label = StepLabel::take, .busy_on_pcp = on_pcp ? std::optional(s) : std::nullopt});
   // X5: every isolated pageblock gets the caller's type.
   if (result != RangeResult::ok && faults_.on(Fault::leave_isolated_on_failure))
     if (!isolated().empty()) isolated().erase(isolated().begin());  // the first pageblock stays ISOLATE

@@ -32,6 +32,7 @@ struct Allocation {
   bool longterm = false;  // holds a long-term pin (P2)
   uint32_t batch_refs = 0;  // transient references CPUs' batches hold (E1): an extra page count
   bool off_lru = false;     // taken off the LRU by a migration in flight (X2's lru_isolate step)
+  bool freeing = false;     // its free has read the type and not yet taken zone->lock (F2)
   AreaId area{};          // cma allocations only
   uint64_t serial = 0;    // k of rule M5
   HandleId handle{};
@@ -55,6 +56,8 @@ struct StepInfo {
   bool isolated = false;               // isolate: every pageblock was isolated
   std::optional<uint64_t> refused_isolated_pb;  // isolate: the pageblock found ISOLATE already
   uint8_t drained_cpu = 0;                      // pcp_drain: the CPU whose lists were drained
+  MigrateType type_read = MigrateType::movable;  // read_type: the pageblock type the free read (F2)
+  std::optional<uint64_t> busy_on_pcp;           // take: a frame of the range on a page list (X3, W4)
 };
 
 // The concurrent engine (check/concurrent.h) installs one; without it (the sequential
@@ -131,6 +134,7 @@ class Allocator {
   // where pageblocks may be isolated; the concurrent checker checks those against its ghost
   // state (I5', I7'), and only the cheap tier applies.
   std::optional<Violation> check_invariants(CheckTier tier, bool quiescent = true) const;
+  std::optional<Violation> check_free_list(uint64_t f, uint8_t o) const;
 
   // I10: take a snapshot before an operation; after a failed one, check nothing changed
   // but the moves A6/X2 allow.
@@ -200,7 +204,7 @@ class Allocator {
   bool mergeable(MigrateType freed, MigrateType buddy) const;
   bool mergeable(uint64_t a, uint64_t b) const;  // by the labels of the blocks at a and b
   void free_block(uint64_t pfn, uint8_t order, MigrateType type, bool to_tail = false);
-  void free_owned(uint64_t pfn, uint8_t order);
+  void free_owned(uint64_t pfn, uint8_t order, std::optional<MigrateType> as = {});
   void free_pages(uint64_t pfn, uint64_t count);
   void free_range(uint64_t pfn, uint64_t count, bool to_tail = false);
   void add_free_split(uint64_t pfn, uint8_t order, bool to_tail);
@@ -226,7 +230,7 @@ class Allocator {
 
   // Allocation records.
   uint32_t new_allocation(HandleId h, Family fam, Pfn pfn, PageCount count);
-  void drop_allocation(uint32_t slot);
+  void drop_allocation(uint32_t slot, std::optional<MigrateType> seen = {});
   void assign_frames(uint32_t slot);
   uint32_t slot_of(HandleId h) const { return raw(h) < slot_of_handle_.size() ? slot_of_handle_[raw(h)] : 0; }
   Allocation& rec(uint32_t slot) { return allocs_[slot - 1]; }
@@ -262,10 +266,14 @@ class Allocator {
   struct PcpEntry {
     uint64_t pfn;
     uint8_t order;
-    MigrateType list;  // MOVABLE, UNMOVABLE or RECLAIMABLE: CMA rides on MOVABLE (Q2)
+    MigrateType list;    // MOVABLE, UNMOVABLE or RECLAIMABLE: CMA rides on MOVABLE (Q2)
+    MigrateType cached;  // the type read when it was freed (linux-6.1's set_pcppage_migratetype, Q4)
   };
   bool pcp_on() const { return machine_.pcp_high != 0; }
-  void free_unref(uint64_t pfn, uint8_t order);
+  // `seen`: the type the free read before zone->lock (F2); without it the read and the
+  // lock are one step.
+  void free_unref(uint64_t pfn, uint8_t order, std::optional<MigrateType> seen = {});
+  std::optional<MigrateType> type_under_lock(MigrateType seen) const;
   void pcp_flush(uint8_t cpu);
   void drain_all_pcp();
   std::optional<uint64_t> take_pcp(MigrateType t, uint8_t order, bool allow_cma);
@@ -313,6 +321,9 @@ class Allocator {
   std::array<CpuContext, kMaxCpus> cpu_ctx_;
   uint8_t cpu_ = 0;
   StepHook* hook_ = nullptr;
+  // Concurrency: the free blocks put on a list since the last invariant check, which checks
+  // their lists (I2) and forgets them.
+  mutable std::vector<uint32_t> step_free_heads_;
   std::optional<uint64_t> refused_isolated_pb_;  // isolate(): the pageblock found ISOLATE already
   std::vector<std::pair<uint64_t, uint8_t>> scratch_heads_;  // relabel, unisolate: spares an allocation each
   uint64_t free_pages_ = 0, free_cma_pages_ = 0, free_isolated_pages_ = 0;

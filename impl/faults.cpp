@@ -187,6 +187,27 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "the buddy allocator's MOVABLE list, the type it rides on the page list: the frame can be "
      "lost from the CMA region.",
      "I2"},
+    {Fault::free_type_read_unlocked, "free_type_read_unlocked",
+     "D22: \"mm: page_alloc: close migratetype race between freeing and stealing\" (55612e80e722, "
+     "v6.10, the freelist migratetype hygiene series); linux-6.1 is this structure (U61)",
+     "under linux-6.12, a free keeps the pageblock type it read before zone->lock unless some "
+     "pageblock is isolated: when another CPU's fallback claims the pageblock in between, the "
+     "block goes to the old type's list (legal in linux-6.1, whose lists may differ from labels).",
+     "I2"},
+    {Fault::free_ignores_isolation, "free_ignores_isolation",
+     "D8r: \"mm/page_alloc: fix incorrect isolation behavior by rechecking migratetype\" "
+     "(ad53f92eb416, v3.18; Joonsoo Kim, 2014)",
+     "a free keeps the pageblock type it read before zone->lock even when pageblocks are isolated: "
+     "a page freed while another CPU isolates its pageblock goes to a normal list of an ISOLATE "
+     "pageblock (allocatable during the isolation), or to ISOLATE's list after the undo.",
+     "I2"},
+    {Fault::pcp_flush_uses_cached_type, "pcp_flush_uses_cached_type",
+     "D8r: \"mm/page_alloc: add freepage on isolate pageblock to correct buddy list\" "
+     "(51bb1a4093cc, v3.18; Joonsoo Kim, 2014)",
+     "a page-list drain frees every entry as the type cached when it was freed, even while "
+     "pageblocks are isolated: alloc_contig_range's own drain puts a page of its isolated range "
+     "on a normal list, where another CPU can allocate it.",
+     "I2"},
 }};
 
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};

@@ -95,7 +95,10 @@ uint64_t Allocator::state_hash() const {
   // The page lists (Q2), CPU by CPU, oldest first: their order decides later allocations.
   for (uint8_t c = 0; c < kMaxCpus; ++c) {
     m.add(cpu_ctx_[c].pcp.size());
-    for (const PcpEntry& e : cpu_ctx_[c].pcp) m.add(pcp_entry(c, e.list, Order{e.order}, Pfn{e.pfn}));
+    for (const PcpEntry& e : cpu_ctx_[c].pcp) {
+      m.add(pcp_entry(c, e.list, Order{e.order}, Pfn{e.pfn}));
+      if (profile_ == Profile::linux_6_1) m.add(static_cast<uint64_t>(e.cached));  // the drain frees it as this type
+    }
   }
   return m.h;
 }

@@ -88,9 +88,35 @@ void Allocator::observe(const Outcome& last, bool all_live, Observation& obs) co
   }
 }
 
+// I2's list clause for the free block at f of order o (B10, B11): linux-6.12 keeps it on its
+// label's list and gives it one label; linux-6.1 lets list and label differ, but never about
+// CMA or ISOLATE.
+std::optional<Violation> Allocator::check_free_list(uint64_t f, uint8_t o) const {
+  const uint8_t B = machine_.pageblock_order;
+  const uint64_t size = uint64_t{1} << o;
+  const MigrateType label = labels_[f >> B], t = list_type_[f];
+  const bool special = label == MigrateType::cma || label == MigrateType::isolate || t == MigrateType::cma ||
+                       t == MigrateType::isolate;
+  if (profile_ == Profile::linux_6_12 || special)
+    CMA_INVARIANT(label == t, "I2", Pfn{f},
+                  "free block at " + s(f) + " sits on the " + name(t) + " list of a " + name(label) + " pageblock");
+  if (profile_ == Profile::linux_6_12 && o > B)
+    for (uint64_t pb = (f >> B) + 1; pb < (f + size) >> B; ++pb)
+      CMA_INVARIANT(labels_[pb] == label, "I2", Pfn{pb << B},
+                    "free block at " + s(f) + " of order " + s(o) + " has pageblocks labelled " + name(label) + " and " +
+                        name(labels_[pb]) + " (B13)");
+  return std::nullopt;
+}
+
 std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiescent) const {
   const uint64_t n = machine_.pages;
   const uint8_t B = machine_.pageblock_order;
+  // I2 at a step (concurrency, F2): the blocks put on free lists since the last check. The
+  // full tier below walks them all; between steps this is the part a stale type could break.
+  for (const uint32_t f : step_free_heads_)
+    if (free_order_[f] != kNotHead)
+      if (auto v = check_free_list(f, free_order_[f])) return v;
+  step_free_heads_.clear();
   CMA_INVARIANT(free_pages_ + allocated_pages_ + pcp_pages_ == n, "I1", std::nullopt,
                 "free (" + s(free_pages_) + ") + allocated (" + s(allocated_pages_) + ") + on page lists (" +
                     s(pcp_pages_) + ") != " + s(n) + " frames");
@@ -215,20 +241,7 @@ std::optional<Violation> Allocator::check_invariants(CheckTier tier, bool quiesc
         CMA_INVARIANT(static_cast<int>(list_type_[f]) == t, "I2", Pfn{f},
                       "free block at " + s(f) + " sits on the " + name(static_cast<MigrateType>(t)) +
                           " list but records " + name(list_type_[f]));
-        // B11 (linux-6.12): a free block is on its label's list and has one label. B10
-        // (linux-6.1): its list may differ from its label, but never about CMA or ISOLATE.
-        const MigrateType label = labels_[f >> B];
-        const bool special = label == MigrateType::cma || label == MigrateType::isolate ||
-                             t == static_cast<int>(MigrateType::cma) || t == static_cast<int>(MigrateType::isolate);
-        if (profile_ == Profile::linux_6_12 || special)
-          CMA_INVARIANT(static_cast<int>(label) == t, "I2", Pfn{f},
-                        "free block at " + s(f) + " sits on the " + name(static_cast<MigrateType>(t)) + " list of a " +
-                            name(label) + " pageblock");
-        if (profile_ == Profile::linux_6_12 && o > B)
-          for (uint64_t pb = (f >> B) + 1; pb < (f + size) >> B; ++pb)
-            CMA_INVARIANT(labels_[pb] == label, "I2", Pfn{pb << B},
-                          "free block at " + s(f) + " of order " + s(o) + " has pageblocks labelled " + name(label) +
-                              " and " + name(labels_[pb]) + " (B13)");
+        if (auto v = check_free_list(f, o)) return v;
         if (std::memchr(&seen[f], 1, size) == nullptr && all_zero(&owner_[f], size)) {
           std::memset(&seen[f], 1, size);  // the bulk test passed: no frame seen or owned
         } else {

@@ -91,7 +91,10 @@ uint64_t Model::state_hash() const {
   // The page lists (Q2), CPU by CPU, oldest first: their order decides later allocations.
   for (uint8_t c = 0; c < kCpus; ++c) {
     m.add(pcp_[c].size());
-    for (const PcpEntry& e : pcp_[c]) m.add(pcp_entry(c, e.list, e.order, e.head));
+    for (const PcpEntry& e : pcp_[c]) {
+      m.add(pcp_entry(c, e.list, e.order, e.head));
+      if (profile() == Profile::linux_6_1) m.add(static_cast<uint64_t>(e.read));  // Q4 frees it as this type
+    }
   }
   return m.h;
 }

@@ -214,7 +214,7 @@ void Model::destroy(HandleId h) {
     content_[p] = 0;
   }
   if (a.family == Family::block)
-    release(r.first, a.order);
+    release(r.first, a.order, free_type_read_);
   else if (pcp_on())  // free_contig_range: __free_page by page, through the lists (Q2)
     for (uint64_t p = raw(r.first); p < raw(r.end()); ++p) release(Pfn{p}, Order{0});
   else
@@ -226,12 +226,19 @@ void Model::destroy(HandleId h) {
 // ISOLATE goes to the freeing CPU's list of its pageblock's type (CMA on MOVABLE's); the
 // free that brings the CPU's lists to `high` pages flushes them (Q4). Any other block goes
 // to the buddy allocator.
-void Model::release(Pfn head, Order order) {
-  const MigrateType label = memory_.label(head);
-  if (!pcp_on() || order.value > 3 || label == MigrateType::isolate || pcp_bypass_) return free_block(head, order);
+//
+// Rule F2: the type is read before any lock (`seen`, when another CPU ran between the read and
+// the free; else it is the label now). It decides list or buddy allocator. The buddy allocator
+// frees the block as the label under zone->lock, except that linux-6.1 keeps the type read
+// when no pageblock is ISOLATE and the type read is not (free_one_page; U61).
+void Model::release(Pfn head, Order order, std::optional<MigrateType> seen) {
+  const MigrateType read = seen.value_or(memory_.label(head));
+  const bool keeps_read = seen && profile() == Profile::linux_6_1 && read != MigrateType::isolate && !any_isolated();
+  const std::optional<MigrateType> as = keeps_read ? seen : std::nullopt;
+  if (!pcp_on() || order.value > 3 || read == MigrateType::isolate || pcp_bypass_) return free_block(head, order, as);
   const MigrateType list =
-      label == MigrateType::unmovable || label == MigrateType::reclaimable ? label : MigrateType::movable;
-  pcp_[cpu_].push_back(PcpEntry{head, order, list});
+      read == MigrateType::unmovable || read == MigrateType::reclaimable ? read : MigrateType::movable;
+  pcp_[cpu_].push_back(PcpEntry{head, order, list, read});
   pcp_pages_[cpu_] += raw(order.pages());
   pcp_total_ += raw(order.pages());
   if (pcp_pages_[cpu_] >= machine_.pcp_high) pcp_flush(cpu_);
@@ -239,11 +246,20 @@ void Model::release(Pfn head, Order order) {
 
 // Rule Q4 (drain_pages): the CPU's entries, oldest first, go to the buddy allocator as a
 // block its owner frees, under its pageblock's label now.
+// linux-6.1 frees it as the type read when it was freed, unless some pageblock is ISOLATE
+// (free_pcppages_bulk: get_pcppage_migratetype, isolated_pageblocks).
 void Model::pcp_flush(uint8_t cpu) {
-  for (const PcpEntry& e : pcp_[cpu]) free_block(e.head, e.order);
+  const bool cached = profile() == Profile::linux_6_1 && !any_isolated();
+  for (const PcpEntry& e : pcp_[cpu]) free_block(e.head, e.order, cached ? std::optional(e.read) : std::nullopt);
   pcp_total_ -= pcp_pages_[cpu];
   pcp_[cpu].clear();
   pcp_pages_[cpu] = 0;
+}
+
+bool Model::any_isolated() const {
+  for (uint64_t pb = 0; pb < machine_.pages >> machine_.pageblock_order; ++pb)
+    if (memory_.pageblock_label(pb) == MigrateType::isolate) return true;
+  return false;
 }
 
 void Model::drain_all_pcp() {  // drain_all_pages
@@ -285,9 +301,12 @@ void Model::pcp_entries(std::vector<uint64_t>& into) const {
 // Under linux-6.1 a block that spans pageblocks B2 keeps apart (a movable block larger than
 // a pageblock, freed by its move while part of it is isolated) ends as the free blocks its
 // frames then form, each as the label of its first freed frame (split_free_page, S5).
-void Model::free_block(Pfn head, Order order) {
+// `as`: the type F2 decided, for a block of at most a pageblock (S8: a larger one is freed as
+// its pageblocks' labels).
+void Model::free_block(Pfn head, Order order, std::optional<MigrateType> as) {
   const uint8_t B = machine_.pageblock_order;
   const FrameRange r{head, order.pages()};
+  if (as && order.value <= B) return free_piece(r, as);
   if (order.value > B && profile() == Profile::linux_6_12) {
     for (uint64_t p = raw(head); p < raw(r.end()); p += uint64_t{1} << B) free_piece({Pfn{p}, PageCount{uint64_t{1} << B}});
     return;
@@ -315,8 +334,8 @@ void Model::free_block(Pfn head, Order order) {
 // (B2). Under linux-6.1 the free block that now holds them goes on L's list, whatever lists
 // the blocks it merged with were on (B12). Under linux-6.12 every pageblock of that block
 // takes L (B13: the buddies it merged with were relabelled L).
-void Model::free_piece(FrameRange r) {
-  const MigrateType l = memory_.label(r.first);
+void Model::free_piece(FrameRange r, std::optional<MigrateType> as) {
+  const MigrateType l = as.value_or(memory_.label(r.first));
   memory_.set_free(r, true);
   settle_merged(*memory_.containing_free_block(r.first), l);
 }

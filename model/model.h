@@ -86,6 +86,9 @@ class Model {
   // Concurrency (Q2): for the next operation only, its frees meet a pcp lock another CPU's
   // drain holds: the trylock fails and they go to the buddy allocator.
   void set_pcp_bypass(bool bypass) { pcp_bypass_ = bypass; }
+  // Concurrency (F2): for the next operation only, the pageblock type its `free` read before
+  // zone->lock, when another CPU ran between that read and the free.
+  void set_free_type_read(std::optional<MigrateType> t) { free_type_read_ = t; }
 
   // Transient references (E1-E4): how many every CPU's batches hold, and each one as
   // batch_entry() encodes it (sorted).
@@ -179,9 +182,11 @@ class Model {
     Pfn head{};
     Order order{};
     MigrateType list = MigrateType::movable;
+    MigrateType read = MigrateType::movable;  // the type read when it was freed (linux-6.1's cache, Q4)
   };
   bool pcp_on() const { return machine_.pcp_high != 0; }
-  void release(Pfn head, Order order);  // a block its owner frees: Q2, else free_block
+  void release(Pfn head, Order order, std::optional<MigrateType> seen = {});  // a block its owner frees: Q2, else free_block
+  bool any_isolated() const;  // has_isolate_pageblock
   void pcp_flush(uint8_t cpu);
   void drain_all_pcp();
   std::optional<Pfn> take_pcp(MigrateType t, Order k, bool allow_cma);
@@ -212,8 +217,8 @@ class Model {
   bool move_block(HandleId h, MigrateType request, bool allow_cma_target, Outcome& mine);
 
   // Freeing (F1, R1, C3, B10-B13).
-  void free_block(Pfn head, Order order);
-  void free_piece(FrameRange r);
+  void free_block(Pfn head, Order order, std::optional<MigrateType> as = {});
+  void free_piece(FrameRange r, std::optional<MigrateType> as = {});
   void free_contig_pages(FrameRange r);
   void settle_merged(const FreeBlock& b, MigrateType l);
   void relabel_pageblocks_of(const FreeBlock& b, MigrateType l);
@@ -270,6 +275,7 @@ class Model {
   std::array<uint64_t, kCpus> pcp_pages_{};
   uint64_t pcp_total_ = 0;
   bool pcp_bypass_ = false;
+  std::optional<MigrateType> free_type_read_;
   uint8_t pending_pcp_drains_ = 0;  // set_pending_pcp_drains: one bit per CPU
   uint8_t cpu_ = 0;
   bool lru_events_external_ = false;

@@ -216,3 +216,98 @@ TEST(Concurrent, ExpectationsAndTheModelComparisonFire) {
   ASSERT_EQ(r.status, RunStatus::violation);
   EXPECT_EQ(r.finding->violation.rule, "K2");
 }
+
+namespace {
+
+// F2's race (corpus/faults/free_type_read_unlocked.trace): T0's free reads MOVABLE before
+// zone->lock, T1's unmovable fallback claims the pageblock in between.
+const char* kFreeVersusSteal =
+    "machine pages=8 pageblock_order=2 max_order=2 profile=linux-6.12 cpus=2\n"
+    "T0: alloc m1 kind=movable order=0 at=0 => ok pfn=0\n"
+    "T0: alloc m2 kind=movable order=2 at=4 => ok pfn=4\n"
+    "T0: free m1 => ok\n"
+    "T1: alloc u1 kind=unmovable order=0 => ok pfn=1\n"
+    "switch T1 after T0.3:read_type\n";
+
+// W4: T0's free reads MOVABLE before T1's isolation and parks the page after T1's drain.
+const char* kParkedAfterTheDrain =
+    "machine pages=8 pageblock_order=2 max_order=2 profile=linux-6.1 cpus=2 pcp=4 pcp_isolation=strict\n"
+    "T0: alloc m1 kind=movable order=0 at=0 => ok pfn=0\n"
+    "T0: free m1 => ok\n"
+    "T1: alloc_contig c1 count=4\n"
+    "switch T1 after T0.2:read_type\n"
+    "switch T0 after T1.1:drain\n";
+
+}  // namespace
+
+// F2: linux-6.12 frees as the label under zone->lock, so the v6.9 structure (D22) leaves a
+// free block on the old type's list (I2, B11). linux-6.1 is that structure, and legal there
+// (U61): impl and the model agree, in lockstep, not merely "inconclusive".
+TEST(Concurrent, F2FreeVersusStealIsD22Under612AndLegalUnder61) {
+  const Trace t = parse(kFreeVersusSteal);
+  ConcurrentOptions o;
+  ConcurrentResult r = run_concurrent(t, o);
+  EXPECT_EQ(r.status, RunStatus::ok);
+  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
+  o.faults.add(impl::Fault::free_type_read_unlocked);
+  r = run_concurrent(t, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "I2");
+  for (const bool fault : {false, true}) {
+    ConcurrentOptions six_one;
+    six_one.profile = Profile::linux_6_1;
+    if (fault) six_one.faults.add(impl::Fault::free_type_read_unlocked);  // 6.1 is this structure
+    r = run_concurrent(t, six_one);
+    EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+    EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
+  }
+}
+
+// The model's half of F2: told the type a free read, linux-6.1 keeps it when no pageblock is
+// ISOLATE (its own list, part of the state), linux-6.12 frees as the label. S8: a block larger
+// than a pageblock is freed as its labels in both.
+TEST(Concurrent, F2TheModelKeepsTheTypeReadOnlyUnder61) {
+  for (const Profile p : {Profile::linux_6_1, Profile::linux_6_12}) {
+    Trace t = parse(kFreeVersusSteal);
+    t.machine.profile = p;
+    t.machine.cpus = 1;
+    auto run = [&](std::optional<MigrateType> read) {
+      model::Model m(t.machine, t.areas);
+      Outcome out;
+      for (const Statement& s : t.statements) {
+        const Op& op = std::get<Op>(s.body);
+        if (std::holds_alternative<Free>(op)) continue;  // the free comes after the steal
+        m.apply_alone(op, out);
+      }
+      m.set_free_type_read(read);
+      for (const Statement& s : t.statements)
+        if (std::holds_alternative<Free>(std::get<Op>(s.body))) m.apply_alone(std::get<Op>(s.body), out);
+      EXPECT_TRUE(out.ok);
+      return m.state_hash();
+    };
+    const uint64_t as_label = run(std::nullopt), as_read = run(MigrateType::movable);
+    if (p == Profile::linux_6_1)
+      EXPECT_NE(as_label, as_read) << "linux-6.1 frees the block as the type read (U61)";
+    else
+      EXPECT_EQ(as_label, as_read) << "linux-6.12 reads the label under zone->lock";
+  }
+}
+
+// W4: the kernel's weak isolation lets a page park on a drained list; pcp_isolation=strict
+// reports the busy range it causes (T20), and the header round-trips.
+TEST(Concurrent, W4APageParkedAfterTheDrainIsReportedOnlyWhenStrict) {
+  const Trace strict = parse(kParkedAfterTheDrain);
+  EXPECT_TRUE(strict.machine.pcp_strict);
+  EXPECT_EQ(parse(print_trace(strict)).machine, strict.machine);
+  ConcurrentResult r = run_concurrent(strict, {});
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "W4");
+  Trace weak = strict;
+  weak.machine.pcp_strict = false;
+  r = run_concurrent(weak, {});
+  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  EXPECT_NE(parse_error("machine pages=8 pageblock_order=2 max_order=2 pcp_isolation=strict\n").find("needs page lists"),
+            std::string::npos);
+  EXPECT_NE(parse_error("machine pages=8 pageblock_order=2 max_order=2 pcp=4 pcp_isolation=lax\n").find("weak or strict"),
+            std::string::npos);
+}

@@ -40,7 +40,7 @@ struct Allocator::Corruptor {
   // A page-list entry that nothing else knows of (count_it: the CPU's and the total counts
   // include it).
   void pcp_entry(uint8_t cpu, uint64_t pfn, MigrateType list, bool count_it) {
-    a.cpu_ctx_[cpu].pcp.push_back(PcpEntry{pfn, 0, list});
+    a.cpu_ctx_[cpu].pcp.push_back(PcpEntry{pfn, 0, list, list});
     if (count_it) ++a.cpu_ctx_[cpu].pcp_pages, ++a.pcp_pages_;
   }
   void relist_pcp(uint8_t cpu, size_t i, MigrateType list) { a.cpu_ctx_[cpu].pcp[i].list = list; }

@@ -328,6 +328,11 @@ class Parser {
     if (pcp_high > kMaxPcpHigh)
       return Failure{"pcp=" + std::to_string(pcp_high) + " exceeds cmacheck's limit of " + std::to_string(kMaxPcpHigh) + " pages"};
     m.pcp_high = static_cast<uint16_t>(pcp_high);
+    if (auto v = args.take("pcp_isolation")) {
+      if (*v != "weak" && *v != "strict") return Failure{"pcp_isolation must be weak or strict, got '" + *v + "'"};
+      if (!m.pcp_high) return Failure{"pcp_isolation needs page lists (pcp=HIGH)"};
+      m.pcp_strict = *v == "strict";
+    }
     if (auto v = args.take("profile")) {
       std::optional<Profile> p = profile_by_name(*v);
       if (!p) return Failure{"profile must be linux-6.1 or linux-6.12, got '" + *v + "'"};

@@ -84,7 +84,8 @@ std::string print_header(const Trace& t) {
   std::string out = "machine pages=" + num(t.machine.pages) + " pageblock_order=" + num(t.machine.pageblock_order) +
                     " max_order=" + num(t.machine.max_order) + " profile=" + name(t.machine.profile) +
                     (t.concurrent() ? " cpus=" + num(t.machine.cpus) : std::string()) +
-                    (t.machine.pcp_high ? " pcp=" + num(t.machine.pcp_high) : std::string()) + "\n";
+                    (t.machine.pcp_high ? " pcp=" + num(t.machine.pcp_high) : std::string()) +
+                    (t.machine.pcp_strict ? " pcp_isolation=strict" : "") + "\n";
   for (const auto& a : t.areas)
     out += "area " + a.name + " base=" + num(raw(a.base)) + " pages=" + num(raw(a.pages)) +
            " order_per_bit=" + num(a.order_per_bit) + "\n";

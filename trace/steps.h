@@ -11,6 +11,7 @@ namespace cmacheck {
 
 enum class StepLabel : uint8_t {
   op,          // the one step of an operation that runs under zone->lock as a whole
+  read_type,   // free: the pageblock's type read before zone->lock (F2: free_unref_page_prepare)
   reserve,     // cma_alloc: bitmap search and set under cma->lock (A3, A4)
   search,      // cma_alloc with fault bitmap_set_after_unlock only: the search, lock dropped
   mutex,       // cma_alloc: cma_mutex taken (60a60e32cf91)
@@ -26,7 +27,7 @@ enum class StepLabel : uint8_t {
   free_range,  // cma_release: free_contig_range (R1)
   clear_bits,  // cma_release: cma_clear_bitmap (R1)
 };
-inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::reserve, StepLabel::search, StepLabel::mutex,
+inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::read_type, StepLabel::reserve, StepLabel::search, StepLabel::mutex,
                                             StepLabel::isolate, StepLabel::drain,   StepLabel::pcp_drain, StepLabel::lru_isolate, StepLabel::migrate, StepLabel::lru_wait, StepLabel::take,
                                             StepLabel::undo,    StepLabel::unreserve, StepLabel::free_range,
                                             StepLabel::clear_bits};
@@ -34,6 +35,7 @@ inline constexpr StepLabel kStepLabels[] = {StepLabel::op,      StepLabel::reser
 constexpr std::string_view name(StepLabel l) {
   switch (l) {
     case StepLabel::op: return "op";
+    case StepLabel::read_type: return "read_type";
     case StepLabel::reserve: return "reserve";
     case StepLabel::search: return "search";
     case StepLabel::mutex: return "mutex";

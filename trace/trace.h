@@ -25,6 +25,9 @@ struct MachineDecl {
   // allocator when a free brings them to HIGH pages or more. 0 (no `pcp=`): no per-CPU lists, every
   // free goes to the buddy allocator, as in every trace written before them.
   uint16_t pcp_high = 0;
+  // `pcp_isolation=strict` (W4): the concurrent checker reports a contiguous allocation made
+  // busy by a frame parked on a page list after its drain, which the kernel allows (weak).
+  bool pcp_strict = false;
   PageCount pageblock_pages() const { return PageCount{uint64_t{1} << pageblock_order}; }
   friend bool operator==(const MachineDecl&, const MachineDecl&) = default;
 };
