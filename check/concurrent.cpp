@@ -905,9 +905,19 @@ struct HotBlock {
   bool targeted = false;  // another CPU's cma_alloc was drawn to cover it
 };
 
+// A movable page placed outside the areas, whose pageblock another CPU's unmovable allocation
+// may claim while its owner frees it (F2: D22, U61).
+struct ColdBlock {
+  HandleId id{};
+  uint64_t pfn = 0;
+  bool claimed = false;  // another CPU was drawn to allocate its buddy frame as unmovable
+  bool freed = false;
+};
+
 struct ThreadPlan {
   std::vector<HandleId> blocks, cmas, contigs;
   std::vector<HotBlock> hot;
+  std::vector<ColdBlock> cold;
 };
 
 }  // namespace
@@ -961,6 +971,13 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
     for (const HotBlock& b : p.hot)
       if (b.targeted) targeted.push_back(&b);
     if (!targeted.empty() && in.below(3) == 0) return add(th, Pin{targeted[in.below(targeted.size())]->id, true});
+    // The owner of a cold block whose pageblock another CPU claims frees it, often: the free's
+    // type read and the claim race (F2; D22, U61).
+    for (ColdBlock& b : p.cold)
+      if (b.claimed && !b.freed && in.below(2)) {
+        b.freed = true;
+        return add(th, Free{b.id});
+      }
     for (int tries = 0; tries < 4; ++tries) {
       switch (in.below(12)) {
         case 0:
@@ -989,6 +1006,31 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
           if (p.cmas.empty()) break;
           return add(th, CmaRelease{pick(p.cmas)});
         case 4: {
+          // Half the time, when another CPU has a cold block: an unmovable (or reclaimable)
+          // page at its buddy frame, which claims the pageblock (B5, B7).
+          std::vector<ColdBlock*> cold;
+          for (uint8_t o = 0; o < cpus; ++o)
+            if (o != th)
+              for (ColdBlock& b : plans[o].cold)
+                if (!b.claimed) cold.push_back(&b);
+          if (!cold.empty() && in.below(2)) {
+            ColdBlock& b = *cold[in.below(cold.size())];
+            b.claimed = true;
+            const HandleId h = fresh('u');
+            p.blocks.push_back(h);
+            return add(th, Alloc{h, in.below(3) ? Kind::unmovable : Kind::reclaimable, Order{0}, Pfn{b.pfn ^ 1}});
+          }
+          if (in.below(3) == 0) {
+            const uint64_t f = in.below(t.machine.pages);
+            bool in_area = false;
+            for (const AreaDecl& a : t.areas) in_area = in_area || (f >= raw(a.base) && f < raw(a.base) + raw(a.pages));
+            if (!in_area) {
+              const HandleId h = fresh('m');
+              p.blocks.push_back(h);
+              p.cold.push_back(ColdBlock{h, f});
+              return add(th, Alloc{h, Kind::movable, Order{0}, Pfn{f}});
+            }
+          }
           std::optional<InArea> at;
           if (in.below(2)) at = frame_in_area();
           return alloc_at(th, in.below(4) ? Kind::movable : Kind::unmovable, at);
