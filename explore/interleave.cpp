@@ -291,7 +291,11 @@ std::string interleavings_summary(const World& world, const InterleavingOptions&
   } else if (!r.complete) {
     out << "stopped (budget) at " << r.levels.back().preemptions << " preemption(s): every schedule with fewer held\n";
   } else {
-    out << "held: every schedule with at most " << o.preemptions << " preemption(s) of every program satisfies every check\n";
+    out << "held: every schedule with at most " << o.preemptions << " preemption(s) of every program satisfies every check";
+    if (r.inconclusive)
+      out << " (" << r.inconclusive << " inconclusive: the model comparison stopped at overlapping operations it cannot "
+          << "state yet, impl's checks went on)";
+    out << "\n";
   }
   return out.str();
 }

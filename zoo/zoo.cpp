@@ -475,7 +475,7 @@ std::string markdown_table(const std::vector<ZooResult>& results) {
       << r.executions << " | " << (r.rule.empty() ? "-" : r.rule) << " | "
       << (r.detected && r.note.empty() ? std::to_string(r.shrunk_statements) : "-") << " | "
       << (r.depth >= 0 ? std::to_string(r.depth) + " (" + r.world +
-                             (r.preemptions >= 0 ? ", " + std::to_string(r.preemptions) + " preemptions" : "") + ")"
+                             (r.preemptions >= 0 ? ", " + std::to_string(r.preemptions) + (r.preemptions == 1 ? " preemption" : " preemptions") : "") + ")"
                        : "-")
       << " |"
       << (r.note.empty() ? "" : " " + r.note) << "\n";
