@@ -172,8 +172,10 @@ struct InterleavingCounterexample {
 };
 
 struct InterleavingResult {
-  uint64_t thread_programs = 0;  // per CPU
-  uint64_t programs = 0;         // thread_programs ^ cpus
+  // Per CPU: the other CPUs' programs name none of the setup's handles but in `touch` (a
+  // handle belongs to one thread, docs/trace-format.md).
+  std::vector<uint64_t> thread_programs;
+  uint64_t programs = 0;         // the product of thread_programs
   std::vector<BoundLevel> levels;
   uint64_t schedules = 0, runs = 0, inconclusive = 0;
   double seconds = 0;

@@ -56,12 +56,18 @@ class Search {
     base_ = names;
     base_.machine.cpus = options_.cpus;
     for (const Statement& st : base_.statements) setup_ops_ += std::holds_alternative<Op>(st.body);
-    // Each CPU's programs, with the handles its operations bind renamed for that CPU.
+    // Each CPU's programs, with the handles its operations bind renamed for that CPU. A
+    // handle belongs to one thread (the trace format's rule, but for `touch`, E1): the
+    // setup's handles are T0's, so the other CPUs' programs that name one otherwise go.
     per_cpu_.resize(options_.cpus);
-    for (uint8_t c = 0; c < options_.cpus; ++c)
+    upto_.resize(options_.cpus);
+    result_.thread_programs.assign(options_.cpus, 0);
+    result_.programs = 1;
+    for (uint8_t c = 0; c < options_.cpus; ++c) {
       for (const auto& p : programs) {
         std::vector<Op> renamed = p;
         std::vector<std::pair<HandleId, HandleId>> map;
+        bool own = true;
         for (size_t i = 0; i < renamed.size(); ++i) {
           const auto use = handle_use(renamed[i]);
           if (!use) continue;
@@ -71,22 +77,23 @@ class Search {
             std::erase_if(map, [&](const auto& m) { return m.first == h; });
             map.emplace_back(h, to);
             h = to;
-          } else {
-            for (const auto& [from, to] : map)
-              if (from == h) h = to;
+            continue;
           }
+          const auto mine = std::find_if(map.begin(), map.end(), [&](const auto& m) { return m.first == h; });
+          if (mine != map.end())
+            h = mine->second;
+          else if (c != 0 && !std::holds_alternative<Touch>(renamed[i]))
+            own = false;
         }
-        per_cpu_[c].push_back(std::move(renamed));
+        if (own) per_cpu_[c].push_back(std::move(renamed));
       }
-    // Programs of at most m operations per CPU come before those of m + 1.
-    for (unsigned m = 1; m <= options_.ops_per_cpu; ++m) {
-      uint64_t n = 0;
-      for (const auto& p : programs) n += p.size() <= m;
-      upto_.push_back(n);
+      // Programs of at most m operations per CPU come before those of m + 1.
+      for (unsigned m = 1; m <= options_.ops_per_cpu; ++m)
+        upto_[c].push_back(static_cast<uint64_t>(
+            std::count_if(per_cpu_[c].begin(), per_cpu_[c].end(), [&](const auto& p) { return p.size() <= m; })));
+      result_.thread_programs[c] = per_cpu_[c].size();
+      result_.programs *= per_cpu_[c].size();
     }
-    result_.thread_programs = programs.size();
-    result_.programs = 1;
-    for (uint8_t c = 0; c < options_.cpus; ++c) result_.programs *= programs.size();
 
     for (unsigned k = options_.min_preemptions; k <= options_.preemptions && !result_.violation && !stopped_; ++k) {
       const auto level_start = Clock::now();
@@ -123,16 +130,18 @@ class Search {
   void for_each_program(Fn&& fn) {
     const uint8_t cpus = options_.cpus;
     std::vector<uint64_t> idx(cpus);
-    for (size_t m = 0; m < upto_.size(); ++m) {
-      const uint64_t n = upto_[m], smaller = m ? upto_[m - 1] : 0;
-      if (n == 0) continue;
+    for (size_t m = 0; m < options_.ops_per_cpu; ++m) {
+      bool empty = false;
+      for (uint8_t c = 0; c < cpus; ++c) empty = empty || upto_[c][m] == 0;
+      if (empty) continue;
       std::fill(idx.begin(), idx.end(), 0);
       while (true) {
-        const bool new_here = std::any_of(idx.begin(), idx.end(), [&](uint64_t i) { return i >= smaller; });
+        bool new_here = false;
+        for (uint8_t c = 0; c < cpus; ++c) new_here = new_here || idx[c] >= (m ? upto_[c][m - 1] : 0);
         if (new_here && !fn(program(idx))) return;
         size_t c = cpus;
         while (c-- > 0) {
-          if (++idx[c] < n) break;
+          if (++idx[c] < upto_[c][m]) break;
           idx[c] = 0;
           if (c == 0) break;
         }
@@ -228,7 +237,7 @@ class Search {
   Trace base_;  // the world (cpus = N) with every handle name interned
   uint32_t setup_ops_ = 0;
   std::vector<std::vector<std::vector<Op>>> per_cpu_;
-  std::vector<uint64_t> upto_;  // upto_[m - 1]: the thread programs of at most m operations
+  std::vector<std::vector<uint64_t>> upto_;  // upto_[c][m - 1]: CPU c's programs of at most m operations
   BoundLevel level_;
   bool stopped_ = false;
   double last_progress_ = 0;
@@ -269,8 +278,9 @@ std::string interleavings_summary(const World& world, const InterleavingOptions&
   std::ostringstream out;
   out << "world " << world.name << " (" << name(world.trace.machine.profile) << "): " << world.description << "\n";
   out << command(world, o) << "\n";
-  out << r.thread_programs << " programs per CPU (1-" << o.ops_per_cpu << " operations), " << r.programs
-      << " concurrent programs\n\n";
+  out << "programs per CPU (1-" << o.ops_per_cpu << " operations):";
+  for (size_t c = 0; c < r.thread_programs.size(); ++c) out << " T" << c << " " << r.thread_programs[c];
+  out << "; " << r.programs << " concurrent programs\n\n";
   out << "| preemptions | programs | schedules | runs | most of one program | inconclusive | seconds |\n"
          "|---|---|---|---|---|---|---|\n";
   for (const BoundLevel& l : r.levels)
