@@ -153,6 +153,9 @@ struct InterleavingOptions {
     double seconds = 0;
   };
   std::function<void(const Progress&)> progress;  // about twice a second
+  // Called for every schedule checked (its preemptions: the bound being enumerated), with
+  // the trace as it ran (its switch lines); for tests.
+  std::function<void(unsigned preemptions, const Trace& ran)> on_schedule;
 };
 
 // The schedules with exactly `preemptions` preemptions of every program (the runs with fewer

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <set>
 #include <sstream>
 
 #include "check/concurrent.h"
@@ -423,6 +425,34 @@ TEST(Interleavings, TheCorrectBuildHoldsInDuoLiveWithinOnePreemption) {
   EXPECT_EQ(r.levels[0].schedules, 920u) << "each program with either CPU first";
   EXPECT_EQ(r.levels[1].schedules, 2147u);
   EXPECT_EQ(r.levels[1].max_schedules, 16u);
+}
+
+TEST(Interleavings, EachScheduleIsRunOnceAndAtOneBound) {
+  // Two cma_allocs of one page in duo (the D18 pair, correct build): every schedule checked,
+  // written as its switch lines, is a different one, at whichever bound it was checked.
+  InterleavingOptions o;
+  o.ops = only({OpClass::cma_alloc});
+  o.preemptions = 3;
+  o.max_programs = 1;  // the first program: T0 and T1 each cma_alloc count=1
+  std::set<std::string> seen;
+  std::array<unsigned, 4> per_bound{};
+  o.on_schedule = [&](unsigned k, const Trace& ran) {
+    ++per_bound[k];
+    std::string text;
+    for (const Switch& sw : ran.switches) text += print_switch(sw) + "\n";
+    EXPECT_TRUE(seen.insert(text).second) << "schedule checked twice:\n" << text;
+    // A schedule with k preemptions has at least k switch lines (and one more at most, the
+    // free one at the start or at an operation's end).
+    EXPECT_GE(ran.switches.size(), k) << text;
+  };
+  const InterleavingResult r = explore_interleavings(named("duo"), o);
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  ASSERT_FALSE(r.violation) << r.violation->finding.report;
+  ASSERT_EQ(r.levels.size(), 4u);
+  for (unsigned k = 0; k < 4; ++k) EXPECT_EQ(per_bound[k], r.levels[k].schedules);
+  EXPECT_EQ(per_bound[0], 2u) << "either CPU first, each cma_alloc to its end";
+  // Fixed by cma_alloc's steps (reserve, mutex, isolate, drain, take, undo): 66 schedules.
+  EXPECT_EQ(per_bound, (std::array<unsigned, 4>{2, 12, 22, 30}));
 }
 
 // The fewest preemptions a fault needs, found exactly there: the search with one fewer holds.

@@ -105,7 +105,10 @@ class Search {
         dfs(program, k, prefix, 0);
         level_.max_schedules = std::max(level_.max_schedules, level_.schedules - before);
         ++level_.programs;
-        if (options_.max_programs && level_.programs >= options_.max_programs) stop();
+        if (options_.max_programs && level_.programs >= options_.max_programs) {
+          result_.complete = false;  // the next bound starts again from the first program
+          return false;
+        }
         return !result_.violation && !stopped_;
       });
       level_.seconds = since(level_start);
@@ -182,6 +185,7 @@ class Search {
       return stop();
     }
     if (cost == bound) {
+      if (options_.on_schedule) options_.on_schedule(bound, r.ran);
       ++level_.schedules;
       level_.inconclusive += r.inconclusive;
       if (r.status == RunStatus::violation) return counterexample(r, cost);
@@ -299,7 +303,7 @@ std::string interleavings_summary(const World& world, const InterleavingOptions&
         << cx.finding.violation.rule << "): no schedule with fewer preemptions of any program breaks a rule\n"
         << print_trace(cx.trace) << cx.finding.report;
   } else if (!r.complete) {
-    out << "stopped (budget) at " << r.levels.back().preemptions << " preemption(s): every schedule with fewer held\n";
+    out << "incomplete (--seconds or --max-programs): only the schedules counted above were checked, and held\n";
   } else {
     out << "held: every schedule with at most " << o.preemptions << " preemption(s) of every program satisfies every check";
     if (r.inconclusive)
