@@ -148,6 +148,7 @@ class Engine final : public impl::StepHook {
     res.skipped = skipped_;
     res.inconclusive = inconclusive_;
     res.inconclusive_reason = inconclusive_reason_;
+    res.choice_points = std::move(choice_points_);
     if (options_.want_table || res.status != RunStatus::ok) res.table = table();
     return res;
   }
@@ -335,6 +336,7 @@ class Engine final : public impl::StepHook {
     for (uint8_t t = 0; t < threads_.size(); ++t)
       if (can_run(t)) opts[n++] = t;
     if (draining_ || n <= 1) return fallback;
+    if (options_.prescribed) return prescribed_choice(b, fallback, opts, n);
     if (!options_.choices) {  // replay: the trace's switches
       for (size_t i = 0; i < trace_.switches.size(); ++i) {
         const Switch& sw = trace_.switches[i];
@@ -370,6 +372,26 @@ class Engine final : public impl::StepHook {
           if (threads_[opts[i]].priority > threads_[best].priority) best = opts[i];
         return best;
       }
+    }
+    return fallback;
+  }
+
+  // Iterative context bounding (explore's --cpus): every boundary where more than one CPU
+  // can run is a numbered choice point; the prescribed choices name some, the default
+  // schedule takes the others. T0's setup operations run before any choice point.
+  uint8_t prescribed_choice(const Boundary& b, uint8_t fallback, const std::array<uint8_t, impl::kMaxCpus>& opts, size_t n) {
+    if (threads_[0].next < options_.setup_ops) return fallback;  // T0's setup, listed first, runs alone
+    ChoicePoint cp;
+    for (size_t i = 0; i < n; ++i) cp.runnable |= static_cast<uint8_t>(1u << opts[i]);
+    cp.fallback = fallback;
+    cp.preemption = !b.at_start && threads_[b.cpu].in_op && fallback == b.cpu;
+    const auto point = static_cast<uint32_t>(choice_points_.size());
+    choice_points_.push_back(cp);
+    const std::vector<ScheduleChoice>& p = *options_.prescribed;
+    if (next_prescribed_ < p.size() && p[next_prescribed_].point == point) {
+      const uint8_t to = p[next_prescribed_++].to;
+      if (to < threads_.size() && ((cp.runnable >> to) & 1u)) return to;
+      malformed(0, "schedule: prescribed choice " + num(point) + ": T" + num(to) + " cannot run there");
     }
     return fallback;
   }
@@ -860,6 +882,8 @@ class Engine final : public impl::StepHook {
   std::vector<uint32_t> want_;
   std::vector<uint8_t> preempted_;
   std::vector<Switch> recorded_;
+  std::vector<ChoicePoint> choice_points_;
+  size_t next_prescribed_ = 0;
   std::vector<bool> used_ = std::vector<bool>(trace_.switches.size(), false);
   std::vector<uint64_t> change_points_;
   std::vector<LogRow> log_;

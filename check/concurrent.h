@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "check/runner.h"
 #include "impl/faults.h"
@@ -35,6 +36,23 @@ enum class ScheduleKind : uint8_t {
 const char* name(ScheduleKind k);
 std::optional<ScheduleKind> schedule_kind_by_name(std::string_view s);
 
+// A prescribed schedule (`cmacheck explore --cpus`, iterative context bounding): at its
+// `point`-th choice point (a step boundary where more than one CPU can run), CPU `to` runs.
+struct ScheduleChoice {
+  uint32_t point = 0;
+  uint8_t to = 0;
+  friend bool operator==(const ScheduleChoice&, const ScheduleChoice&) = default;
+};
+// A choice point of a run under a prescribed schedule: the CPUs that could run (bit t: Tt),
+// the one the default schedule takes, and whether taking another is a preemption (the
+// running CPU is inside an operation and could go on; at an operation's end or at a block
+// every choice is free).
+struct ChoicePoint {
+  uint8_t runnable = 0;
+  uint8_t fallback = 0;
+  bool preemption = false;
+};
+
 struct ConcurrentOptions {
   impl::FaultSet faults;
   std::optional<Profile> profile;
@@ -48,6 +66,11 @@ struct ConcurrentOptions {
   // The shrinker's replay: a switch that names a step that never comes, or a CPU that cannot
   // run there, is passed over instead of making the trace malformed; `ran` says what ran.
   bool lenient_schedule = false;
+  // Non-null: the schedule is the default one but for these choices, in order of `point`,
+  // and the run reports its choice points (ConcurrentResult::choice_points). The first
+  // `setup_ops` operations of T0 (an explore world's setup) run first, alone: no choice point.
+  const std::vector<ScheduleChoice>* prescribed = nullptr;
+  uint32_t setup_ops = 0;
 };
 
 struct ConcurrentResult {
@@ -63,6 +86,7 @@ struct ConcurrentResult {
   bool inconclusive = false;
   std::string inconclusive_reason;
   std::string table;  // the step table, one column per CPU
+  std::vector<ChoicePoint> choice_points;  // under a prescribed schedule: every one met
 };
 
 ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& options);

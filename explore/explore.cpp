@@ -532,6 +532,50 @@ RunOptions run_options(const impl::FaultSet& faults) {
   return o;
 }
 
+std::vector<std::vector<Op>> thread_programs(const World& world, OpClassSet ops, const impl::FaultSet& faults,
+                                             unsigned max_ops, Trace& names, std::string& error) {
+  names = world.trace;
+  const Alphabet alphabet(world, ops, names);
+  const RunOptions run = run_options(faults);
+  Trace header = names;
+  header.statements.clear();
+  Session root(names, run);
+  for (size_t i = 0; i < names.statements.size(); ++i)
+    if (!root.step(i)) break;
+  if (root.status() != RunStatus::ok) {
+    error = root.status() == RunStatus::malformed ? "the world's setup is malformed: " + root.malformed_message()
+                                                  : "the world's setup breaks " + root.finding()->violation.rule;
+    return {};
+  }
+  root.mutable_trace().statements.clear();
+  std::vector<std::vector<Op>> out;
+  // Depth first, once per length, so that the shorter programs come first.
+  std::vector<std::unique_ptr<Session>> stack;
+  for (unsigned d = 0; d <= max_ops; ++d) stack.push_back(std::make_unique<Session>(header, run));
+  stack[0]->restore(root);
+  std::vector<Op> prefix;
+  auto extend = [&](auto& self, unsigned depth, unsigned length) -> void {
+    std::vector<Op> next;
+    alphabet.enumerate(*stack[depth], next);
+    for (const Op& op : next) {
+      prefix.push_back(op);
+      if (depth + 1 == length) {
+        out.push_back(prefix);
+      } else {
+        stack[depth + 1]->restore(*stack[depth]);
+        // An operation that breaks a rule alone ends its programs there.
+        Session& s = *stack[depth + 1];
+        const bool ok = s.step_op(op);
+        s.mutable_trace().statements.pop_back();
+        if (ok) self(self, depth + 1, length);
+      }
+      prefix.pop_back();
+    }
+  };
+  for (unsigned length = 1; length <= max_ops; ++length) extend(extend, 0, length);
+  return out;
+}
+
 Result explore(const World& world, const Options& options) {
   Search search(world, options);
   return search.run();

@@ -41,6 +41,8 @@ struct NamedWorld {
 std::span<const NamedWorld> named_worlds();
 // The worlds the zoo's explore engine searches, round-robin by depth.
 std::vector<std::string> zoo_worlds();
+// The worlds the zoo's explore-concurrent engine searches, each bound in all before the next.
+std::vector<std::string> zoo_concurrent_worlds();
 
 // A world by name, or from a trace file (its header and its operations as the setup). On
 // failure writes "PATH: error: ..." or "cmacheck: error: ..." to `err`.
@@ -119,5 +121,75 @@ std::string summary(const World& world, const Options& options, const Result& re
 
 // The counterexample as a file: a comment saying how it was found, then the trace.
 std::string counterexample_text(const World& world, const Options& options, const Result& result);
+
+// ---------------------------------------------------------------------------------------
+// Concurrent programs under a preemption bound (issue 17, docs/explore.md "Concurrent
+// programs"): iterative context bounding (Musuvathi & Qadeer, PLDI'07) over every program
+// of a small world with 1..ops_per_cpu operations on each of `cpus` CPUs, each run by the
+// concurrent engine (check/concurrent.h) with its ghost checks after every step and
+// linearizability at quiescence.
+
+// Every sequence of 1..max_ops operations a CPU may run from the world's state after its
+// setup, shortest first: each operation from the alphabet of the state the ones before it
+// reach when they run alone. Handles are interned in `names` (the world's trace, plus
+// explore's pool of handle names).
+std::vector<std::vector<Op>> thread_programs(const World& world, OpClassSet ops, const impl::FaultSet& faults,
+                                             unsigned max_ops, Trace& names, std::string& error);
+
+struct InterleavingOptions {
+  uint8_t cpus = 2;
+  unsigned ops_per_cpu = 1;  // M: each CPU runs 1..M operations
+  unsigned preemptions = 1;  // K: schedules with at most K preemptions
+  // Checks only the schedules with at least this many (the zoo's deepening across worlds
+  // has run the others): their runs still happen, to find the choice points.
+  unsigned min_preemptions = 0;
+  OpClassSet ops = kAllOps;
+  impl::FaultSet faults;
+  double seconds = 0;          // stop after this long (0: never); the result is then incomplete
+  uint64_t max_programs = 0;   // per bound (0: all)
+  struct Progress {
+    unsigned bound = 0;  // the preemption count being enumerated
+    uint64_t programs = 0, programs_total = 0, schedules = 0, runs = 0;
+    double seconds = 0;
+  };
+  std::function<void(const Progress&)> progress;  // about twice a second
+  // Called for every schedule checked (its preemptions: the bound being enumerated), with
+  // the trace as it ran (its switch lines); for tests.
+  std::function<void(unsigned preemptions, const Trace& ran)> on_schedule;
+};
+
+// The schedules with exactly `preemptions` preemptions of every program (the runs with fewer
+// are run again to find the choice points; `runs` counts every run).
+struct BoundLevel {
+  unsigned preemptions = 0;
+  uint64_t programs = 0, schedules = 0, runs = 0, inconclusive = 0;
+  uint64_t max_schedules = 0;  // the most of one program
+  double seconds = 0;
+};
+
+struct InterleavingCounterexample {
+  Trace trace;               // the program with the `switch` lines of the failing schedule
+  unsigned preemptions = 0;  // no schedule with fewer fails, in any program
+  unsigned operations = 0;   // after the setup, all CPUs
+  Finding finding;           // the report of replaying `trace`
+};
+
+struct InterleavingResult {
+  // Per CPU: the other CPUs' programs name none of the setup's handles but in `touch` (a
+  // handle belongs to one thread, docs/trace-format.md).
+  std::vector<uint64_t> thread_programs;
+  uint64_t programs = 0;         // the product of thread_programs
+  std::vector<BoundLevel> levels;
+  uint64_t schedules = 0, runs = 0, inconclusive = 0;
+  double seconds = 0;
+  bool complete = true;  // false: stopped by --seconds or --max-programs
+  std::optional<InterleavingCounterexample> violation;  // the first: fewest preemptions, then fewest operations
+  std::string error;
+};
+
+InterleavingResult explore_interleavings(const World& world, const InterleavingOptions& options);
+std::string interleavings_summary(const World& world, const InterleavingOptions& options, const InterleavingResult& r);
+std::string interleaving_counterexample_text(const World& world, const InterleavingOptions& options,
+                                             const InterleavingResult& r);
 
 }  // namespace cmacheck::explore

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <set>
 #include <sstream>
 
+#include "check/concurrent.h"
 #include "impl/allocator.h"
 #include "model/model.h"
 #include "trace/parse.h"
@@ -361,6 +364,127 @@ TEST(Explore, FindsAnIsolatedFreeParkedOnAPageListInSmallPcp) {
   clean.depth = 2;
   EXPECT_FALSE(explore(named("small-pcp"), clean).violation);
   EXPECT_FALSE(explore(named("small"), o).violation);  // no page lists there: nothing to find
+}
+
+}  // namespace
+}  // namespace cmacheck::explore
+
+namespace cmacheck::explore {
+namespace {
+
+// ---- Concurrent programs under a preemption bound (--cpus, docs/explore.md) -------------
+
+OpClassSet only(std::initializer_list<OpClass> classes) {
+  OpClassSet s = 0;
+  for (OpClass c : classes) s |= OpClassSet{1} << static_cast<unsigned>(c);
+  return s;
+}
+
+TEST(Interleavings, FindCmaMutexMissingWithOnePreemptionNotWithNone) {
+  const World w = named("duo");
+  InterleavingOptions o;
+  o.ops = only({OpClass::cma_alloc});
+  o.faults.add(impl::Fault::no_cma_mutex);
+  o.preemptions = 0;
+  const InterleavingResult none = explore_interleavings(w, o);
+  ASSERT_TRUE(none.error.empty()) << none.error;
+  EXPECT_FALSE(none.violation) << "D18 needs one cma_alloc preempted inside its isolation";
+  EXPECT_TRUE(none.complete);
+  o.preemptions = 1;
+  const InterleavingResult r = explore_interleavings(w, o);
+  ASSERT_TRUE(r.violation) << r.error;
+  EXPECT_EQ(r.violation->preemptions, 1u);
+  EXPECT_EQ(r.violation->operations, 2u);
+  EXPECT_EQ(r.violation->finding.violation.rule, "W2");
+  // The counterexample is an ordinary concurrent trace: its switch lines replay the schedule.
+  const ParseResult p = parse_trace(interleaving_counterexample_text(w, o, r));
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p.trace.switches.empty());
+  ConcurrentOptions replay;
+  replay.faults = o.faults;
+  const ConcurrentResult again = run_concurrent(p.trace, replay);
+  ASSERT_EQ(again.status, RunStatus::violation);
+  EXPECT_EQ(again.finding->violation.rule, "W2");
+  EXPECT_EQ(run_concurrent(p.trace, ConcurrentOptions{}).status, RunStatus::ok);
+}
+
+TEST(Interleavings, TheCorrectBuildHoldsInDuoLiveWithinOnePreemption) {
+  // A movable page in the area to migrate, pin long-term, touch and free, a cma allocation to
+  // release, and every cma_alloc: the shapes of D15, D17, D18 and the bitmap faults.
+  InterleavingOptions o;
+  o.ops = only({OpClass::cma_alloc, OpClass::cma_release, OpClass::pin_longterm, OpClass::touch, OpClass::free});
+  o.preemptions = 1;
+  const InterleavingResult r = explore_interleavings(named("duo-live"), o);
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  ASSERT_FALSE(r.violation) << r.violation->finding.report;
+  EXPECT_TRUE(r.complete);
+  ASSERT_EQ(r.levels.size(), 2u);
+  // Fixed by the alphabet and the engine's step boundaries: a change in either shows here.
+  EXPECT_EQ(r.thread_programs, (std::vector<uint64_t>{23, 20})) << "T1 names m only in touch";
+  EXPECT_EQ(r.programs, 460u);
+  EXPECT_EQ(r.levels[0].schedules, 920u) << "each program with either CPU first";
+  EXPECT_EQ(r.levels[1].schedules, 2147u);
+  EXPECT_EQ(r.levels[1].max_schedules, 16u);
+}
+
+TEST(Interleavings, EachScheduleIsRunOnceAndAtOneBound) {
+  // Two cma_allocs of one page in duo (the D18 pair, correct build): every schedule checked,
+  // written as its switch lines, is a different one, at whichever bound it was checked.
+  InterleavingOptions o;
+  o.ops = only({OpClass::cma_alloc});
+  o.preemptions = 3;
+  o.max_programs = 1;  // the first program: T0 and T1 each cma_alloc count=1
+  std::set<std::string> seen;
+  std::array<unsigned, 4> per_bound{};
+  o.on_schedule = [&](unsigned k, const Trace& ran) {
+    ++per_bound[k];
+    std::string text;
+    for (const Switch& sw : ran.switches) text += print_switch(sw) + "\n";
+    EXPECT_TRUE(seen.insert(text).second) << "schedule checked twice:\n" << text;
+    // A schedule with k preemptions has at least k switch lines (and one more at most, the
+    // free one at the start or at an operation's end).
+    EXPECT_GE(ran.switches.size(), k) << text;
+  };
+  const InterleavingResult r = explore_interleavings(named("duo"), o);
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  ASSERT_FALSE(r.violation) << r.violation->finding.report;
+  ASSERT_EQ(r.levels.size(), 4u);
+  for (unsigned k = 0; k < 4; ++k) EXPECT_EQ(per_bound[k], r.levels[k].schedules);
+  EXPECT_EQ(per_bound[0], 2u) << "either CPU first, each cma_alloc to its end";
+  // Fixed by cma_alloc's steps (reserve, mutex, isolate, drain, take, undo): 66 schedules.
+  EXPECT_EQ(per_bound, (std::array<unsigned, 4>{2, 12, 22, 30}));
+}
+
+// The fewest preemptions a fault needs, found exactly there: the search with one fewer holds.
+void expect_needs(const char* world, impl::Fault fault, OpClassSet ops, unsigned preemptions, const char* rule) {
+  InterleavingOptions o;
+  o.ops = ops;
+  o.faults.add(fault);
+  o.preemptions = preemptions;
+  const InterleavingResult r = explore_interleavings(named(world), o);
+  ASSERT_TRUE(r.violation) << impl::fault_info(fault).name << ": " << r.error;
+  EXPECT_EQ(r.violation->preemptions, preemptions) << impl::fault_info(fault).name;
+  EXPECT_EQ(r.violation->finding.violation.rule, rule) << impl::fault_info(fault).name;
+  EXPECT_EQ(r.levels.size(), preemptions + 1) << "no schedule with fewer preemptions fails";
+  // What is written parses (a handle belongs to one thread) and replays to the violation.
+  const ParseResult p = parse_trace(interleaving_counterexample_text(named(world), o, r));
+  ASSERT_TRUE(p.ok()) << p.error->message << "\n" << interleaving_counterexample_text(named(world), o, r);
+  ConcurrentOptions replay;
+  replay.faults = o.faults;
+  const ConcurrentResult again = run_concurrent(p.trace, replay);
+  EXPECT_EQ(again.status, RunStatus::violation) << again.malformed;
+}
+
+TEST(Interleavings, FindEachConcurrentFaultWithTheFewestPreemptions) {
+  const OpClassSet contiguous = only({OpClass::cma_alloc, OpClass::cma_release});
+  expect_needs("duo", impl::Fault::bitmap_set_after_unlock, contiguous, 1, "I5'");
+  expect_needs("duo-live", impl::Fault::release_clears_bits_first, contiguous, 0, "I5'");
+  expect_needs("duo-live", impl::Fault::drain_once_no_lru_disable, contiguous, 0, "I12'");
+  // D15: T1's cma_alloc takes m off the LRU, then T0 pins it long-term.
+  expect_needs("duo-live", impl::Fault::pin_ok_if_nothing_collected,
+               only({OpClass::cma_alloc, OpClass::pin_longterm}), 1, "I6");
+  // D21: T0 frees m while T1's cma_alloc holds CPU 0's pcp lock (its pcp_drain step).
+  expect_needs("duo-pcp", impl::Fault::pcp_bypass_uses_ride_type, only({OpClass::cma_alloc, OpClass::free}), 1, "I2");
 }
 
 }  // namespace

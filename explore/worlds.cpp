@@ -45,6 +45,25 @@ constexpr NamedWorld kWorlds[] = {
      "alloc p kind=movable at=41\n"
      "pin p\n",
      2},
+    // For concurrent programs (--cpus): small enough that every program of one operation per
+    // CPU runs under every schedule with a preemption or two.
+    {"duo", "8 frames, pageblocks of 2, max_order 1, a 4-frame area at frame 4 (for --cpus: two cma_allocs share a pageblock)",
+     "machine pages=8 pageblock_order=1 max_order=1\n"
+     "area dma base=4 pages=4\n",
+     2},
+    {"duo-live", "duo with a movable page in the area (frame 6) and a one-page cma allocation (frame 4) to migrate, pin, touch and release",
+     "machine pages=8 pageblock_order=1 max_order=1\n"
+     "area dma base=4 pages=4\n"
+     "alloc m kind=movable at=6\n"
+     "cma_alloc c area=dma count=1\n",
+     2},
+    {"duo-pcp", "duo with page lists of high 4 (pcp=4), a page on CPU 0's list and a movable page in the area (frame 6)",
+     "machine pages=8 pageblock_order=1 max_order=1 pcp=4\n"
+     "area dma base=4 pages=4\n"
+     "alloc a kind=movable\n"
+     "alloc m kind=movable at=6\n"
+     "free a\n",
+     2},
 };
 
 }  // namespace
@@ -52,6 +71,8 @@ constexpr NamedWorld kWorlds[] = {
 std::span<const NamedWorld> named_worlds() { return kWorlds; }
 
 std::vector<std::string> zoo_worlds() { return {"small", "quad", "small-pcp"}; }
+
+std::vector<std::string> zoo_concurrent_worlds() { return {"duo", "duo-live", "duo-pcp"}; }
 
 // explore is for small worlds: its alphabet grows with the frames (every at= frame, every
 // count), and so does every state.

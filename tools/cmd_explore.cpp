@@ -25,6 +25,8 @@ struct ExploreArgs {
   std::optional<Profile> profile;
   std::string out_dir = "corpus/explore";
   bool quiet = false;
+  unsigned cpus = 1;
+  explore::InterleavingOptions concurrent;  // --cpus N >= 2
 };
 
 std::string human(double v) {
@@ -36,6 +38,54 @@ std::string human(double v) {
   else
     std::snprintf(b, sizeof b, "%.0f", v);
   return b;
+}
+
+// Writes the counterexample as DIR/FAULT.trace (or DIR/STEM.trace without a single fault).
+int write_counterexample(const std::string& dir, const impl::FaultSet& faults, const std::string& stem,
+                         const std::string& text) {
+  std::filesystem::create_directories(dir);
+  std::string file = stem;
+  size_t n = 0;
+  for (auto list : {impl::all_faults(), impl::concurrent_faults()})
+    for (const auto& f : list)
+      if (faults.on(f.fault)) file = std::string(f.name), ++n;
+  if (n != 1) file = stem;
+  const std::string path = (std::filesystem::path(dir) / (file + ".trace")).string();
+  std::ofstream f(path);
+  f << text;
+  if (!f) {
+    std::cerr << path << ": error: cannot write\n";
+    return kBadInput;
+  }
+  std::cout << "counterexample written to " << path << "\n";
+  return kViolation;
+}
+
+// --cpus N: every program of 1..M operations per CPU under every schedule with at most K
+// preemptions (docs/explore.md, "Concurrent programs").
+int run_concurrent_programs(ExploreArgs& a, const explore::World& world) {
+  explore::InterleavingOptions& o = a.concurrent;
+  o.cpus = static_cast<uint8_t>(a.cpus);
+  o.ops = a.options.ops;
+  o.faults = a.options.faults;
+  o.seconds = a.options.seconds;
+  if (!a.quiet && isatty(STDERR_FILENO))
+    o.progress = [](const explore::InterleavingOptions::Progress& p) {
+      std::cerr << "\r\033[K" << p.bound << " preemption(s): " << human(static_cast<double>(p.programs)) << "/"
+                << human(static_cast<double>(p.programs_total)) << " programs, "
+                << human(static_cast<double>(p.schedules)) << " schedules, "
+                << human(p.seconds > 0 ? static_cast<double>(p.runs) / p.seconds : 0) << " runs/s" << std::flush;
+    };
+  const explore::InterleavingResult r = explore::explore_interleavings(world, o);
+  if (o.progress) std::cerr << "\r\033[K" << std::flush;
+  std::cout << explore::interleavings_summary(world, o, r);
+  if (!r.error.empty()) return kBadInput;
+  if (!r.violation) return kHeld;
+  if (a.out_dir.empty()) return kViolation;
+  return write_counterexample(a.out_dir, o.faults, std::filesystem::path(world.name).stem().string() + "-cpus" +
+                                                       std::to_string(o.cpus) + "-preemptions" +
+                                                       std::to_string(r.violation->preemptions),
+                              explore::interleaving_counterexample_text(world, o, r));
 }
 
 int run(ExploreArgs& a) {
@@ -50,6 +100,7 @@ int run(ExploreArgs& a) {
     o.ops = 0;
     for (const auto& name : a.ops) o.ops |= explore::OpClassSet{1} << static_cast<unsigned>(*explore::op_class_by_name(name));
   }
+  if (a.cpus >= 2) return run_concurrent_programs(a, world);
   if (o.jobs == 0) o.jobs = std::max(1u, std::thread::hardware_concurrency());
   if (!a.quiet && isatty(STDERR_FILENO))
     o.progress = [](const explore::Progress& p) {
@@ -62,23 +113,10 @@ int run(ExploreArgs& a) {
   std::cout << explore::summary(world, o, r);
   if (!r.error.empty()) return kBadInput;
   if (!r.violation) return kHeld;
-  if (!a.out_dir.empty()) {
-    std::filesystem::create_directories(a.out_dir);
-    std::string file = world.name;
-    size_t faults = 0;
-    for (const auto& f : impl::all_faults())
-      if (o.faults.on(f.fault)) file = std::string(f.name), ++faults;
-    if (faults != 1) file = std::filesystem::path(world.name).stem().string() + "-depth" + std::to_string(r.violation->depth);
-    const std::string path = (std::filesystem::path(a.out_dir) / (file + ".trace")).string();
-    std::ofstream f(path);
-    f << explore::counterexample_text(world, o, r);
-    if (!f) {
-      std::cerr << path << ": error: cannot write\n";
-      return kBadInput;
-    }
-    std::cout << "counterexample written to " << path << "\n";
-  }
-  return kViolation;
+  if (a.out_dir.empty()) return kViolation;
+  return write_counterexample(a.out_dir, o.faults,
+                              std::filesystem::path(world.name).stem().string() + "-depth" + std::to_string(r.violation->depth),
+                              explore::counterexample_text(world, o, r));
 }
 
 Command add(CLI::App& parent) {
@@ -124,6 +162,24 @@ Command add(CLI::App& parent) {
       ->type_name("DIR")
       ->check(kOutputDir)
       ->capture_default_str();
+  cmd->add_option("--cpus", a->cpus,
+                  "2-4: concurrent programs (1..--ops-per-cpu operations on each CPU) under every schedule with at "
+                  "most --preemptions preemptions, instead of sequences (--depth and -j are then unused)")
+      ->type_name("N")
+      ->check(CLI::Validator(CLI::Range(1u, 4u)).description(""))
+      ->capture_default_str();
+  cmd->add_option("--ops-per-cpu", a->concurrent.ops_per_cpu, "with --cpus: operations per CPU, at most")
+      ->type_name("M")
+      ->check(CLI::Validator(CLI::Range(1u, 4u)).description(""))
+      ->capture_default_str();
+  cmd->add_option("--preemptions", a->concurrent.preemptions,
+                  "with --cpus: preemptions per schedule, at most (a switch away from a CPU inside an operation "
+                  "that could go on; at an operation's end or a block switching is free)")
+      ->type_name("K")
+      ->check(CLI::Validator(CLI::Range(0u, 16u)).description(""))
+      ->capture_default_str();
+  cmd->add_option("--max-programs", a->concurrent.max_programs, "with --cpus: stop after this many programs per bound")
+      ->type_name("N");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress line");
   cmd->footer("Named worlds:\n" + worlds +
               "Every operation is tried with every parameter the world allows (every kind, order, at= frame,\n"
@@ -132,6 +188,11 @@ Command add(CLI::App& parent) {
               "handle names and content stamps are explored once, so the first violation is a shortest one.\n"
               "Prints distinct states per depth and whether the state space was exhausted; a violation is\n"
               "written as DIR/FAULT.trace (or DIR/WORLD-depthD.trace) with the usual report.\n"
+              "With --cpus N (2-4) it checks concurrent programs instead: every program of 1..M operations\n"
+              "on each CPU (each CPU's from the alphabet of the world after its setup and its own earlier\n"
+              "operations), under every schedule with 0, then 1, ..., K preemptions (iterative context\n"
+              "bounding), with the concurrent engine's checks; a violation is written as a trace with\n"
+              "`switch` lines that `cmacheck replay` reproduces.\n"
               "exit status: 0 every sequence held, 1 a violation, 2 bad input");
   return {cmd, [a] { return run(*a); }};
 }

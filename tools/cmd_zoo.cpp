@@ -33,7 +33,7 @@ int run(ZooArgs& a) {
     o.concurrent_engines.clear();
     for (const auto& e : a.engines) {
       const zoo::Engine engine = *zoo::engine_by_name(e);
-      const bool concurrent = engine == zoo::Engine::race || engine == zoo::Engine::fuzz_concurrent;
+      const bool concurrent = zoo::is_concurrent(engine);
       (concurrent ? o.concurrent_engines : o.engines).push_back(engine);
     }
   }
@@ -59,11 +59,11 @@ Command add(CLI::App& parent) {
   add_profile_option(*cmd, a->zoo.profile);
   cmd->add_option("--engines", a->engines,
                   "comma-separated: fuzz-empty, fuzz-seeds, properties, random, explore for the sequential faults;\n"
-                  "race, fuzz-concurrent for the concurrent ones (default all)")
+                  "race, fuzz-concurrent, explore-concurrent for the concurrent ones (default all)")
       ->type_name("LIST")
       ->delimiter(',')
       ->allow_extra_args(false)
-      ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random", "explore", "race", "fuzz-concurrent"}).description(""));
+      ->check(CLI::IsMember({"fuzz-empty", "fuzz-seeds", "properties", "random", "explore", "race", "fuzz-concurrent", "explore-concurrent"}).description(""));
   cmd->add_option("--fuzzer", a->zoo.fuzzer, "the fuzz_lockstep binary (default: the first built of build/fuzz-nosan, build/fuzz, build/dev)")
       ->type_name("PATH")
       ->check(kExecutable);
@@ -83,6 +83,10 @@ Command add(CLI::App& parent) {
   cmd->add_option("--explore-depth", a->zoo.explore_depth, "explore's depth bound")
       ->type_name("D")
       ->check(CLI::Validator(CLI::Range(0u, 64u)).description(""))
+      ->capture_default_str();
+  cmd->add_option("--explore-preemptions", a->zoo.explore_preemptions, "explore-concurrent's preemption bound")
+      ->type_name("K")
+      ->check(CLI::Validator(CLI::Range(0u, 16u)).description(""))
       ->capture_default_str();
   cmd->add_option("--reproducers", a->zoo.reproducers, "write each fault's smallest shrunk counterexample as DIR/FAULT.trace")
       ->type_name("DIR")

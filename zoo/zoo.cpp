@@ -33,15 +33,20 @@ const char* name(Engine e) {
     case Engine::explore: return "explore";
     case Engine::race: return "race";
     case Engine::fuzz_concurrent: return "fuzz-concurrent";
+    case Engine::explore_concurrent: return "explore-concurrent";
   }
   return "?";
 }
 
 std::optional<Engine> engine_by_name(const std::string& s) {
   for (Engine e : {Engine::random, Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::explore,
-                   Engine::race, Engine::fuzz_concurrent})
+                   Engine::race, Engine::fuzz_concurrent, Engine::explore_concurrent})
     if (s == name(e)) return e;
   return std::nullopt;
+}
+
+bool is_concurrent(Engine e) {
+  return e == Engine::race || e == Engine::fuzz_concurrent || e == Engine::explore_concurrent;
 }
 
 namespace {
@@ -298,6 +303,63 @@ ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Tra
   return r;
 }
 
+ZooResult run_explore_concurrent(impl::Fault fault, double seconds, unsigned max_preemptions, Trace* counterexample,
+                                 std::string* counterexample_text, Profile profile) {
+  ZooResult r;
+  r.fault = fault;
+  r.engine = Engine::explore_concurrent;
+  std::vector<explore::World> worlds;
+  for (const std::string& name : explore::zoo_concurrent_worlds()) {
+    std::ostringstream err;
+    worlds.emplace_back();
+    if (!explore::load_world(name, worlds.back(), err)) {
+      r.note = err.str();
+      return r;
+    }
+    worlds.back().trace.machine.profile = profile;
+  }
+  const auto t0 = Clock::now();
+  for (unsigned k = 0; k <= max_preemptions; ++k)
+    for (const explore::World& w : worlds) {
+      explore::InterleavingOptions o;
+      o.cpus = 2;
+      o.ops_per_cpu = 1;
+      o.preemptions = k;
+      o.min_preemptions = k;
+      o.faults.add(fault);
+      o.seconds = seconds - since(t0);
+      if (o.seconds <= 0) {
+        r.seconds = seconds;
+        return r;
+      }
+      const explore::InterleavingResult res = explore::explore_interleavings(w, o);
+      r.executions += res.runs;
+      if (!res.error.empty()) {
+        r.note = res.error;
+        return r;
+      }
+      if (res.violation) {
+        r.detected = true;
+        r.seconds = since(t0);
+        r.rule = res.violation->finding.violation.rule;
+        r.depth = static_cast<int>(res.violation->operations);
+        r.preemptions = static_cast<int>(res.violation->preemptions);
+        r.world = w.name;
+        r.shrunk_statements = res.violation->trace.statements.size();
+        if (counterexample) *counterexample = res.violation->trace;
+        if (counterexample_text) *counterexample_text = explore::interleaving_counterexample_text(w, o, res);
+        return r;
+      }
+      if (!res.complete) {
+        r.seconds = seconds;
+        return r;
+      }
+    }
+  r.seconds = since(t0);
+  r.note = "not found with <= " + std::to_string(max_preemptions) + " preemptions";
+  return r;
+}
+
 std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<void(const std::string&)>& progress) {
   // What `make fuzz` runs first (its default FUZZ_PRESET, docs/performance.md), then the ASan builds.
   static const char* const fuzzers[] = {"build/fuzz-nosan/fuzz/fuzz_lockstep", "build/fuzz/fuzz/fuzz_lockstep",
@@ -337,6 +399,15 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
           r.note = "fuzz_concurrent not built (make fuzz-build)";
         } else {
           r = run_fuzzer(fault, e, options, concurrent_fuzzer);
+        }
+      } else if (e == Engine::explore_concurrent) {
+        Trace t;
+        std::string text;
+        r = run_explore_concurrent(fault, options.seconds, options.explore_preemptions, &t, &text,
+                                   options.profile.value_or(Profile::linux_6_1));
+        if (r.detected && !options.explore_out.empty()) {
+          fs::create_directories(options.explore_out);
+          std::ofstream(fs::path(options.explore_out) / (std::string(impl::fault_info(fault).name) + ".trace")) << text;
         }
       } else if (impl::is_concurrent(fault)) {
         r.fault = fault;
@@ -403,7 +474,10 @@ std::string markdown_table(const std::vector<ZooResult>& results) {
       << (r.skipped ? "skipped" : r.detected ? "yes" : "no") << " | " << (r.skipped ? "-" : fmt_seconds(r)) << " | "
       << r.executions << " | " << (r.rule.empty() ? "-" : r.rule) << " | "
       << (r.detected && r.note.empty() ? std::to_string(r.shrunk_statements) : "-") << " | "
-      << (r.depth >= 0 ? std::to_string(r.depth) + " (" + r.world + ")" : "-") << " |"
+      << (r.depth >= 0 ? std::to_string(r.depth) + " (" + r.world +
+                             (r.preemptions >= 0 ? ", " + std::to_string(r.preemptions) + (r.preemptions == 1 ? " preemption" : " preemptions") : "") + ")"
+                       : "-")
+      << " |"
       << (r.note.empty() ? "" : " " + r.note) << "\n";
   }
   return o.str();

@@ -13,9 +13,10 @@
 
 namespace cmacheck::zoo {
 
-// race and fuzz-concurrent run concurrent programs (docs/concurrency.md); they are the
-// engines of the concurrent faults (impl::concurrent_faults()).
-enum class Engine { random, fuzz_empty, fuzz_seeds, properties, explore, race, fuzz_concurrent };
+// race, fuzz-concurrent and explore-concurrent run concurrent programs (docs/concurrency.md);
+// they are the engines of the concurrent faults (impl::concurrent_faults()).
+enum class Engine { random, fuzz_empty, fuzz_seeds, properties, explore, race, fuzz_concurrent, explore_concurrent };
+bool is_concurrent(Engine e);
 const char* name(Engine e);
 std::optional<Engine> engine_by_name(const std::string& s);
 
@@ -25,7 +26,7 @@ struct ZooOptions {
   std::vector<Engine> engines = {Engine::fuzz_empty, Engine::fuzz_seeds, Engine::properties, Engine::random,
                                  Engine::explore};
   // The engines of the concurrent faults (used when `faults` is empty or names one of them).
-  std::vector<Engine> concurrent_engines = {Engine::race, Engine::fuzz_concurrent};
+  std::vector<Engine> concurrent_engines = {Engine::race, Engine::fuzz_concurrent, Engine::explore_concurrent};
   std::string fuzzer;                  // fuzz_lockstep binary; empty: look beside cmacheck
   std::string concurrent_fuzzer;       // fuzz_concurrent binary; empty: look beside cmacheck
   std::string properties;              // property-test binary; empty: look beside cmacheck
@@ -34,6 +35,7 @@ struct ZooOptions {
   std::string reproducers;             // write each shrunk counterexample here as FAULT.trace
   std::string explore_out;             // write explore's first violation here as FAULT.trace
   unsigned explore_depth = 6;          // explore's depth bound
+  unsigned explore_preemptions = 2;    // explore-concurrent's preemption bound
   uint64_t seed = 1;
   std::optional<Profile> profile;      // every engine's traces of this kernel profile; none: mixed
 };
@@ -49,6 +51,7 @@ struct ZooResult {
   size_t shrunk_statements = 0;
   int depth = -1;        // explore: operations in its first violation (a shortest one)
   std::string world;     // explore: the world it was found in
+  int preemptions = -1;  // explore-concurrent: preemptions of its first violation (the fewest)
   std::string note;
 };
 
@@ -69,5 +72,11 @@ ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* co
 // Its worlds are of `profile` (the zoo's --profile; linux-6.1 when none is given).
 ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Trace* counterexample,
                       std::string* counterexample_text = nullptr, Profile profile = Profile::linux_6_1);
+
+// explore --cpus 2 over the concurrent worlds (explore::zoo_concurrent_worlds()): one
+// operation per CPU, every schedule with 0 preemptions in every world, then 1, then 2, so
+// that the first finding has the fewest preemptions of any.
+ZooResult run_explore_concurrent(impl::Fault fault, double seconds, unsigned max_preemptions, Trace* counterexample,
+                                 std::string* counterexample_text = nullptr, Profile profile = Profile::linux_6_1);
 
 }  // namespace cmacheck::zoo
