@@ -885,7 +885,7 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   isolated().clear();
   refused_isolated_pb_.reset();
   auto refused = [&](uint64_t pb) {
-    if (labels_[pb] == MigrateType::isolate) {
+    if (labels_[pb] == MigrateType::isolate && !faults_.on(Fault::isolate_ignores_isolated)) {
       refused_isolated_pb_ = pb;  // a concurrent isolator owns it (docs/concurrency.md, W2)
       return true;
     }

@@ -187,6 +187,12 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "the buddy allocator's MOVABLE list, the type it rides on the page list: the frame can be "
      "lost from the CMA region.",
      "I2"},
+    {Fault::isolate_ignores_isolated, "isolate_ignores_isolated",
+     "plausible: set_migratetype_isolate without its is_migrate_isolate_page() refusal",
+     "start_isolate_page_range isolates a pageblock that another caller has isolated already "
+     "instead of failing -EBUSY: two alloc_contig calls (which take no cma_mutex) both own the "
+     "range, and the first undo ends the other's isolation.",
+     "I7'"},
 }};
 
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};

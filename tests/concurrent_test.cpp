@@ -287,3 +287,17 @@ TEST(ConcurrentShrink, RaceReportsASequentialFaultAsASequentialTrace) {
   EXPECT_EQ(print_trace(r.shrunk).find("cpus="), std::string::npos) << print_trace(r.shrunk);
 }
 
+// isolate_ignores_isolated (set_migratetype_isolate does not refuse an ISOLATE pageblock):
+// two alloc_contig calls, which take no cma_mutex, isolate the same pageblock: I7' (two owners).
+TEST(Concurrent, TwoOwnersOfOneIsolatedPageblockFailI7) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) / "corpus/faults/isolate_ignores_isolated.trace"));
+  const ConcurrentResult clean = run_concurrent(t, {});
+  EXPECT_EQ(clean.status, RunStatus::ok);
+  EXPECT_FALSE(clean.inconclusive);
+  ConcurrentOptions o;
+  o.faults.add(impl::Fault::isolate_ignores_isolated);
+  const ConcurrentResult r = run_concurrent(t, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "I7'");
+  EXPECT_NE(r.finding->violation.message.find("and again by"), std::string::npos) << r.finding->violation.message;
+}
