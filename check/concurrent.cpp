@@ -156,9 +156,10 @@ class Engine final : public impl::StepHook {
     event_ = Event{EventKind::step, info};
     yield();
   }
+  // mutex_lock(&cma_mutex): a kernel mutex is not recursive, so its owner waits for itself.
   void lock_cma_mutex() override {
     const uint8_t me = running_;
-    while (mutex_owner_ != kNoOwner && mutex_owner_ != me) {
+    while (mutex_owner_ != kNoOwner) {
       threads_[me].blocked = true;
       event_ = Event{EventKind::blocked, {}};
       yield();
@@ -403,7 +404,7 @@ class Engine final : public impl::StepHook {
     if (!malformed_ && !draining_ && !stopped_) {
       for (const Thread& th : threads_)
         if (!th.done) {
-          stop(Violation{"deadlock", "no CPU can run, but T" + num(&th - threads_.data()) + " has not finished", {}});
+          stop(Violation{"deadlock", "no CPU can run, but T" + num(&th - threads_.data()) + " has not finished" + wait_text(th), {}});
           break;
         }
       if (!options_.choices && !options_.lenient_schedule)
@@ -469,6 +470,20 @@ class Engine final : public impl::StepHook {
 
   std::string op_text(const OpRecord& rec) const {
     return "T" + num(rec.cpu) + "." + num(rec.number) + " " + print_op(trace_, std::get<Op>(trace_.statements[rec.statement].body));
+  }
+
+  // What a CPU that cannot run waits for, for the deadlock report.
+  std::string wait_text(const Thread& th) const {
+    if (th.record < 0) return "";
+    const std::string me = op_text(records_[th.record]);
+    if (th.waiting_for) return ": " + me + " waits for " + trace_.handle_name(*th.waiting_for) + " to come back to the LRU";
+    if (!th.blocked) return "";
+    if (mutex_owner_ == kNoOwner) return ": " + me + " waits for cma_mutex";
+    const Thread& owner = threads_[mutex_owner_];
+    if (&owner == &th) return ": " + me + " waits for cma_mutex, which it holds itself";
+    return ": " + me + " waits for cma_mutex, held by T" + num(mutex_owner_) +
+           (owner.in_op && owner.record >= 0 ? " (" + op_text(records_[owner.record]) + ")"
+                                             : ", whose operation returned without unlocking it");
   }
 
   void log(LogRow::Kind kind, uint8_t cpu, const impl::StepInfo& info) {

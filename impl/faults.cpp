@@ -187,6 +187,13 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "the buddy allocator's MOVABLE list, the type it rides on the page list: the frame can be "
      "lost from the CMA region.",
      "I2"},
+    {Fault::cma_mutex_kept_on_failure, "cma_mutex_kept_on_failure",
+     "plausible: D17b's class (the error path of the window loop skips a clean-up of the "
+     "success path, there lru_cache_enable), here mutex_unlock",
+     "cma_alloc unlocks cma_mutex only when alloc_contig_range succeeded: after a failed window "
+     "the next window's mutex_lock waits for itself, and a call whose last window failed "
+     "returns with cma_mutex held, so the next cma_alloc on any CPU waits forever.",
+     "I12 (cma_mutex held at quiescence), deadlock"},
     {Fault::isolate_ignores_isolated, "isolate_ignores_isolated",
      "plausible: set_migratetype_isolate without its is_migrate_isolate_page() refusal",
      "start_isolate_page_range isolates a pageblock that another caller has isolated already "

@@ -53,6 +53,7 @@ enum class Fault : uint8_t {
   drain_once_no_lru_disable,   // D17
   pin_ok_if_nothing_collected, // D15
   pcp_bypass_uses_ride_type,   // D21
+  cma_mutex_kept_on_failure,   // plausible (D17b's class: an error path that skips the unlock)
   isolate_ignores_isolated,    // plausible
   count_,                      // number of faults (not a fault)
 };
@@ -69,7 +70,7 @@ std::span<const FaultInfo> all_faults();  // every sequential fault (not `none`)
 // The faults that need concurrent callers: the sequential engines cannot show them.
 std::span<const FaultInfo> concurrent_faults();
 bool is_concurrent(Fault f);
-inline constexpr size_t kConcurrentFaults = 7;
+inline constexpr size_t kConcurrentFaults = 8;
 const FaultInfo& fault_info(Fault f);
 std::optional<Fault> fault_by_name(std::string_view name);
 

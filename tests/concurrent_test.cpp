@@ -287,6 +287,46 @@ TEST(ConcurrentShrink, RaceReportsASequentialFaultAsASequentialTrace) {
   EXPECT_EQ(print_trace(r.shrunk).find("cpus="), std::string::npos) << print_trace(r.shrunk);
 }
 
+// The checks no other fault fires (issue 17's closing note, item 3). cma_mutex_kept_on_failure
+// (cma_alloc unlocks cma_mutex only on success): I12's "cma_mutex free at quiescence" after a
+// call whose only window failed with -ENOMEM (m has no target outside the window); the
+// deadlock report when the next window of the same call locks it again, and when another
+// CPU's cma_alloc waits for it (corpus/faults/cma_mutex_kept_on_failure.trace).
+TEST(Concurrent, ACmaMutexLeftHeldFailsI12OrDeadlocks) {
+  const Trace nomem = parse(
+      "machine pages=32 pageblock_order=3 max_order=3\n"
+      "area dma base=8 pages=24\n"
+      "alloc u kind=unmovable order=3 at=0\n"
+      "alloc m kind=movable at=8\n"
+      "cma_alloc c area=dma count=24 => fail\n");
+  ConcurrentOptions o;
+  EXPECT_EQ(run_concurrent(nomem, o).status, RunStatus::ok);
+  o.faults.add(impl::Fault::cma_mutex_kept_on_failure);
+  ConcurrentResult r = run_concurrent(nomem, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "I12");
+
+  const Trace busy_then_next = parse(
+      "machine pages=64 pageblock_order=2 max_order=3\n"
+      "area dma base=32 pages=8\n"
+      "alloc m kind=movable at=32\n"
+      "pin m\n"
+      "cma_alloc c area=dma count=4\n");
+  EXPECT_EQ(run_concurrent(busy_then_next, {}).status, RunStatus::ok);
+  r = run_concurrent(busy_then_next, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "deadlock");
+  EXPECT_NE(r.finding->violation.message.find("which it holds itself"), std::string::npos) << r.finding->violation.message;
+
+  const Trace two = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) / "corpus/faults/cma_mutex_kept_on_failure.trace"));
+  EXPECT_EQ(run_concurrent(two, {}).status, RunStatus::ok);
+  r = run_concurrent(two, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "deadlock");
+  EXPECT_NE(r.finding->violation.message.find("held by T0, whose operation returned"), std::string::npos)
+      << r.finding->violation.message;
+}
+
 // isolate_ignores_isolated (set_migratetype_isolate does not refuse an ISOLATE pageblock):
 // two alloc_contig calls, which take no cma_mutex, isolate the same pageblock: I7' (two owners).
 TEST(Concurrent, TwoOwnersOfOneIsolatedPageblockFailI7) {
