@@ -158,9 +158,10 @@ class Engine final : public impl::StepHook {
     event_ = Event{EventKind::step, info};
     yield();
   }
+  // mutex_lock(&cma_mutex): a kernel mutex is not recursive, so its owner waits for itself.
   void lock_cma_mutex() override {
     const uint8_t me = running_;
-    while (mutex_owner_ != kNoOwner && mutex_owner_ != me) {
+    while (mutex_owner_ != kNoOwner) {
       threads_[me].blocked = true;
       event_ = Event{EventKind::blocked, {}};
       yield();
@@ -426,7 +427,7 @@ class Engine final : public impl::StepHook {
     if (!malformed_ && !draining_ && !stopped_) {
       for (const Thread& th : threads_)
         if (!th.done) {
-          stop(Violation{"deadlock", "no CPU can run, but T" + num(&th - threads_.data()) + " has not finished", {}});
+          stop(Violation{"deadlock", "no CPU can run, but T" + num(&th - threads_.data()) + " has not finished" + wait_text(th), {}});
           break;
         }
       if (!options_.choices && !options_.lenient_schedule)
@@ -492,6 +493,20 @@ class Engine final : public impl::StepHook {
 
   std::string op_text(const OpRecord& rec) const {
     return "T" + num(rec.cpu) + "." + num(rec.number) + " " + print_op(trace_, std::get<Op>(trace_.statements[rec.statement].body));
+  }
+
+  // What a CPU that cannot run waits for, for the deadlock report.
+  std::string wait_text(const Thread& th) const {
+    if (th.record < 0) return "";
+    const std::string me = op_text(records_[th.record]);
+    if (th.waiting_for) return ": " + me + " waits for " + trace_.handle_name(*th.waiting_for) + " to come back to the LRU";
+    if (!th.blocked) return "";
+    if (mutex_owner_ == kNoOwner) return ": " + me + " waits for cma_mutex";
+    const Thread& owner = threads_[mutex_owner_];
+    if (&owner == &th) return ": " + me + " waits for cma_mutex, which it holds itself";
+    return ": " + me + " waits for cma_mutex, held by T" + num(mutex_owner_) +
+           (owner.in_op && owner.record >= 0 ? " (" + op_text(records_[owner.record]) + ")"
+                                             : ", whose operation returned without unlocking it");
   }
 
   void log(LogRow::Kind kind, uint8_t cpu, const impl::StepInfo& info) {
@@ -1196,6 +1211,108 @@ std::optional<Trace> without_statement_chained(const Trace& t, size_t index) {
   return std::nullopt;
 }
 
+// Whether a switch names CPU `cpu`: as the CPU that runs next, or as the CPU whose step it follows.
+bool names(const Switch& sw, uint8_t cpu) { return sw.to == cpu || (!sw.at_start && sw.thread == cpu); }
+
+// The trace without any operation of CPU `cpu`, and without the switches that name it. Its
+// handles go with it (a handle belongs to one CPU).
+Trace without_cpu(const Trace& t, uint8_t cpu) {
+  Trace out = t;
+  std::erase_if(out.statements, [&](const Statement& st) { return st.thread == cpu; });
+  std::erase_if(out.switches, [&](const Switch& sw) { return names(sw, cpu); });
+  return out;
+}
+
+// CPU `from`'s operations issued by CPU `to` instead, in listing order: `to`'s program becomes
+// the two programs merged as listed, and the switches naming `to`'s operations are renumbered.
+// None when a switch names `from` (its steps would have no CPU to follow).
+std::optional<Trace> merged_into(const Trace& t, uint8_t from, uint8_t to) {
+  if (std::any_of(t.switches.begin(), t.switches.end(), [&](const Switch& sw) { return names(sw, from); }))
+    return std::nullopt;
+  Trace out = t;
+  std::vector<uint32_t> renumbered{0};  // old operation number of `to` (1-based) -> new
+  uint32_t merged = 0;
+  for (Statement& st : out.statements) {
+    if (st.thread != from && st.thread != to) continue;
+    if (std::holds_alternative<Op>(st.body)) ++merged;
+    if (st.thread == to && std::holds_alternative<Op>(st.body)) renumbered.push_back(merged);
+    st.thread = to;
+  }
+  for (Switch& sw : out.switches)
+    if (!sw.at_start && sw.thread == to) sw.op = renumbered.at(sw.op);
+  return out;
+}
+
+// The CPUs that issue operations renumbered densely in order of first use, and `cpus=` lowered
+// to their number, at least `min_cpus`. One CPU without switches is a sequential trace (no
+// `cpus=`, no `Tn:`); switches need `cpus=2` at least.
+Trace compacted(const Trace& t, uint8_t min_cpus) {
+  std::array<int, impl::kMaxCpus> renumber;
+  renumber.fill(-1);
+  int next = 0;
+  auto number = [&](uint8_t cpu) {
+    if (renumber[cpu] < 0) renumber[cpu] = next++;
+    return static_cast<uint8_t>(renumber[cpu]);
+  };
+  Trace out = t;
+  for (Statement& st : out.statements) st.thread = number(st.thread);
+  for (Switch& sw : out.switches) {  // (a switch naming an idle CPU makes the candidate malformed)
+    sw.to = number(sw.to);
+    if (!sw.at_start) sw.thread = number(sw.thread);
+  }
+  out.machine.cpus = static_cast<uint8_t>(std::max({next, int{min_cpus}, out.switches.empty() ? 1 : 2}));
+  return out;
+}
+
+// Fewer CPUs (concurrency-design.md section 4.5, "drop threads"): all the operations of one
+// CPU dropped at once, else moved to another CPU when no switch names them; then the CPUs
+// left renumbered and `cpus=` lowered. One CPU without switches becomes a sequential trace (a
+// sequential bug stays a sequential trace), accepted only when the sequential engine, which
+// `cmacheck replay` runs it with, fails too; else it keeps `cpus=2`.
+bool fewer_cpus(Trace& best, const ConcurrentOptions& options, const std::string& rule) {
+  auto has_ops = [&](uint8_t cpu) {
+    return std::any_of(best.statements.begin(), best.statements.end(), [&](const Statement& st) { return st.thread == cpu; });
+  };
+  auto take = [&](const Trace& candidate) {
+    if (fails_with(candidate, options, rule)) {
+      best = candidate;
+      return true;
+    }
+    if (auto ran = fails_leniently(candidate, options, rule)) {
+      best = std::move(*ran);
+      return true;
+    }
+    return false;
+  };
+  bool progress = false;
+  for (bool again = true; again;) {
+    again = false;
+    for (uint8_t cpu = best.machine.cpus; cpu-- > 0 && !again;) {
+      if (!has_ops(cpu)) continue;
+      again = take(without_cpu(best, cpu));
+      for (uint8_t to = 0; to < best.machine.cpus && !again; ++to)
+        if (to != cpu && has_ops(to))
+          if (auto merged = merged_into(best, cpu, to)) again = take(*merged);
+    }
+    progress = progress || again;
+  }
+  for (uint8_t min_cpus : {1, 2}) {
+    const Trace compact = compacted(best, min_cpus);
+    if (compact.machine.cpus >= best.machine.cpus && compact == best) break;
+    if (!fails_with(compact, options, rule)) continue;
+    if (!compact.concurrent()) {
+      RunOptions sequential;
+      sequential.faults = options.faults;
+      sequential.profile = options.profile;
+      sequential.lockstep = options.lockstep;
+      if (run_trace(compact, sequential).status != RunStatus::violation) continue;
+    }
+    best = compact;
+    return true;
+  }
+  return progress;
+}
+
 // The seed of stream b of seed a: the (b+1)-th SplitMix64 output of a.
 uint64_t mix(uint64_t a, uint64_t b) {
   SeededChoices s(a + 0x9e3779b97f4a7c15ull * b);
@@ -1212,7 +1329,7 @@ Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, 
     if (fails_with(sequential, options, rule)) best = std::move(sequential);
   }
   for (bool progress = true; progress;) {
-    progress = false;
+    progress = fewer_cpus(best, options, rule);
     for (size_t i = best.statements.size(); i-- > 0;) {
       Trace candidate = without_statement(best, i);
       if (fails_with(candidate, options, rule)) {
@@ -1280,23 +1397,8 @@ Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, 
       }
     }
   }
-  // Fewer CPUs: the CPUs left with operations are renumbered in order of first use.
-  std::array<int, impl::kMaxCpus> renumber;
-  renumber.fill(-1);
-  int used = 0;
-  for (const Statement& st : best.statements)
-    if (renumber[st.thread] < 0) renumber[st.thread] = used++;
-  Trace compact = best;
-  compact.machine.cpus = static_cast<uint8_t>(std::max(used, 2));
-  for (Statement& st : compact.statements) st.thread = static_cast<uint8_t>(renumber[st.thread]);
-  bool ok = true;
-  for (Switch& sw : compact.switches) {
-    ok = ok && renumber[sw.to] >= 0 && (sw.at_start || renumber[sw.thread] >= 0);
-    if (!ok) break;
-    sw.to = static_cast<uint8_t>(renumber[sw.to]);
-    if (!sw.at_start) sw.thread = static_cast<uint8_t>(renumber[sw.thread]);
-  }
-  if (ok && compact.machine.cpus < best.machine.cpus && fails_with(compact, options, rule)) best = std::move(compact);
+  // The single switch may have freed a CPU that a switch named.
+  fewer_cpus(best, options, rule);
   return best;
 }
 

@@ -103,10 +103,13 @@ Trace generate_concurrent(ChoiceSource& in, uint8_t cpus, std::optional<Profile>
 
 namespace cmacheck {
 
-// Shrinks a concurrent trace that fails with `rule`: first without any switch line (a
-// sequential bug stays a sequential trace), then one operation at a time (the switches
-// that name it go, the later ones of its thread are renumbered), then one switch at a time.
-// Every candidate is replayed with its own schedule.
+// Shrinks a concurrent trace that fails with `rule`: first without any switch line, then
+// whole CPUs (all the operations of one dropped, or moved to another CPU when no switch names
+// them), one operation at a time (the switches that name it go, the later ones of its thread
+// are renumbered), one switch at a time, and a single switch in place of several. The CPUs
+// left are renumbered densely and `cpus=` lowered; one CPU without switches comes out as a
+// sequential trace when the sequential engine fails on it too (a sequential bug stays a
+// sequential trace). Every candidate is replayed with its own schedule.
 Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, const std::string& rule);
 
 // Random concurrent programs under random schedules (`cmacheck race`, the zoo's race engine).

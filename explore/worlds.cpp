@@ -64,6 +64,16 @@ constexpr NamedWorld kWorlds[] = {
      "alloc m kind=movable at=6\n"
      "free a\n",
      2},
+    // F2's race (D22): T0 frees the page at frame 0 while T1's unmovable allocation claims its
+    // pageblock, the only one with a free frame. linux-6.12, where D22 is a bug; under
+    // --profile linux-6.1 the same schedules are legal (U61).
+    {"duo-steal", "8 frames, pageblocks of 2, max_order 1, linux-6.12; movable pages at 0 and 2-7, frame 1 free (for --cpus: a free against the claim of its pageblock)",
+     "machine pages=8 pageblock_order=1 max_order=1 profile=linux-6.12\n"
+     "alloc m kind=movable at=0\n"
+     "alloc a kind=movable order=1 at=2\n"
+     "alloc b kind=movable order=1 at=4\n"
+     "alloc c kind=movable order=1 at=6\n",
+     2},
 };
 
 }  // namespace
@@ -72,7 +82,7 @@ std::span<const NamedWorld> named_worlds() { return kWorlds; }
 
 std::vector<std::string> zoo_worlds() { return {"small", "quad", "small-pcp"}; }
 
-std::vector<std::string> zoo_concurrent_worlds() { return {"duo", "duo-live", "duo-pcp"}; }
+std::vector<std::string> zoo_concurrent_worlds() { return {"duo", "duo-live", "duo-pcp", "duo-steal"}; }
 
 // explore is for small worlds: its alphabet grows with the frames (every at= frame, every
 // count), and so does every state.

@@ -918,7 +918,7 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   isolated().clear();
   refused_isolated_pb_.reset();
   auto refused = [&](uint64_t pb) {
-    if (labels_[pb] == MigrateType::isolate) {
+    if (labels_[pb] == MigrateType::isolate && !faults_.on(Fault::isolate_ignores_isolated)) {
       refused_isolated_pb_ = pb;  // a concurrent isolator owns it (docs/concurrency.md, W2)
       return true;
     }
@@ -1260,7 +1260,10 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
     const uint64_t pfn = base + (*j << o);
     const RangeResult r =
         alloc_contig_range(pfn, pfn + count, Mode::cma, out, Taker{h, Family::cma, area_id, align});
-    if (mutex) hook_->unlock_cma_mutex();
+    // cma_mutex is dropped whatever alloc_contig_range returned; with the fault only on success,
+    // so a failed window keeps it: the next window's mutex_lock waits for itself, and the
+    // last window returns with it held.
+    if (mutex && (r == RangeResult::ok || !faults_.on(Fault::cma_mutex_kept_on_failure))) hook_->unlock_cma_mutex();
     if (r == RangeResult::ok) {
       rec(slot_of(h)).handed_out = true;
       out.ok = true;

@@ -208,6 +208,19 @@ constexpr std::array<FaultInfo, kConcurrentFaults> kConcurrent{{
      "pageblocks are isolated: alloc_contig_range's own drain puts a page of its isolated range "
      "on a normal list, where another CPU can allocate it.",
      "I2"},
+    {Fault::cma_mutex_kept_on_failure, "cma_mutex_kept_on_failure",
+     "plausible: D17b's class (the error path of the window loop skips a clean-up of the "
+     "success path, there lru_cache_enable), here mutex_unlock",
+     "cma_alloc unlocks cma_mutex only when alloc_contig_range succeeded: after a failed window "
+     "the next window's mutex_lock waits for itself, and a call whose last window failed "
+     "returns with cma_mutex held, so the next cma_alloc on any CPU waits forever.",
+     "I12 (cma_mutex held at quiescence), deadlock"},
+    {Fault::isolate_ignores_isolated, "isolate_ignores_isolated",
+     "plausible: set_migratetype_isolate without its is_migrate_isolate_page() refusal",
+     "start_isolate_page_range isolates a pageblock that another caller has isolated already "
+     "instead of failing -EBUSY: two alloc_contig calls (which take no cma_mutex) both own the "
+     "range, and the first undo ends the other's isolation.",
+     "I7'"},
 }};
 
 constexpr FaultInfo kNone{Fault::none, "none", "", "the correct allocator", ""};

@@ -56,6 +56,8 @@ enum class Fault : uint8_t {
   free_type_read_unlocked,     // D22
   free_ignores_isolation,      // D8r (ad53f92eb416)
   pcp_flush_uses_cached_type,  // D8r (51bb1a4093cc)
+  cma_mutex_kept_on_failure,   // plausible (D17b's class: an error path that skips the unlock)
+  isolate_ignores_isolated,    // plausible
   count_,                      // number of faults (not a fault)
 };
 
@@ -71,7 +73,7 @@ std::span<const FaultInfo> all_faults();  // every sequential fault (not `none`)
 // The faults that need concurrent callers: the sequential engines cannot show them.
 std::span<const FaultInfo> concurrent_faults();
 bool is_concurrent(Fault f);
-inline constexpr size_t kConcurrentFaults = 9;
+inline constexpr size_t kConcurrentFaults = 11;
 const FaultInfo& fault_info(Fault f);
 std::optional<Fault> fault_by_name(std::string_view name);
 

@@ -311,3 +311,128 @@ TEST(Concurrent, W4APageParkedAfterTheDrainIsReportedOnlyWhenStrict) {
   EXPECT_NE(parse_error("machine pages=8 pageblock_order=2 max_order=2 pcp=4 pcp_isolation=lax\n").find("weak or strict"),
             std::string::npos);
 }
+
+// The shrinker drops whole CPUs (concurrency-design.md section 4.5, "drop threads"): D18 with
+// an unrelated CPU listed first comes out on two CPUs, renumbered T0 and T1, its switches with
+// them.
+TEST(ConcurrentShrink, AnUnrelatedCpuGoesAndTheOthersAreRenumbered) {
+  const Trace padded = parse(
+      "machine pages=64 pageblock_order=2 max_order=3 profile=linux-6.1 cpus=3\n"
+      "area dma base=32 pages=8\n"
+      "T0: alloc m kind=movable\n"
+      "T1: cma_alloc c1 area=dma count=1\n"
+      "T2: cma_alloc c2 area=dma count=1\n"
+      "T0: alloc n kind=unmovable\n"
+      "T0: free m\n"
+      "switch T2 after T1.1:reserve\n"
+      "switch T1 after T2.1:isolate\n");
+  ConcurrentOptions o;
+  o.faults.add(impl::Fault::no_cma_mutex);
+  const ConcurrentResult r = run_concurrent(padded, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  ASSERT_EQ(r.finding->violation.rule, "W2");
+  const Trace shrunk = shrink_concurrent(padded, o, "W2");
+  EXPECT_EQ(shrunk.machine.cpus, 2) << print_trace(shrunk);
+  ASSERT_EQ(shrunk.statements.size(), 2u) << print_trace(shrunk);
+  EXPECT_EQ(shrunk.statements[0].thread, 0);
+  EXPECT_EQ(shrunk.statements[1].thread, 1);
+  for (const Switch& sw : shrunk.switches) EXPECT_LT(std::max(sw.to, sw.thread), 2) << print_switch(sw);
+  EXPECT_EQ(run_concurrent(shrunk, o).finding->violation.rule, "W2");
+}
+
+// A sequential bug stays a sequential trace: keep_bits_after_busy (a busy window's bits left
+// set) in a program on three CPUs shrinks to a trace without `cpus=` and `Tn:` tags, the
+// cma_alloc moved onto the CPU of the pin it meets, and it fails in the sequential engine.
+TEST(ConcurrentShrink, ASequentialFaultComesOutAsASequentialTrace) {
+  const Trace padded = parse(
+      "machine pages=64 pageblock_order=2 max_order=3 profile=linux-6.1 cpus=3\n"
+      "area dma base=32 pages=8\n"
+      "T0: alloc m kind=movable at=32\n"
+      "T1: alloc x kind=movable\n"
+      "T0: pin m\n"
+      "T1: free x\n"
+      "T2: cma_alloc c area=dma count=4\n");
+  ConcurrentOptions o;
+  o.faults.add(impl::Fault::keep_bits_after_busy);
+  const ConcurrentResult r = run_concurrent(padded, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  const Trace shrunk = shrink_concurrent(padded, o, r.finding->violation.rule);
+  EXPECT_EQ(shrunk.machine.cpus, 1);
+  EXPECT_TRUE(shrunk.switches.empty());
+  const std::string text = print_trace(shrunk);
+  EXPECT_EQ(text.find("cpus="), std::string::npos) << text;
+  EXPECT_EQ(text.find("T0:"), std::string::npos) << text;
+  EXPECT_EQ(shrunk.statements.size(), 3u) << text;
+  RunOptions sequential;
+  sequential.faults = o.faults;
+  EXPECT_EQ(run_trace(shrunk, sequential).status, RunStatus::violation);
+  EXPECT_EQ(run_trace(shrunk, RunOptions{}).status, RunStatus::ok);
+}
+
+// The same through `cmacheck race`: a sequential fault found in programs on three CPUs.
+TEST(ConcurrentShrink, RaceReportsASequentialFaultAsASequentialTrace) {
+  RaceOptions o;
+  o.seed = 1;
+  o.cpus = 3;
+  o.max_programs = 300;
+  o.faults.add(impl::Fault::keep_bits_after_busy);
+  const RaceResult r = race(o);
+  ASSERT_TRUE(r.finding);
+  EXPECT_EQ(r.shrunk.machine.cpus, 1) << print_trace(r.shrunk);
+  EXPECT_EQ(print_trace(r.shrunk).find("cpus="), std::string::npos) << print_trace(r.shrunk);
+}
+
+// The checks no other fault fires (issue 17's closing note, item 3). cma_mutex_kept_on_failure
+// (cma_alloc unlocks cma_mutex only on success): I12's "cma_mutex free at quiescence" after a
+// call whose only window failed with -ENOMEM (m has no target outside the window); the
+// deadlock report when the next window of the same call locks it again, and when another
+// CPU's cma_alloc waits for it (corpus/faults/cma_mutex_kept_on_failure.trace).
+TEST(Concurrent, ACmaMutexLeftHeldFailsI12OrDeadlocks) {
+  const Trace nomem = parse(
+      "machine pages=32 pageblock_order=3 max_order=3\n"
+      "area dma base=8 pages=24\n"
+      "alloc u kind=unmovable order=3 at=0\n"
+      "alloc m kind=movable at=8\n"
+      "cma_alloc c area=dma count=24 => fail\n");
+  ConcurrentOptions o;
+  EXPECT_EQ(run_concurrent(nomem, o).status, RunStatus::ok);
+  o.faults.add(impl::Fault::cma_mutex_kept_on_failure);
+  ConcurrentResult r = run_concurrent(nomem, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "I12");
+
+  const Trace busy_then_next = parse(
+      "machine pages=64 pageblock_order=2 max_order=3\n"
+      "area dma base=32 pages=8\n"
+      "alloc m kind=movable at=32\n"
+      "pin m\n"
+      "cma_alloc c area=dma count=4\n");
+  EXPECT_EQ(run_concurrent(busy_then_next, {}).status, RunStatus::ok);
+  r = run_concurrent(busy_then_next, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "deadlock");
+  EXPECT_NE(r.finding->violation.message.find("which it holds itself"), std::string::npos) << r.finding->violation.message;
+
+  const Trace two = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) / "corpus/faults/cma_mutex_kept_on_failure.trace"));
+  EXPECT_EQ(run_concurrent(two, {}).status, RunStatus::ok);
+  r = run_concurrent(two, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "deadlock");
+  EXPECT_NE(r.finding->violation.message.find("held by T0, whose operation returned"), std::string::npos)
+      << r.finding->violation.message;
+}
+
+// isolate_ignores_isolated (set_migratetype_isolate does not refuse an ISOLATE pageblock):
+// two alloc_contig calls, which take no cma_mutex, isolate the same pageblock: I7' (two owners).
+TEST(Concurrent, TwoOwnersOfOneIsolatedPageblockFailI7) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) / "corpus/faults/isolate_ignores_isolated.trace"));
+  const ConcurrentResult clean = run_concurrent(t, {});
+  EXPECT_EQ(clean.status, RunStatus::ok);
+  EXPECT_FALSE(clean.inconclusive);
+  ConcurrentOptions o;
+  o.faults.add(impl::Fault::isolate_ignores_isolated);
+  const ConcurrentResult r = run_concurrent(t, o);
+  ASSERT_EQ(r.status, RunStatus::violation);
+  EXPECT_EQ(r.finding->violation.rule, "I7'");
+  EXPECT_NE(r.finding->violation.message.find("and again by"), std::string::npos) << r.finding->violation.message;
+}

@@ -54,7 +54,7 @@ int status_of(const std::string& path, const Trace& t, const ShrinkArgs& a) {
 // output cannot be written.
 int shrink_one(const std::string& path, const Trace& t, const ShrinkArgs& a) {
   ShrinkResult r;
-  if (t.concurrent()) {  // docs/concurrency.md: switches first, then operations, then switches one by one
+  if (t.concurrent()) {  // docs/concurrency.md: switches, CPUs, operations, switches one by one
     const ConcurrentResult first = run_concurrent(t, concurrent_options(a));
     r.failed = first.status == RunStatus::violation;
     if (r.failed) {

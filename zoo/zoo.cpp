@@ -304,7 +304,7 @@ ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Tra
 }
 
 ZooResult run_explore_concurrent(impl::Fault fault, double seconds, unsigned max_preemptions, Trace* counterexample,
-                                 std::string* counterexample_text, Profile profile) {
+                                 std::string* counterexample_text, std::optional<Profile> profile) {
   ZooResult r;
   r.fault = fault;
   r.engine = Engine::explore_concurrent;
@@ -316,7 +316,7 @@ ZooResult run_explore_concurrent(impl::Fault fault, double seconds, unsigned max
       r.note = err.str();
       return r;
     }
-    worlds.back().trace.machine.profile = profile;
+    if (profile) worlds.back().trace.machine.profile = *profile;  // else each world's own
   }
   const auto t0 = Clock::now();
   for (unsigned k = 0; k <= max_preemptions; ++k)
@@ -403,8 +403,7 @@ std::vector<ZooResult> run_zoo(const ZooOptions& options, const std::function<vo
       } else if (e == Engine::explore_concurrent) {
         Trace t;
         std::string text;
-        r = run_explore_concurrent(fault, options.seconds, options.explore_preemptions, &t, &text,
-                                   options.profile.value_or(Profile::linux_6_1));
+        r = run_explore_concurrent(fault, options.seconds, options.explore_preemptions, &t, &text, options.profile);
         if (r.detected && !options.explore_out.empty()) {
           fs::create_directories(options.explore_out);
           std::ofstream(fs::path(options.explore_out) / (std::string(impl::fault_info(fault).name) + ".trace")) << text;

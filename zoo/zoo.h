@@ -75,8 +75,9 @@ ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Tra
 
 // explore --cpus 2 over the concurrent worlds (explore::zoo_concurrent_worlds()): one
 // operation per CPU, every schedule with 0 preemptions in every world, then 1, then 2, so
-// that the first finding has the fewest preemptions of any.
+// that the first finding has the fewest preemptions of any. `profile`: every world's; none:
+// each world's own (duo-steal is linux-6.12, the others linux-6.1).
 ZooResult run_explore_concurrent(impl::Fault fault, double seconds, unsigned max_preemptions, Trace* counterexample,
-                                 std::string* counterexample_text = nullptr, Profile profile = Profile::linux_6_1);
+                                 std::string* counterexample_text = nullptr, std::optional<Profile> profile = {});
 
 }  // namespace cmacheck::zoo
