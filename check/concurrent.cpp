@@ -77,7 +77,7 @@ struct OpRecord {
   uint32_t searches = 0;               // cma_alloc: `reserve` steps so far
   bool lru_window = false;             // between its `drain` and `take` steps (E3)
   bool pcp_bypassed = false;           // a free met another CPU's pcp lock (Q2)
-  uint8_t pcp_drains = 0;              // the CPUs its pcp_drain steps drained (Q4)
+  std::vector<model::Model::PcpDrains> pcp_drains;  // per isolation that succeeded, the CPUs its pcp_drain steps drained (Q4)
   std::optional<MigrateType> type_read;  // free: the type its read_type step read (F2)
   std::vector<model::Model::ReservedView> view;  // W1
   Outcome out;
@@ -575,6 +575,7 @@ class Engine final : public impl::StepHook {
         break;
       case StepLabel::isolate:
         if (info.isolated) {
+          rec.pcp_drains.push_back({info.first_pb, 0});  // this candidate's drains (Q4)
           for (uint64_t pb = info.first_pb; pb <= info.last_pb; ++pb) {
             if (iso_owner_[pb] != kNoOwner)
               return stop(Violation{"I7'", "pageblock " + num(pb) + " was isolated by " + op_text(records_[iso_owner_[pb]]) +
@@ -612,7 +613,8 @@ class Engine final : public impl::StepHook {
         lru_events_.push_back({step_, true});
         break;
       case StepLabel::pcp_drain:  // Q4: the model drains that CPU's lists inside the operation
-        rec.pcp_drains |= static_cast<uint8_t>(1u << info.drained_cpu);
+        if (rec.pcp_drains.empty()) rec.pcp_drains.push_back({});
+        rec.pcp_drains.back().cpus |= static_cast<uint8_t>(1u << info.drained_cpu);
         break;
       case StepLabel::read_type:  // F2: the model frees the block as the profile decides from it
         rec.type_read = info.type_read;

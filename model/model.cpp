@@ -1007,7 +1007,12 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
                      });
   // Q4: the drain frees the lists' frames into the isolated pageblocks as ISOLATE, which
   // keeps them from merging across the range's edges (B2), so then the labels matter too.
-  const uint8_t draining = result != RangeResult::ok ? 0 : lru_events_external_ ? pending_pcp_drains_ : 0xf;
+  uint8_t draining = 0;
+  if (result == RangeResult::ok && !lru_events_external_) draining = 0xf;
+  if (result == RangeResult::ok && lru_events_external_)
+    for (; pcp_drain_attempt_ < pending_pcp_drains_.size() && pending_pcp_drains_[pcp_drain_attempt_].first_pb <= first_pb;
+         ++pcp_drain_attempt_)
+      draining |= pending_pcp_drains_[pcp_drain_attempt_].cpus;
   bool drains = false;
   for (uint8_t c = 0; c < kCpus; ++c) drains |= (draining >> c & 1) && !pcp_[c].empty();
   if (moves || drains) {

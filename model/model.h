@@ -78,11 +78,19 @@ class Model {
   void set_lru_events_external(bool external) { lru_events_external_ = external; }
   void lru_cache_disable();
   void lru_cache_enable();
-  // Q4 with the events external: for the next operation only, the CPUs whose lists its
-  // pcp_drain steps drained. Its alloc_contig_range drains them where the sequential one
-  // drains every CPU (any operation that committed in between overlapped it, so its result
-  // is inconclusive then).
-  void set_pending_pcp_drains(uint8_t cpus) { pending_pcp_drains_ = cpus; }
+  // Q4 with the events external: for the next operation only, per isolation that succeeded
+  // (one per candidate range, ascending), the CPUs whose lists its pcp_drain steps drained.
+  // An alloc_contig_range whose isolation succeeds drains those of every candidate up to its
+  // own not drained yet, where the sequential one drains every CPU (any operation that
+  // committed in between overlapped it, so its result is inconclusive then).
+  struct PcpDrains {
+    uint64_t first_pb = 0;  // the candidate's first pageblock
+    uint8_t cpus = 0;       // one bit per CPU
+  };
+  void set_pending_pcp_drains(std::vector<PcpDrains> drains) {
+    pending_pcp_drains_ = std::move(drains);
+    pcp_drain_attempt_ = 0;
+  }
   // Concurrency (Q2): for the next operation only, its frees meet a pcp lock another CPU's
   // drain holds: the trylock fails and they go to the buddy allocator.
   void set_pcp_bypass(bool bypass) { pcp_bypass_ = bypass; }
@@ -276,7 +284,8 @@ class Model {
   uint64_t pcp_total_ = 0;
   bool pcp_bypass_ = false;
   std::optional<MigrateType> free_type_read_;
-  uint8_t pending_pcp_drains_ = 0;  // set_pending_pcp_drains: one bit per CPU
+  std::vector<PcpDrains> pending_pcp_drains_;  // set_pending_pcp_drains
+  size_t pcp_drain_attempt_ = 0;             // the isolations that used theirs
   uint8_t cpu_ = 0;
   bool lru_events_external_ = false;
   std::vector<uint64_t> scratch_view_bits_;
