@@ -9,6 +9,10 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <regex>
+#include <set>
+#include <tuple>
+#include <bit>
 #include <sstream>
 #include <vector>
 
@@ -79,6 +83,10 @@ struct OpRecord {
   bool pcp_bypassed = false;           // a free met another CPU's pcp lock (Q2)
   std::vector<model::Model::PcpDrains> pcp_drains;  // per isolation that succeeded, the CPUs its pcp_drain steps drained (Q4)
   std::optional<MigrateType> type_read;  // free: the type its read_type step read (F2)
+  // At its commit step another operation in flight held an ISOLATE pageblock (W5): linux-6.1's
+  // frees then read the label again (has_isolate_pageblock).
+  bool isolated_elsewhere = false;
+  bool isolated_elsewhere_at_take = false;
   std::vector<model::Model::ReservedView> view;  // W1
   Outcome out;
 };
@@ -147,6 +155,9 @@ class Engine final : public impl::StepHook {
     res.ops = ops_run_;
     res.skipped = skipped_;
     res.inconclusive = inconclusive_;
+    res.audits = audits_;
+    res.audited = audited_;
+    res.audit_notes = audit_notes_;
     res.inconclusive_reason = inconclusive_reason_;
     res.choice_points = std::move(choice_points_);
     if (options_.want_table || res.status != RunStatus::ok) res.table = table();
@@ -562,6 +573,7 @@ class Engine final : public impl::StepHook {
         break;
       case StepLabel::free_range:
         rec.commit = step_;
+        rec.isolated_elsewhere = isolated_by_others(me);
         for (GhostBits& g : ghost_bits_)
           if (g.kind == GhostBits::Kind::allocation && g.area == info.area && g.first == info.first_bit) {
             g.kind = GhostBits::Kind::releasing;
@@ -630,6 +642,7 @@ class Engine final : public impl::StepHook {
                                                "allows it; pcp_isolation=strict does not)",
                                 Pfn{*info.busy_on_pcp}});
         rec.last_take = step_;
+        rec.isolated_elsewhere_at_take = isolated_by_others(me);
         if (rec.lru_window) {  // lru_cache_enable ran just before the take
           rec.lru_window = false;
           --lru_windows_;
@@ -661,7 +674,11 @@ class Engine final : public impl::StepHook {
     rec.end = step_;
     rec.pcp_bypassed = impl_.pcp_bypassed(cpu);
     const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
-    if (rec.commit == 0) rec.commit = rec.out.ok && is_contiguous(op) && rec.last_take ? *rec.last_take : step_;
+    if (rec.commit == 0) {
+      const bool at_take = rec.out.ok && is_contiguous(op) && rec.last_take;
+      rec.commit = at_take ? *rec.last_take : step_;
+      rec.isolated_elsewhere = at_take ? rec.isolated_elsewhere_at_take : isolated_by_others(me);
+    }
     log(LogRow::Kind::op_end, cpu, {});
     if (const auto* ca = std::get_if<CmaAlloc>(&op); ca && rec.out.ok) {
       for (GhostBits& g : ghost_bits_)
@@ -688,6 +705,12 @@ class Engine final : public impl::StepHook {
     bool quiet = true;
     for (const Thread& th : threads_) quiet = quiet && !th.in_op;
     if (quiet) quiescent_checks();
+  }
+
+  bool isolated_by_others(int me) const {
+    for (int owner : iso_owner_)
+      if (owner != kNoOwner && owner != me) return true;
+    return false;
   }
 
   void drop_bits(GhostBits::Kind kind, int op, AreaId area, uint64_t first) {
@@ -737,6 +760,10 @@ class Engine final : public impl::StepHook {
   // At quiescence: impl's full tier, then the model, in commit order, up to here.
   // `final`: the end of the run; between, the full tier and the state comparison run at
   // every 16th quiescence (the sequential engine's full_every).
+  //
+  // When an operation of the segment (the operations since the last quiescence) overlapped
+  // another and the commit order fails (an outcome or, at the end, the state), the audit
+  // searches the segment's other linearizations (below) before calling the run inconclusive.
   void quiescent_checks(bool final = false) {
     if (stopped_) return;
     const bool full = final || ++quiescences_ % 16 == 0;
@@ -744,93 +771,209 @@ class Engine final : public impl::StepHook {
     if (mutex_owner_ != kNoOwner) return stop(Violation{"I12", "cma_mutex is held with no operation in flight", {}});
     if (!model_ || inconclusive_) return;
     std::vector<size_t> order;
-    for (size_t i = applied_; i < records_.size(); ++i) order.push_back(i);
+    for (size_t i = applied_; i < records_.size(); ++i)
+      if (!records_[i].skipped) order.push_back(i);
     applied_ = records_.size();
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return records_[a].commit < records_[b].commit; });
-    Outcome mine;
     bool interfered = false;
+    for (size_t i : order) interfered = interfered || records_[i].interfered;
+    std::optional<model::Model> before;
+    if (interfered) before = *model_;  // the audit's starting point
+    Outcome mine;
     // The lru_cache_disable/enable steps (E3) go to the model in step order among the commits.
     size_t event = 0;
-    auto events_until = [&](uint64_t step) {
-      for (; event < lru_events_.size() && lru_events_[event].step <= step; ++event)
-        lru_events_[event].disable ? model_->lru_cache_disable() : model_->lru_cache_enable();
-    };
+    bool interfered_so_far = false;
     for (size_t i : order) {
       OpRecord& rec = records_[i];
-      events_until(rec.commit);
-      if (rec.skipped) continue;
-      const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
-      model_->set_reserved_view(rec.view);
-      model_->set_cpu(rec.cpu);
-      model_->set_pcp_bypass(rec.pcp_bypassed);
-      model_->set_pending_pcp_drains(rec.pcp_drains);
-      model_->set_free_type_read(rec.type_read);
-      interfered = interfered || rec.interfered;
-      auto v = model_->apply(op, rec.out, mine);
-      model_->set_pcp_bypass(false);
-      model_->set_free_type_read(std::nullopt);
-      const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
-      if (!v && differ)
-        v = Violation{"K1", "impl " + outcome_text(rec.out) + ", model " + outcome_text(mine), rec.out.ok ? std::optional(rec.out.pfn) : std::nullopt};
+      event = apply_lru_events(*model_, event, rec.commit);
+      interfered_so_far = interfered_so_far || rec.interfered;
+      auto v = apply_to_model(*model_, rec, mine);
       if (!v) continue;
-      if (rec.interfered) {
-        inconclusive_ = true;
-        inconclusive_reason_ = op_text(rec) + ": " + v->rule + " " + v->message;
-        return;
+      // A departure: an operation that ran alone after only operations that ran alone is a
+      // violation; after overlapping ones, the commit order was one linearization among others.
+      if (!interfered_so_far) {
+        failing_record_ = static_cast<int>(i);
+        return stop(Violation{v->rule, op_text(rec) + ": " + v->message, v->where});
       }
-      failing_record_ = static_cast<int>(i);
-      return stop(Violation{v->rule, op_text(rec) + ": " + v->message, v->where});
+      return audit(order, std::move(*before), op_text(rec) + ": " + v->rule + " " + v->message);
     }
-    events_until(UINT64_MAX);
+    apply_lru_events(*model_, event, UINT64_MAX);
     lru_events_.clear();
-    if (full || interfered) compare_state(interfered);
+    if (!full && !interfered) return;
+    if (auto d = state_difference(*model_)) {
+      if (!interfered) return stop(Violation{"K1", "at quiescence " + d->text, d->where});
+      return audit(order, std::move(*before), "at quiescence after overlapping operations " + d->text);
+    }
   }
 
-  // `after_interference`: an operation applied since the last comparison overlapped another
-  // one; the model may then have followed another legal history (an isolation refused in
-  // impl but not in the model, ...), and a difference makes the run inconclusive.
-  void compare_state(bool after_interference) {
-    auto differ = [&](std::string what, std::optional<Pfn> where = std::nullopt) {
-      if (after_interference) {
-        inconclusive_ = true;
-        inconclusive_reason_ = "at quiescence after overlapping operations " + what;
-        return;
+  // Applies one operation to `m` with the hints its steps recorded (W1 views, Q2 bypass, Q4
+  // drains, F2 type read, W5), and compares its outcome with impl's.
+  std::optional<Violation> apply_to_model(model::Model& m, const OpRecord& rec, Outcome& mine) const {
+    const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
+    m.set_reserved_view(rec.view);
+    m.set_cpu(rec.cpu);
+    m.set_pcp_bypass(rec.pcp_bypassed);
+    m.set_pending_pcp_drains(rec.pcp_drains);
+    m.set_free_type_read(rec.type_read);
+    m.set_isolated_elsewhere(rec.isolated_elsewhere);
+    auto v = m.apply(op, rec.out, mine);
+    m.set_pcp_bypass(false);
+    m.set_free_type_read(std::nullopt);
+    m.set_isolated_elsewhere(false);
+    const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
+    if (!v && differ)
+      v = Violation{"K1", "impl " + outcome_text(rec.out) + ", model " + outcome_text(mine), rec.out.ok ? std::optional(rec.out.pfn) : std::nullopt};
+    return v;
+  }
+
+  // The E3 events of steps up to `step`, from `from` on; returns where it stopped.
+  size_t apply_lru_events(model::Model& m, size_t from, uint64_t step) const {
+    for (; from < lru_events_.size() && lru_events_[from].step <= step; ++from)
+      lru_events_[from].disable ? m.lru_cache_disable() : m.lru_cache_enable();
+    return from;
+  }
+
+  // The audit (Wing & Gong's search with Lowe's memo of (operations done, state)): a
+  // depth-first search over the orders of the segment's operations that keep real-time
+  // order (an operation that ended before another began comes first), each applied to a copy
+  // of the model with its own hints, for one in which every outcome is impl's and the state
+  // at the end is impl's. Found: the model goes on from that state, and the run stays in
+  // lockstep. Not found within kAuditBudget applications, or no such order: inconclusive,
+  // with the commit order's departure and what the audit tried.
+  static constexpr uint64_t kAuditBudget = 4096;
+  void audit(const std::vector<size_t>& order, model::Model start, const std::string& commit_order_departure) {
+    ++audits_;
+    Audit a{.order = order};
+    a.must_follow.assign(order.size(), 0);
+    if (order.size() <= 64) {
+      for (size_t x = 0; x < order.size(); ++x)
+        for (size_t y = 0; y < order.size(); ++y)
+          if (records_[order[y]].end < records_[order[x]].start) a.must_follow[x] |= uint64_t{1} << y;
+      audit_search(a, start, 0, 0, a.path);
+    }
+    lru_events_.clear();
+    if (a.witness) {
+      ++audited_;
+      model_ = std::make_unique<model::Model>(std::move(*a.witness));
+      std::string as;
+      for (size_t i : a.path) as += (as.empty() ? "" : ", ") + op_text(records_[i]);
+      audit_notes_.push_back(commit_order_departure + "; the audit linearized the " + num(order.size()) +
+                             " operations as " + as + " (" + num(a.applications) + " applications)");
+      return;
+    }
+    inconclusive_ = true;
+    inconclusive_reason_ = commit_order_departure + "; audit: " +
+                           (order.size() > 64 ? std::string("more than 64 operations, not searched")
+                            : a.exhausted      ? "no linearization in " + num(kAuditBudget) + " applications"
+                                               : "no linearization of the " + num(order.size()) + " operations");
+  }
+
+  struct Audit {
+    const std::vector<size_t>& order;  // by commit step: the commit order is tried first
+    std::vector<uint64_t> must_follow;  // per operation, those that ended before it began
+    uint64_t applications = 0;
+    bool exhausted = false;
+    std::optional<model::Model> witness;
+    std::vector<size_t> path;  // the witness's order
+    std::set<std::tuple<uint64_t, uint64_t, size_t>> seen;  // (done, state hash, E3 events applied)
+  };
+
+  bool audit_search(Audit& a, const model::Model& m, uint64_t done, size_t event, std::vector<size_t>& path) {
+    const size_t n = a.order.size();
+    if (std::popcount(done) == static_cast<int>(n)) {
+      model::Model end = m;
+      apply_lru_events(end, event, UINT64_MAX);
+      if (state_difference(end)) return false;
+      a.witness = std::move(end);
+      return true;
+    }
+    if (!a.seen.insert({done, m.state_hash(), event}).second) return false;
+    for (size_t x = 0; x < n; ++x) {
+      if (done >> x & 1 || (a.must_follow[x] & ~done)) continue;
+      if (++a.applications > kAuditBudget) {
+        a.exhausted = true;
+        return false;
       }
-      stop(Violation{"K1", "at quiescence " + what, where});
+      const OpRecord& rec = records_[a.order[x]];
+      model::Model next = m;
+      const size_t e = apply_lru_events(next, event, rec.commit);
+      Outcome mine;
+      if (apply_to_model(next, rec, mine)) continue;
+      path.push_back(a.order[x]);
+      if (audit_search(a, next, done | uint64_t{1} << x, e, path)) return true;
+      path.pop_back();
+      if (a.exhausted) return false;
+    }
+    return false;
+  }
+
+  struct StateDifference {
+    std::string text;
+    std::optional<Pfn> where;
+  };
+  // How the model's state departs from impl's at quiescence, if it does.
+  std::optional<StateDifference> state_difference(const model::Model& m) {
+    auto differ = [](std::string what, std::optional<Pfn> where = std::nullopt) {
+      return std::optional(StateDifference{std::move(what), where});
     };
-    if (impl_.free_pages() != model_->free_pages())
-      return differ("impl has " + num(impl_.free_pages()) + " free frames, the model " + num(model_->free_pages()));
-    if (impl_.free_cma_pages() != model_->free_cma_pages())
-      return differ("impl has " + num(impl_.free_cma_pages()) + " free CMA frames, the model " + num(model_->free_cma_pages()));
+    if (impl_.free_pages() != m.free_pages())
+      return differ("impl has " + num(impl_.free_pages()) + " free frames, the model " + num(m.free_pages()));
+    if (impl_.free_cma_pages() != m.free_cma_pages())
+      return differ("impl has " + num(impl_.free_cma_pages()) + " free CMA frames, the model " + num(m.free_cma_pages()));
     for (uint32_t a = 0; a < trace_.areas.size(); ++a)
-      if (!(impl_.area_stats(AreaId{a}) == model_->area_stats(AreaId{a})))
+      if (!(impl_.area_stats(AreaId{a}) == m.area_stats(AreaId{a})))
         return differ("area " + trace_.areas[a].name + "'s used/maxchunk differ");
     for (uint32_t h = 0; h < trace_.handles.size(); ++h) {
       const HandleId id{h};
-      if (impl_.is_live(id) != model_->is_live(id))
+      if (impl_.is_live(id) != m.is_live(id))
         return differ(trace_.handles[h] + " is " + (impl_.is_live(id) ? "live in impl only" : "live in the model only"));
       if (!impl_.is_live(id)) continue;
       const impl::Allocation* r = impl_.allocation(id);
       ContentDigest d;
       for (uint64_t i = 0; i < raw(r->count); ++i) d.add(impl_.content(r->pfn + PageCount{i}));
-      const auto p = model_->placement(id);
+      const auto p = m.placement(id);
       if (!p || p->pfn != r->pfn || p->digest != d.h)
         return differ(trace_.handles[h] + " is at pfn " + num(raw(r->pfn)) + " in impl, " +
                           (p ? num(raw(p->pfn)) : std::string("nowhere")) + " in the model (or its contents differ)",
                       r->pfn);
     }
-    std::vector<uint64_t> impl_batches, model_batches;
-    impl_.batch_entries(impl_batches);
-    model_->batch_entries(model_batches);
-    if (impl_batches != model_batches)
-      return differ("the CPUs' batches hold " + num(impl_batches.size()) + " references in impl, " +
-                    num(model_batches.size()) + " in the model, or other blocks (E1)");
+    impl_entries_.clear();
+    model_entries_.clear();
+    impl_.batch_entries(impl_entries_);
+    m.batch_entries(model_entries_);
+    if (impl_entries_ != model_entries_)
+      return differ("the CPUs' batches hold " + num(impl_entries_.size()) + " references in impl, " +
+                    num(model_entries_.size()) + " in the model, or other blocks (E1)");
+    // The lists: which list each free block is on (B10, F2) and every CPU's page lists (Q2).
+    // A difference here would otherwise show only at the next operation that takes from them,
+    // as a violation of an operation that ran alone.
+    impl_entries_.clear();
+    model_entries_.clear();
+    impl_.pcp_entries(impl_entries_);
+    m.pcp_entries(model_entries_);
+    if (impl_entries_ != model_entries_) return differ("the CPUs' page lists hold other entries in impl than in the model (Q2)");
+    impl_entries_.clear();
+    model_entries_.clear();
+    impl_.free_block_entries(impl_entries_);
+    m.free_block_entries(model_entries_);
+    if (impl_entries_ != model_entries_) {
+      size_t i = 0;
+      while (i < impl_entries_.size() && i < model_entries_.size() && impl_entries_[i] == model_entries_[i]) ++i;
+      auto text = [](const std::vector<uint64_t>& v, size_t i) {
+        if (i >= v.size()) return std::string("nothing");
+        return "order " + num(v[i] >> 4 & 0xff) + " at pfn " + num(v[i] >> 12) + " on " +
+               label_name(static_cast<MigrateType>(v[i] & 0xf)) + "'s list";
+      };
+      return differ("the free blocks differ: impl has " + text(impl_entries_, i) + ", the model " + text(model_entries_, i),
+                    Pfn{(i < impl_entries_.size() ? impl_entries_[i] : model_entries_[i]) >> 12});
+    }
     const uint8_t B = trace_.machine.pageblock_order;
     for (uint64_t pb = 0; pb < iso_owner_.size(); ++pb)
-      if (impl_.label(Pfn{pb << B}) != model_->label(Pfn{pb << B}))
+      if (impl_.label(Pfn{pb << B}) != m.label(Pfn{pb << B}))
         return differ("pageblock " + num(pb) + " is " + label_name(impl_.label(Pfn{pb << B})) + " in impl, " +
-                          label_name(model_->label(Pfn{pb << B})) + " in the model",
+                          label_name(m.label(Pfn{pb << B})) + " in the model",
                       Pfn{pb << B});
+    return std::nullopt;
   }
 
   void stop(Violation v) {
@@ -897,6 +1040,7 @@ class Engine final : public impl::StepHook {
   uint32_t lru_windows_ = 0;          // operations between their drain and take steps
   std::vector<int> iso_owner_;
   std::vector<uint32_t> want_;
+  std::vector<uint64_t> impl_entries_, model_entries_;
   std::vector<uint8_t> preempted_;
   std::vector<Switch> recorded_;
   std::vector<ChoicePoint> choice_points_;
@@ -917,6 +1061,8 @@ class Engine final : public impl::StepHook {
   uint64_t step_ = 0, ops_run_ = 0, skipped_ = 0;
   size_t applied_ = 0;
   uint64_t quiescences_ = 0;
+  uint64_t audits_ = 0, audited_ = 0;  // segments the audit searched; those it linearized
+  std::vector<std::string> audit_notes_;
   int failing_record_ = -1;
   bool stopped_ = false, draining_ = false, malformed_ = false, inconclusive_ = false;
   std::optional<Finding> finding_;
@@ -1404,6 +1550,17 @@ Trace shrink_concurrent(const Trace& failing, const ConcurrentOptions& options, 
   return best;
 }
 
+// An inconclusive reason without what varies between runs: "T1.2 cma_alloc a 4 -> h3: K1
+// impl busy, model ok at 17" becomes "cma_alloc: K1 impl busy, model ok at #".
+std::string inconclusive_kind(const std::string& reason) {
+  std::string r = reason;
+  static const std::regex op(R"(^T\d+\.\d+ (\w+)[^:]*:)");
+  std::smatch m;
+  if (std::regex_search(r, m, op)) r = m[1].str() + ":" + m.suffix().str();
+  static const std::regex number(R"(\b\d+\b)");
+  return std::regex_replace(r, number, "#");
+}
+
 RaceResult race(const RaceOptions& o) {
   RaceResult res;
   const auto t0 = std::chrono::steady_clock::now();
@@ -1430,6 +1587,18 @@ RaceResult race(const RaceOptions& o) {
       res.steps += r.steps;
       res.ops += r.ops;
       res.inconclusive += r.inconclusive;
+      res.audits += r.audits;
+      res.audited += r.audited;
+      if (r.audited && !res.first_audited) res.first_audited = r.ran;
+      if (r.inconclusive) {
+        RaceResult::InconclusiveKind& k = res.inconclusive_kinds[inconclusive_kind(r.inconclusive_reason)];
+        if (k.count++ == 0) {
+          k.program_seed = program_seed;
+          k.schedule = s;
+          k.example = r.inconclusive_reason;
+          k.ran = r.ran;
+        }
+      }
       if (r.status == RunStatus::violation) {
         res.program_seed = program_seed;
         res.seconds = elapsed();

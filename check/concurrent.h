@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,6 +86,11 @@ struct ConcurrentResult {
   // yet state (docs/concurrency.md, "Inconclusive"); impl's checks went on.
   bool inconclusive = false;
   std::string inconclusive_reason;
+  // Segments (operations between two quiescences) whose commit order departed from impl, so
+  // that the audit searched their other linearizations; those where it found one (the run
+  // went on in lockstep from it).
+  uint64_t audits = 0, audited = 0;
+  std::vector<std::string> audit_notes;  // per segment the audit linearized: where and how
   std::string table;  // the step table, one column per CPU
   std::vector<ChoicePoint> choice_points;  // under a prescribed schedule: every one met
 };
@@ -127,6 +133,17 @@ struct RaceOptions {
 };
 struct RaceResult {
   uint64_t programs = 0, runs = 0, steps = 0, ops = 0, inconclusive = 0;
+  uint64_t audits = 0, audited = 0;  // summed over the runs (ConcurrentResult)
+  std::optional<Trace> first_audited;  // the first run the audit linearized, as it ran
+  // The inconclusive runs by kind (the reason with its numbers and the operation's arguments
+  // left out), each with its count and the first program seed and schedule that showed it.
+  struct InconclusiveKind {
+    uint64_t count = 0, program_seed = 0;
+    uint32_t schedule = 0;
+    std::string example;
+    Trace ran;  // that run's trace with its schedule (replays the inconclusive run)
+  };
+  std::map<std::string, InconclusiveKind> inconclusive_kinds;
   double seconds = 0;
   std::optional<ConcurrentResult> finding;  // its `ran` trace replays the failure
   Trace shrunk;                             // the finding, shrunk (when RaceOptions::shrink)

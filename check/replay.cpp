@@ -176,6 +176,8 @@ int replay_files(const std::vector<std::string>& files, const ReplayOptions& opt
       r.malformed_line = cr.malformed_line;
       r.ops = cr.ops;
       if (!options.quiet && cr.status == RunStatus::ok) out << cr.table;
+      if (!options.quiet)
+        for (const std::string& note : cr.audit_notes) out << path << ": audit: the commit order departed: " << note << "\n";
       inconclusive = cr.inconclusive;
       if (cr.inconclusive && !options.quiet) out << path << ": model comparison inconclusive: " << cr.inconclusive_reason << "\n";
     } else {

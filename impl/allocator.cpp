@@ -326,6 +326,14 @@ bool Allocator::pcp_in_range(uint64_t s, uint64_t e) const {
 
 bool Allocator::on_pcp(uint64_t pfn) const { return pcp_in_range(pfn, pfn + 1); }
 
+void Allocator::free_block_entries(std::vector<uint64_t>& into) const {
+  for (int t = 0; t < kTypes; ++t)
+    for (uint8_t o = 0; o <= machine_.max_order; ++o)
+      for (uint32_t f = heads_[t][o]; f != kNil; f = next_[f])
+        into.push_back(free_block_entry(static_cast<MigrateType>(t), Order{o}, Pfn{f}));
+  std::sort(into.begin(), into.end());
+}
+
 void Allocator::pcp_entries(std::vector<uint64_t>& into) const {
   for (uint8_t cpu = 0; cpu < kMaxCpus; ++cpu)
     for (const PcpEntry& e : cpu_ctx_[cpu].pcp) into.push_back(pcp_entry(cpu, e.list, Order{e.order}, Pfn{e.pfn}));

@@ -171,6 +171,8 @@ class Allocator {
   // it, CPU by CPU, oldest first.
   uint64_t free_pcp_pages() const { return pcp_pages_; }
   void pcp_entries(std::vector<uint64_t>& into) const;
+  // Every free block on the buddy allocator's lists as free_block_entry() encodes it (sorted).
+  void free_block_entries(std::vector<uint64_t>& into) const;
   bool on_pcp(uint64_t pfn) const;  // the frame is part of an entry of some CPU's lists
   // The last operation on `cpu` freed a block to the buddy allocator because another CPU
   // held its pcp lock (free_unref_page's trylock failed: a remote drain, Q2).

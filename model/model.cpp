@@ -257,6 +257,7 @@ void Model::pcp_flush(uint8_t cpu) {
 }
 
 bool Model::any_isolated() const {
+  if (isolated_elsewhere_) return true;
   for (uint64_t pb = 0; pb < machine_.pages >> machine_.pageblock_order; ++pb)
     if (memory_.pageblock_label(pb) == MigrateType::isolate) return true;
   return false;
@@ -288,6 +289,11 @@ bool Model::pcp_in(FrameRange r) const {
     for (const PcpEntry& e : entries)
       if (FrameRange{e.head, e.order.pages()}.overlaps(r)) return true;
   return false;
+}
+
+void Model::free_block_entries(std::vector<uint64_t>& into) const {
+  for (const FreeBlock& b : memory_.free_blocks()) into.push_back(free_block_entry(memory_.type_of(b), b.order, b.head));
+  std::sort(into.begin(), into.end());
 }
 
 void Model::pcp_entries(std::vector<uint64_t>& into) const {

@@ -97,6 +97,10 @@ class Model {
   // Concurrency (F2): for the next operation only, the pageblock type its `free` read before
   // zone->lock, when another CPU ran between that read and the free.
   void set_free_type_read(std::optional<MigrateType> t) { free_type_read_ = t; }
+  // Concurrency (W5): for the next operation only, another operation in flight held an
+  // ISOLATE pageblock when it committed, so linux-6.1's frees read the label again
+  // (has_isolate_pageblock is true) though no pageblock of the model is ISOLATE.
+  void set_isolated_elsewhere(bool b) { isolated_elsewhere_ = b; }
 
   // Transient references (E1-E4): how many every CPU's batches hold, and each one as
   // batch_entry() encodes it (sorted).
@@ -107,6 +111,8 @@ class Model {
   // Per-CPU page lists (Q1-Q5): the pages on them, and every entry as pcp_entry() encodes
   // it, CPU by CPU, oldest first.
   uint64_t free_pcp_pages() const { return pcp_total_; }
+  // Every free block (B1, B2) and the list it is on as free_block_entry() encodes it (sorted).
+  void free_block_entries(std::vector<uint64_t>& into) const;
   void pcp_entries(std::vector<uint64_t>& into) const;
 
   // Counts (M7).
@@ -284,6 +290,7 @@ class Model {
   uint64_t pcp_total_ = 0;
   bool pcp_bypass_ = false;
   std::optional<MigrateType> free_type_read_;
+  bool isolated_elsewhere_ = false;
   std::vector<PcpDrains> pending_pcp_drains_;  // set_pending_pcp_drains
   size_t pcp_drain_attempt_ = 0;             // the isolations that used theirs
   uint8_t cpu_ = 0;

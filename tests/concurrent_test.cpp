@@ -438,3 +438,47 @@ TEST(Concurrent, TwoOwnersOfOneIsolatedPageblockFailI7) {
   EXPECT_EQ(r.finding->violation.rule, "I7'");
   EXPECT_NE(r.finding->violation.message.find("and again by"), std::string::npos) << r.finding->violation.message;
 }
+
+// W5: a free that commits while another CPU holds an ISOLATE pageblock reads the label again
+// under linux-6.1; the model, which applies the isolating operation later, is told so. Without
+// the hint the model keeps the type read and the next allocation departs from it (a false K2).
+TEST(Concurrent, W5AFreeDuringAnotherCpusIsolationRereadsTheLabel) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
+                             "corpus/concurrent/W5-free-rereads-the-label-while-another-cpu-isolates.trace"));
+  const ConcurrentResult r = run_concurrent(t, {});
+  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
+}
+
+// The audit: the commit order departs (an allocation fails on a frame that a cma_alloc in
+// flight holds, and that cma_alloc commits later); another linearization matches impl, and
+// the run goes on in lockstep from it. Without the audit the run is inconclusive.
+TEST(Concurrent, TheAuditLinearizesASegmentInAnotherOrder) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
+                             "corpus/concurrent/audit-cma-alloc-in-flight-holds-the-frame.trace"));
+  const ConcurrentResult r = run_concurrent(t, {});
+  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
+  EXPECT_EQ(r.audits, 1u);
+  EXPECT_EQ(r.audited, 1u);
+  ASSERT_EQ(r.audit_notes.size(), 1u);
+  // T1.1 (the cma_alloc in flight) comes before T0.3 (the allocation that failed).
+  const std::string& note = r.audit_notes[0];
+  EXPECT_NE(note.find("T0.3 alloc m2 kind=movable at=176: K1 impl fail"), std::string::npos) << note;
+  EXPECT_LT(note.find("T1.1 cma_alloc"), note.rfind("T0.3 alloc")) << note;
+}
+
+// The audit does not explain away what no order explains: an allocation while another CPU's
+// isolation is in force (W6, not stated to the model yet) stays inconclusive, with the audit's
+// verdict in the reason.
+TEST(Concurrent, TheAuditFindsNoOrderForAnAllocationDuringAnotherCpusIsolation) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
+                             "corpus/concurrent/inconclusive-allocation-during-another-cpus-isolation.trace"));
+  const ConcurrentResult r = run_concurrent(t, {});
+  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  EXPECT_TRUE(r.inconclusive);
+  EXPECT_EQ(r.audits, 1u);
+  EXPECT_EQ(r.audited, 0u);
+  EXPECT_NE(r.inconclusive_reason.find("audit: no linearization of the 4 operations"), std::string::npos)
+      << r.inconclusive_reason;
+}

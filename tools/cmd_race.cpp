@@ -3,6 +3,7 @@
 // `switch` lines replay the interleaving exactly.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@ struct RaceArgs {
   unsigned cpus = 0;  // (RaceOptions::cpus is a uint8_t, which CLI11 would print as a character)
   std::string schedule = "swarm";
   std::string out_dir = "corpus/concurrent";
+  std::string inconclusive_dir;
   bool quiet = false;
 };
 
@@ -44,6 +46,34 @@ int run(RaceArgs& a) {
               static_cast<unsigned long long>(r.programs), static_cast<unsigned long long>(r.runs),
               static_cast<unsigned long long>(r.steps), r.seconds, r.seconds > 0 ? static_cast<double>(r.runs) / r.seconds : 0.0,
               static_cast<unsigned long long>(r.inconclusive));
+  std::printf("audit: %llu segments departed from the commit order, %llu of them linearized in another order\n",
+              static_cast<unsigned long long>(r.audits), static_cast<unsigned long long>(r.audited));
+  if (!r.inconclusive_kinds.empty()) {
+    std::vector<std::pair<std::string, RaceResult::InconclusiveKind>> kinds(r.inconclusive_kinds.begin(), r.inconclusive_kinds.end());
+    std::stable_sort(kinds.begin(), kinds.end(), [](const auto& a, const auto& b) { return a.second.count > b.second.count; });
+    std::printf("inconclusive, by kind (count, first program seed/schedule, kind):\n");
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      const auto& [kind, k] = kinds[i];
+      std::printf("  %8llu  %016llx/%u  %s\n", static_cast<unsigned long long>(k.count),
+                  static_cast<unsigned long long>(k.program_seed), k.schedule, kind.c_str());
+      if (a.inconclusive_dir.empty()) continue;
+      std::filesystem::create_directories(a.inconclusive_dir);
+      char name[64];
+      std::snprintf(name, sizeof name, "inconclusive-%03zu-%016llx-%u.trace", i + 1,
+                    static_cast<unsigned long long>(k.program_seed), k.schedule);
+      const std::string path = (std::filesystem::path(a.inconclusive_dir) / name).string();
+      std::ofstream f(path);
+      f << "# inconclusive in cmacheck race --seed " << o.seed << " (" << k.count << " runs of this kind)\n# "
+        << k.example << "\n" << print_trace(k.ran);
+      if (!f) std::fprintf(stderr, "%s: error: cannot write\n", path.c_str());
+    }
+    if (!a.inconclusive_dir.empty() && r.first_audited) {
+      std::ofstream f(std::filesystem::path(a.inconclusive_dir) / "audited-first.trace");
+      f << "# the first run whose commit order departed and the audit linearized\n" << print_trace(*r.first_audited);
+    }
+    if (!a.inconclusive_dir.empty())
+      std::printf("the first run of each kind written to %s (cmacheck replay FILE shows it)\n", a.inconclusive_dir.c_str());
+  }
   std::fflush(stdout);
   if (!r.finding) {
     std::cout << "race: no violation\n";
@@ -105,6 +135,10 @@ Command add(CLI::App& parent) {
       ->type_name("DIR")
       ->check(kOutputDir)
       ->capture_default_str();
+  cmd->add_option("--inconclusive-out", a->inconclusive_dir,
+                  "write the first inconclusive run of each kind here, as a trace that replays it")
+      ->type_name("DIR")
+      ->check(kOutputDir);
   cmd->add_flag("-q,--quiet", a->quiet, "no progress line");
   cmd->footer(
       "Each program: a small world, a short sequential prefix on T0, then 1-3 operations per CPU.\n"

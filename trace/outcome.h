@@ -107,6 +107,11 @@ constexpr uint64_t pcp_entry(uint8_t cpu, MigrateType list, Order order, Pfn pfn
   return (uint64_t{cpu} << 60) | (uint64_t(static_cast<uint8_t>(list)) << 56) | (uint64_t{order.value} << 48) | raw(pfn);
 }
 
+// One free block on the buddy allocator's lists: first frame, order, the list it is on (B10).
+constexpr uint64_t free_block_entry(MigrateType list, Order order, Pfn head) {
+  return (raw(head) << 12) | (uint64_t{order.value} << 4) | uint64_t(static_cast<uint8_t>(list));
+}
+
 // One transient reference, for Observation::batches: CPU, batch, handle.
 constexpr uint64_t batch_entry(uint8_t cpu, Batch b, HandleId h) {
   return (uint64_t{cpu} << 40) | (uint64_t(static_cast<uint8_t>(b)) << 32) | raw(h);
