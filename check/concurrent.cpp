@@ -548,6 +548,11 @@ class Engine final : public impl::StepHook {
         if (!info.isolated) text += ": refused";
         if (info.refused_isolated_pb) text += " (pageblock " + num(*info.refused_isolated_pb) + " is ISOLATE)";
         return text;
+      case StepLabel::undo:
+        if (info.merged_over_isolated)
+          text += ": the free block re-merged over pageblock " + num(*info.merged_over_isolated) +
+                  ", which another operation holds ISOLATE (W7)";
+        return text;
       default: return text;
     }
   }

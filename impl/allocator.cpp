@@ -435,7 +435,10 @@ std::optional<MigrateType> Allocator::fallback_type_at(MigrateType t, uint8_t c)
 // Sets pageblock pb's label. With `move` (move_freepages_block) the free blocks that start
 // in it go to the tail of t's lists; linux-6.12 always moves them (B11).
 void Allocator::relabel(uint64_t pb, MigrateType t, bool move) {
-  if (labels_[pb] == MigrateType::isolate) --isolated_pageblocks_;
+  if (labels_[pb] == MigrateType::isolate) {
+    --isolated_pageblocks_;
+    if (!merged_over_isolated_.empty()) std::erase(merged_over_isolated_, pb);
+  }
   if (t == MigrateType::isolate) ++isolated_pageblocks_;
   labels_[pb] = t;
   if (!move && profile_ != Profile::linux_6_12) return;
@@ -1012,33 +1015,63 @@ bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
 
 // X5 (undo_isolate_page_range -> unset_migratetype_isolate(page, migratetype)): every
 // isolated pageblock gets the *caller's* type, CMA for cma_alloc and MOVABLE for
-// alloc_contig, whatever it was before; then the free frames of [first_pb, last_pb] merge
-// again (B2), also the halves split at the edges by a failed isolation.
+// alloc_contig, whatever it was before, one pageblock at a time, ascending, each under
+// zone->lock:
+//  - the buddy path: when its first frame heads a free block of order >= B whose buddy is a
+//    free block of the same order in a pageblock that is not ISOLATE, the block is taken
+//    off, the label set, and the block freed again as the caller's type (__isolate_free_page,
+//    __putback_isolated_page), merging as B2 lets it;
+//  - otherwise linux-6.12 (move_freepages_block_isolate) frees a free block larger than a
+//    pageblock that holds the pageblock's first frame one pageblock at a time, each as its
+//    own label (split_large_buddy), and else moves the pageblock's free blocks to the
+//    caller's list; linux-6.1 (move_freepages_block) moves the free blocks that start in it,
+//    whole, and never splits.
+// Sequentially the pageblocks undone are all of one operation's range, and the end state is
+// every free frame of the range merged again (B2), also with the halves split at the edges.
+// With another caller's isolation next to them (W6) the paths differ: linux-6.12's buddy path
+// and linux-6.1's move can leave a free block across that caller's ISOLATE pageblock (W7).
 void Allocator::unisolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   const uint8_t B = machine_.pageblock_order;
   const MigrateType back = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
-  std::vector<std::pair<uint64_t, uint8_t>>& heads = scratch_heads_;
-  heads.clear();
-  for (uint64_t pb : isolated()) {
-    relabel(pb, back);
-    for (uint64_t f = pb << B; f < (pb + 1) << B;) {
-      if (free_order_[f] != kNotHead) {
-        heads.emplace_back(f, free_order_[f]);
-        f += uint64_t{1} << free_order_[f];
-      } else {
-        ++f;
+  std::vector<uint64_t>& pbs = isolated();
+  std::sort(pbs.begin(), pbs.end());
+  last_merged_over_.reset();
+  for (uint64_t pb : pbs) {
+    if (labels_[pb] != MigrateType::isolate) continue;
+    const uint64_t first = pb << B;
+    const uint8_t o = free_order_[first];
+    if (o != kNotHead && o >= B && o < machine_.max_order) {
+      const uint64_t buddy = first ^ (uint64_t{1} << o);
+      if (buddy + (uint64_t{1} << o) <= machine_.pages && free_order_[buddy] == o &&
+          labels_[buddy >> B] != MigrateType::isolate) {
+        list_del(first);
+        relabel(pb, back, false);
+        free_block(first, o, back);
+        // W7: __free_one_page checks only the buddy's label, so the merged block may cover
+        // a pageblock another caller still holds ISOLATE.
+        uint8_t merged = 0;
+        const uint64_t head = *containing_free_block(first, merged);
+        for (uint64_t q = head >> B; q < (head + (uint64_t{1} << merged)) >> B; ++q)
+          if (labels_[q] == MigrateType::isolate && std::find(merged_over_isolated_.begin(), merged_over_isolated_.end(), q) == merged_over_isolated_.end()) {
+            merged_over_isolated_.push_back(q);
+            if (!last_merged_over_) last_merged_over_ = q;
+          }
+        continue;
       }
     }
+    if (profile_ == Profile::linux_6_12) {
+      uint8_t order = 0;
+      const auto head = containing_free_block(first, order);
+      if (head && order > B) {
+        list_del(*head);
+        relabel(pb, back, false);
+        for (uint64_t p = *head; p < *head + (uint64_t{1} << order); p += uint64_t{1} << B) free_block(p, B, block_type(p));
+        continue;
+      }
+    }
+    relabel(pb, back, true);
   }
-  isolated().clear();
-  // The free blocks of the isolated pageblocks merge again, also with the pieces split off
-  // at the edges (__putback_isolated_page).
-  for (auto [f, o] : heads) {
-    if (free_order_[f] != o) continue;  // already merged into a neighbour
-    const MigrateType list = list_type_[f];
-    list_del(f);
-    free_block(f, o, list);
-  }
+  pbs.clear();
   (void)first_pb;
   (void)last_pb;
 }
@@ -1181,6 +1214,18 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
       on_pcp = true;
     }
     if (edge_block) result = RangeResult::busy_unmovable;
+    // X3 starts at the head of the free block holding the range's first frame (outer_start)
+    // and wants every pageblock from there ISOLATE (test_pages_isolated). Sequentially that
+    // block lies in the isolated range (X1 split the one across its edge); a block merged
+    // over another caller's isolated pageblock (W7) begins in a pageblock that is not.
+    uint8_t order = 0;
+    const auto outer = owner_[s] ? std::nullopt : containing_free_block(s, order);
+    if (result == RangeResult::ok && outer)
+      for (uint64_t p = *outer; p < e; p += raw(machine_.pageblock_pages()))
+        if (labels_[p >> machine_.pageblock_order] != MigrateType::isolate) {
+          result = RangeResult::busy_unmovable;
+          break;
+        }
   }
   if (result == RangeResult::ok) {
     take_range(s, e);
@@ -1197,7 +1242,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
   if (result != RangeResult::ok && faults_.on(Fault::leave_isolated_on_failure))
     if (!isolated().empty()) isolated().erase(isolated().begin());  // the first pageblock stays ISOLATE
   unisolate(first_pb, last_pb, mode);
-  step(StepInfo{.label = StepLabel::undo, .first_pb = first_pb, .last_pb = last_pb});
+  step(StepInfo{.label = StepLabel::undo, .first_pb = first_pb, .last_pb = last_pb, .merged_over_isolated = last_merged_over_});
   return result;
 }
 

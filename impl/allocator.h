@@ -58,6 +58,7 @@ struct StepInfo {
   uint8_t drained_cpu = 0;                      // pcp_drain: the CPU whose lists were drained
   MigrateType type_read = MigrateType::movable;  // read_type: the pageblock type the free read (F2)
   std::optional<uint64_t> busy_on_pcp;           // take: a frame of the range on a page list (X3, W4)
+  std::optional<uint64_t> merged_over_isolated;  // undo: X5's buddy path merged a free block over this ISOLATE pageblock (W7)
 };
 
 // The concurrent engine (check/concurrent.h) installs one; without it (the sequential
@@ -327,9 +328,12 @@ class Allocator {
   // their lists (I2) and forgets them.
   mutable std::vector<uint32_t> step_free_heads_;
   std::optional<uint64_t> refused_isolated_pb_;  // isolate(): the pageblock found ISOLATE already
-  std::vector<std::pair<uint64_t, uint8_t>> scratch_heads_;  // relabel, unisolate: spares an allocation each
   uint64_t free_pages_ = 0, free_cma_pages_ = 0, free_isolated_pages_ = 0;
   uint64_t isolated_pageblocks_ = 0;
+  // W7: the ISOLATE pageblocks (of another caller) that X5's buddy path merged a free block
+  // over, while they stay ISOLATE; I2's B13 clause lets a free block cover these.
+  std::vector<uint64_t> merged_over_isolated_;
+  std::optional<uint64_t> last_merged_over_;  // the last unisolate's first such pageblock, for its undo step
   uint64_t allocated_pages_ = 0;
   uint64_t alloc_serial_ = 0;
   uint64_t moves_total_ = 0;

@@ -102,7 +102,9 @@ std::optional<Violation> Allocator::check_free_list(uint64_t f, uint8_t o) const
                   "free block at " + s(f) + " sits on the " + name(t) + " list of a " + name(label) + " pageblock");
   if (profile_ == Profile::linux_6_12 && o > B)
     for (uint64_t pb = (f >> B) + 1; pb < (f + size) >> B; ++pb)
-      CMA_INVARIANT(labels_[pb] == label, "I2", Pfn{pb << B},
+      CMA_INVARIANT(labels_[pb] == label ||
+                        std::find(merged_over_isolated_.begin(), merged_over_isolated_.end(), pb) != merged_over_isolated_.end(),
+                    "I2", Pfn{pb << B},
                     "free block at " + s(f) + " of order " + s(o) + " has pageblocks labelled " + name(label) + " and " +
                         name(labels_[pb]) + " (B13)");
   return std::nullopt;

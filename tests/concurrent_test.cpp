@@ -482,3 +482,22 @@ TEST(Concurrent, TheAuditFindsNoOrderForAnAllocationDuringAnotherCpusIsolation) 
   EXPECT_NE(r.inconclusive_reason.find("audit: no linearization of the 4 operations"), std::string::npos)
       << r.inconclusive_reason;
 }
+
+// W7: undoing one caller's pageblock merges a free block over the neighbouring pageblock
+// another caller holds ISOLATE (X5's buddy path, as both kernels do); I2 lets the block be,
+// the undo step names it, and the other caller's check then fails from outer_start (X3), so
+// it takes its next window (the trace's `=> ok pfn=4`). Under linux-6.12 impl first merged
+// the whole range's blocks itself, and I2 reported B13.
+TEST(Concurrent, W7AnUndoMergesOverAnotherCallersIsolation) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
+                             "corpus/concurrent/W7-undo-merges-over-another-callers-isolation.trace"));
+  for (const Profile p : {Profile::linux_6_12, Profile::linux_6_1}) {
+    ConcurrentOptions o;
+    o.profile = p;
+    o.want_table = true;
+    const ConcurrentResult r = run_concurrent(t, o);
+    EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+    EXPECT_NE(r.table.find("re-merged over pageblock 1, which another operation holds ISOLATE (W7)"), std::string::npos)
+        << r.table;
+  }
+}
