@@ -87,6 +87,10 @@ struct OpRecord {
   // frees then read the label again (has_isolate_pageblock).
   bool isolated_elsewhere = false;
   bool isolated_elsewhere_at_take = false;
+  // W6: its windows whose isolation met a pageblock another operation in flight owned.
+  std::vector<model::Model::ForeignRefusal> foreign_refusals;
+  // W6: the pageblocks other operations held ISOLATE at its commit step (a block operation's).
+  std::vector<model::Model::PageblockRange> foreign_isolation, foreign_isolation_at_take;
   std::vector<model::Model::ReservedView> view;  // W1
   Outcome out;
 };
@@ -608,6 +612,8 @@ class Engine final : public impl::StepHook {
             if (owner == kNoOwner)
               return stop(Violation{"I7'", "pageblock " + num(pb) + " is ISOLATE, but no operation in flight isolated it",
                                     where});
+            // The obstacle, checked: another operation's isolation, present at this step (W6).
+            if (owner != me) rec.foreign_refusals.push_back({info.first_pb, pb});
             const Op& mine = std::get<Op>(trace_.statements[rec.statement].body);
             const Op& theirs = std::get<Op>(trace_.statements[records_[owner].statement].body);
             if (std::holds_alternative<CmaAlloc>(mine) && std::holds_alternative<CmaAlloc>(theirs))
@@ -648,6 +654,7 @@ class Engine final : public impl::StepHook {
                                 Pfn{*info.busy_on_pcp}});
         rec.last_take = step_;
         rec.isolated_elsewhere_at_take = isolated_by_others(me);
+        rec.foreign_isolation_at_take = isolation_of_others(me);
         if (rec.lru_window) {  // lru_cache_enable ran just before the take
           rec.lru_window = false;
           --lru_windows_;
@@ -683,6 +690,7 @@ class Engine final : public impl::StepHook {
       const bool at_take = rec.out.ok && is_contiguous(op) && rec.last_take;
       rec.commit = at_take ? *rec.last_take : step_;
       rec.isolated_elsewhere = at_take ? rec.isolated_elsewhere_at_take : isolated_by_others(me);
+      rec.foreign_isolation = at_take ? rec.foreign_isolation_at_take : isolation_of_others(me);
     }
     log(LogRow::Kind::op_end, cpu, {});
     if (const auto* ca = std::get_if<CmaAlloc>(&op); ca && rec.out.ok) {
@@ -710,6 +718,20 @@ class Engine final : public impl::StepHook {
     bool quiet = true;
     for (const Thread& th : threads_) quiet = quiet && !th.in_op;
     if (quiet) quiescent_checks();
+  }
+
+  // The pageblocks other operations in flight own (I7'), as maximal runs of one owner.
+  std::vector<model::Model::PageblockRange> isolation_of_others(int me) const {
+    std::vector<model::Model::PageblockRange> out;
+    for (uint64_t pb = 0; pb < iso_owner_.size(); ++pb) {
+      const int owner = iso_owner_[pb];
+      if (owner == kNoOwner || owner == me) continue;
+      if (!out.empty() && out.back().last + 1 == pb && iso_owner_[pb - 1] == owner)
+        out.back().last = pb;
+      else
+        out.push_back({pb, pb});
+    }
+    return out;
   }
 
   bool isolated_by_others(int me) const {
@@ -821,10 +843,14 @@ class Engine final : public impl::StepHook {
     m.set_pending_pcp_drains(rec.pcp_drains);
     m.set_free_type_read(rec.type_read);
     m.set_isolated_elsewhere(rec.isolated_elsewhere);
+    m.set_foreign_refusals(rec.foreign_refusals);
+    m.set_foreign_isolation(rec.foreign_isolation);
     auto v = m.apply(op, rec.out, mine);
     m.set_pcp_bypass(false);
     m.set_free_type_read(std::nullopt);
     m.set_isolated_elsewhere(false);
+    m.set_foreign_refusals({});
+    m.set_foreign_isolation({});
     const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
     if (!v && differ)
       v = Violation{"K1", "impl " + outcome_text(rec.out) + ", model " + outcome_text(mine), rec.out.ok ? std::optional(rec.out.pfn) : std::nullopt};

@@ -246,6 +246,8 @@ void FreeMemory::relabel(uint64_t first_pb, std::span<const MigrateType> labels)
       const uint64_t free = free_frames_in_pageblock(pb);
       free_by_label_[index(labels_[pb])] -= free;
       free_by_label_[index(labels[pb - first_pb])] += free;
+      isolated_pageblocks_ -= labels_[pb] == MigrateType::isolate;
+      isolated_pageblocks_ += labels[pb - first_pb] == MigrateType::isolate;
       labels_[pb] = labels[pb - first_pb];
     }
     // Wholeness of the blocks above pageblock_order that hold these pageblocks, bottom up.
@@ -297,6 +299,8 @@ std::optional<std::string> FreeMemory::self_check() const {
   fresh.derive_all();
   if (fresh.allocated_ != allocated_) return "allocated-frame counts per block drifted";
   if (fresh.whole_ != whole_) return "wholeness (B2) drifted";
+  if (static_cast<uint64_t>(std::count(labels_.begin(), labels_.end(), MigrateType::isolate)) != isolated_pageblocks_)
+    return "the count of ISOLATE pageblocks drifted";
   if (fresh.free_by_label_ != free_by_label_ || fresh.free_total_ != free_total_) return "free counts drifted";
   for (int t = 0; t < kTypes; ++t)
     for (uint8_t k = 0; k <= max_order_; ++k)

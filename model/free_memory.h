@@ -104,6 +104,8 @@ class FreeMemory {
   // Counts (M7).
   uint64_t free_frames() const { return free_total_; }
   uint64_t free_frames_labelled(MigrateType t) const { return free_by_label_[index(t)]; }
+  // Pageblocks labelled ISOLATE (has_isolate_pageblock), kept on relabel.
+  uint64_t isolated_pageblocks() const { return isolated_pageblocks_; }
   uint64_t free_frames_in_pageblock(uint64_t pb) const {
     return (uint64_t{1} << pageblock_order_) - allocated_in(pageblock_order_, pb);
   }
@@ -156,6 +158,7 @@ class FreeMemory {
   uint8_t max_order_;
   bool own_lists_;
   std::vector<MigrateType> labels_;                           // per pageblock
+  uint64_t isolated_pageblocks_ = 0;
   std::vector<MigrateType> lists_;                            // per frame, own_lists_ only (B10)
   std::array<uint64_t, 65> order_start_{};                    // [k]: entry of block (k, 0); [max_order + 1]: end
   std::vector<uint32_t> allocated_;                           // per block: its allocated frames

@@ -117,7 +117,30 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   impl_moves_used_ = 0;
   impl_fallbacks_used_ = 0;
   violation_.reset();
+  // W6: other operations' isolations in force at this operation's commit (linux-6.12).
+  std::vector<std::pair<uint64_t, MigrateType>> foreign_labels;
+  for (const PageblockRange& r : foreign_isolation_) {
+    const uint8_t B = machine_.pageblock_order;
+    std::optional<FreeBlock> across_hi;
+    if (memory_.own_lists()) {
+      across_hi = split_edges_linux_6_1(r.first, r.last, true);
+    } else {
+      split_outside(r.first << B, true);
+      split_outside((r.last + 1) << B, false);
+    }
+    for (uint64_t pb = r.first; pb <= r.last; ++pb) {
+      foreign_labels.emplace_back(pb, memory_.pageblock_label(pb));
+      memory_.relabel(pb, MigrateType::isolate);
+      if (memory_.own_lists()) move_pageblock_lists(pb, MigrateType::isolate);
+    }
+    if (across_hi) memory_.set_list(*across_hi, MigrateType::isolate);
+  }
   std::visit([&](const auto& o) { execute(o, mine); }, op);
+  for (const auto& [pb, label] : foreign_labels) {
+    memory_.relabel(pb, label);
+    if (memory_.own_lists()) move_pageblock_lists(pb, label);
+  }
+  foreign_isolation_.clear();
   reserved_view_.clear();  // a view is for one operation
   // K2: every block impl moved must be a block the model moved, in the same order.
   if (consulting() && impl_moves_used_ < impl_->moves.size()) {
@@ -256,12 +279,7 @@ void Model::pcp_flush(uint8_t cpu) {
   pcp_pages_[cpu] = 0;
 }
 
-bool Model::any_isolated() const {
-  if (isolated_elsewhere_) return true;
-  for (uint64_t pb = 0; pb < machine_.pages >> machine_.pageblock_order; ++pb)
-    if (memory_.pageblock_label(pb) == MigrateType::isolate) return true;
-  return false;
-}
+bool Model::any_isolated() const { return isolated_elsewhere_ || memory_.isolated_pageblocks() > 0; }
 
 void Model::drain_all_pcp() {  // drain_all_pages
   for (uint8_t c = 0; c < kCpus; ++c)
@@ -952,15 +970,19 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
   const MigrateType caller = mode == Mode::cma ? MigrateType::cma : MigrateType::movable;
   // X1 in normal mode: the first pageblock refused in isolation order (first, last, then
   // the middle ones ascending); the pageblocks before it were isolated, the others not.
+  // W6 (concurrency): a pageblock another operation held ISOLATE when this window was
+  // isolated refuses it too (set_isolated_elsewhere's sibling, set_foreign_refusals).
+  std::optional<uint64_t> foreign;
+  if (foreign_refusal_ < foreign_refusals_.size() && foreign_refusals_[foreign_refusal_].first_pb == first_pb)
+    foreign = foreign_refusals_[foreign_refusal_++].refused_pb;
+  auto refuses = [&](uint64_t pb) { return pb == foreign || (mode == Mode::normal && pageblock_unmovable(pb)); };
   std::optional<uint64_t> refused;
-  if (mode == Mode::normal) {
-    if (pageblock_unmovable(first_pb))
-      refused = first_pb;
-    else if (last_pb != first_pb && pageblock_unmovable(last_pb))
-      refused = last_pb;
-    for (uint64_t pb = first_pb + 1; !refused && pb < last_pb; ++pb)
-      if (pageblock_unmovable(pb)) refused = pb;
-  }
+  if (refuses(first_pb))
+    refused = first_pb;
+  else if (last_pb != first_pb && refuses(last_pb))
+    refused = last_pb;
+  for (uint64_t pb = first_pb + 1; !refused && pb < last_pb; ++pb)
+    if (refuses(pb)) refused = pb;
   if (refused == first_pb) return RangeResult::busy_unmovable;  // nothing isolated, nothing changed
   auto isolated = [&](uint64_t pb) {
     if (!refused) return true;

@@ -101,6 +101,26 @@ class Model {
   // ISOLATE pageblock when it committed, so linux-6.1's frees read the label again
   // (has_isolate_pageblock is true) though no pageblock of the model is ISOLATE.
   void set_isolated_elsewhere(bool b) { isolated_elsewhere_ = b; }
+  // Concurrency (W6): for the next operation only, the windows whose isolation found a
+  // pageblock another operation held ISOLATE, in the order they were tried: the window
+  // starting at pageblock first_pb was refused at refused_pb (X1). The checker has checked
+  // that another operation in flight owned refused_pb then (I7').
+  struct ForeignRefusal {
+    uint64_t first_pb = 0, refused_pb = 0;
+  };
+  // Concurrency (W6): for the next operation only, the pageblocks other operations held
+  // ISOLATE when it committed, as runs of one isolating operation each. Under linux-6.12
+  // the model isolates them for the operation (X1's labels and edge splits) and gives them
+  // their labels back after it; the isolating operation, applied whole at its own commit,
+  // isolates and undoes them itself. (linux-6.1's lists are left alone: not stated yet.)
+  struct PageblockRange {
+    uint64_t first = 0, last = 0;
+  };
+  void set_foreign_isolation(std::vector<PageblockRange> r) { foreign_isolation_ = std::move(r); }
+  void set_foreign_refusals(std::vector<ForeignRefusal> r) {
+    foreign_refusals_ = std::move(r);
+    foreign_refusal_ = 0;
+  }
 
   // Transient references (E1-E4): how many every CPU's batches hold, and each one as
   // batch_entry() encodes it (sorted).
@@ -291,6 +311,9 @@ class Model {
   bool pcp_bypass_ = false;
   std::optional<MigrateType> free_type_read_;
   bool isolated_elsewhere_ = false;
+  std::vector<ForeignRefusal> foreign_refusals_;  // set_foreign_refusals
+  std::vector<PageblockRange> foreign_isolation_;  // set_foreign_isolation
+  size_t foreign_refusal_ = 0;                    // the windows that used theirs
   std::vector<PcpDrains> pending_pcp_drains_;  // set_pending_pcp_drains
   size_t pcp_drain_attempt_ = 0;             // the isolations that used theirs
   uint8_t cpu_ = 0;

@@ -33,7 +33,7 @@ grep -q "does-not-exist.trace: error: no such file or directory" "$tmp/err" || f
 "$bin" replay -q "$root/corpus/traces/A3-lowest-window-first.trace" 2>/dev/null || [ ! -f "$root/corpus/traces/A3-lowest-window-first.trace" ] || fail "good trace did not pass"
 # A concurrent trace whose model comparison is inconclusive passes (exit 0) on impl's checks,
 # and its last line says so rather than "in lockstep" (docs/concurrency.md, "Inconclusive").
-inc="$root/corpus/concurrent/inconclusive-allocation-during-another-cpus-isolation.trace"
+inc="$root/corpus/concurrent/inconclusive-move-target-during-another-cpus-isolation.trace"
 if [ -f "$inc" ]; then
   out=$("$bin" replay "$inc" 2>&1); rc=$?
   [ $rc -eq 0 ] || fail "inconclusive trace: exit $rc, want 0"

@@ -249,57 +249,83 @@ ZooResult run_random(impl::Fault fault, double seconds, uint64_t seed, Trace* co
   return r;
 }
 
+// The named worlds, each in `profile` when one is given (else its own); false, with the
+// reason in r.note, when one does not load.
+bool load_worlds(const std::vector<std::string>& names, std::optional<Profile> profile, std::vector<explore::World>& worlds,
+                 ZooResult& r) {
+  for (const std::string& name : names) {
+    std::ostringstream err;
+    worlds.emplace_back();
+    if (!explore::load_world(name, worlds.back(), err)) {
+      r.note = err.str();
+      return false;
+    }
+    if (profile) worlds.back().trace.machine.profile = *profile;
+  }
+  return true;
+}
+
+// What one bounded search of one world came to.
+enum class SearchEnd { found, complete, cut_short, error };
+
+// Iterative deepening across the worlds: each level (a depth, a preemption bound) in every
+// world before the next level. Each search starts over; the levels before the last cost a
+// small fraction of it. `search(level, world, seconds_left)` fills r when it finds something
+// (or fails) and says how it ended.
+template <class Search>
+void deepen_across_worlds(ZooResult& r, const std::vector<explore::World>& worlds, unsigned max_level, double seconds,
+                          const std::string& not_found, Search&& search) {
+  const auto t0 = Clock::now();
+  for (unsigned level = 0; level <= max_level; ++level)
+    for (const explore::World& w : worlds) {
+      const double left = seconds - since(t0);
+      if (left <= 0) {
+        r.seconds = seconds;
+        return;
+      }
+      switch (search(level, w, left)) {
+        case SearchEnd::found:
+          r.detected = true;
+          r.seconds = since(t0);
+          r.world = w.name;
+          return;
+        case SearchEnd::error: return;
+        case SearchEnd::cut_short: r.seconds = seconds; return;
+        case SearchEnd::complete: break;
+      }
+    }
+  r.seconds = since(t0);
+  r.note = not_found;
+}
+
 ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Trace* counterexample,
                       std::string* counterexample_text, Profile profile) {
   ZooResult r;
   r.fault = fault;
   r.engine = Engine::explore;
   std::vector<explore::World> worlds;
-  for (const std::string& name : explore::zoo_worlds()) {
-    std::ostringstream err;
-    worlds.emplace_back();
-    if (!explore::load_world(name, worlds.back(), err)) {
-      r.note = err.str();
-      return r;
-    }
-    worlds.back().trace.machine.profile = profile;
-  }
-  const auto t0 = Clock::now();
-  // Iterative deepening across the worlds: each depth in every world before the next depth.
-  // (Each search starts over; the levels before the last cost a small fraction of it.)
-  for (unsigned depth = 0; depth <= max_depth; ++depth)
-    for (const explore::World& w : worlds) {
-      explore::Options o;
-      o.depth = depth;
-      o.faults.add(fault);
-      o.seconds = seconds - since(t0);
-      if (o.seconds <= 0) {
-        r.seconds = seconds;
-        return r;
-      }
-      const explore::Result res = explore::explore(w, o);
-      r.executions += res.sequences;
-      if (!res.error.empty()) {
-        r.note = res.error;
-        return r;
-      }
-      if (res.violation) {
-        r.detected = true;
-        r.seconds = since(t0);
-        r.rule = res.violation->finding.violation.rule;
-        r.depth = static_cast<int>(res.violation->depth);
-        r.world = w.name;
-        if (counterexample) *counterexample = res.violation->trace;
-        if (counterexample_text) *counterexample_text = explore::counterexample_text(w, o, res);
-        return r;
-      }
-      if (!res.complete) {
-        r.seconds = seconds;
-        return r;
-      }
-    }
-  r.seconds = since(t0);
-  r.note = "not found at depth <= " + std::to_string(max_depth);
+  if (!load_worlds(explore::zoo_worlds(), profile, worlds, r)) return r;
+  deepen_across_worlds(r, worlds, max_depth, seconds, "not found at depth <= " + std::to_string(max_depth),
+                       [&](unsigned depth, const explore::World& w, double left) {
+                         explore::Options o;
+                         o.depth = depth;
+                         o.faults.add(fault);
+                         o.seconds = left;
+                         const explore::Result res = explore::explore(w, o);
+                         r.executions += res.sequences;
+                         if (!res.error.empty()) {
+                           r.note = res.error;
+                           return SearchEnd::error;
+                         }
+                         if (res.violation) {
+                           r.rule = res.violation->finding.violation.rule;
+                           r.depth = static_cast<int>(res.violation->depth);
+                           if (counterexample) *counterexample = res.violation->trace;
+                           if (counterexample_text) *counterexample_text = explore::counterexample_text(w, o, res);
+                           return SearchEnd::found;
+                         }
+                         return res.complete ? SearchEnd::complete : SearchEnd::cut_short;
+                       });
   return r;
 }
 
@@ -309,54 +335,34 @@ ZooResult run_explore_concurrent(impl::Fault fault, double seconds, unsigned max
   r.fault = fault;
   r.engine = Engine::explore_concurrent;
   std::vector<explore::World> worlds;
-  for (const std::string& name : explore::zoo_concurrent_worlds()) {
-    std::ostringstream err;
-    worlds.emplace_back();
-    if (!explore::load_world(name, worlds.back(), err)) {
-      r.note = err.str();
-      return r;
-    }
-    if (profile) worlds.back().trace.machine.profile = *profile;  // else each world's own
-  }
-  const auto t0 = Clock::now();
-  for (unsigned k = 0; k <= max_preemptions; ++k)
-    for (const explore::World& w : worlds) {
-      explore::InterleavingOptions o;
-      o.cpus = 2;
-      o.ops_per_cpu = 1;
-      o.preemptions = k;
-      o.min_preemptions = k;
-      o.faults.add(fault);
-      o.seconds = seconds - since(t0);
-      if (o.seconds <= 0) {
-        r.seconds = seconds;
-        return r;
-      }
-      const explore::InterleavingResult res = explore::explore_interleavings(w, o);
-      r.executions += res.runs;
-      if (!res.error.empty()) {
-        r.note = res.error;
-        return r;
-      }
-      if (res.violation) {
-        r.detected = true;
-        r.seconds = since(t0);
-        r.rule = res.violation->finding.violation.rule;
-        r.depth = static_cast<int>(res.violation->operations);
-        r.preemptions = static_cast<int>(res.violation->preemptions);
-        r.world = w.name;
-        r.shrunk_statements = res.violation->trace.statements.size();
-        if (counterexample) *counterexample = res.violation->trace;
-        if (counterexample_text) *counterexample_text = explore::interleaving_counterexample_text(w, o, res);
-        return r;
-      }
-      if (!res.complete) {
-        r.seconds = seconds;
-        return r;
-      }
-    }
-  r.seconds = since(t0);
-  r.note = "not found with <= " + std::to_string(max_preemptions) + " preemptions";
+  if (!load_worlds(explore::zoo_concurrent_worlds(), profile, worlds, r)) return r;
+  deepen_across_worlds(r, worlds, max_preemptions, seconds,
+                       "not found with <= " + std::to_string(max_preemptions) + " preemptions",
+                       [&](unsigned k, const explore::World& w, double left) {
+                         explore::InterleavingOptions o;
+                         o.cpus = 2;
+                         o.ops_per_cpu = 1;
+                         o.preemptions = k;
+                         o.min_preemptions = k;
+                         o.faults.add(fault);
+                         o.seconds = left;
+                         const explore::InterleavingResult res = explore::explore_interleavings(w, o);
+                         r.executions += res.runs;
+                         if (!res.error.empty()) {
+                           r.note = res.error;
+                           return SearchEnd::error;
+                         }
+                         if (res.violation) {
+                           r.rule = res.violation->finding.violation.rule;
+                           r.depth = static_cast<int>(res.violation->operations);
+                           r.preemptions = static_cast<int>(res.violation->preemptions);
+                           r.shrunk_statements = res.violation->trace.statements.size();
+                           if (counterexample) *counterexample = res.violation->trace;
+                           if (counterexample_text) *counterexample_text = explore::interleaving_counterexample_text(w, o, res);
+                           return SearchEnd::found;
+                         }
+                         return res.complete ? SearchEnd::complete : SearchEnd::cut_short;
+                       });
   return r;
 }
 
