@@ -603,6 +603,7 @@ class Engine final : public impl::StepHook {
                                                " and again by " + op_text(rec),
                                     Pfn{pb << trace_.machine.pageblock_order}});
             iso_owner_[pb] = me;
+            ++iso_owned_;
           }
         } else {
           if (info.refused_isolated_pb) {
@@ -627,7 +628,10 @@ class Engine final : public impl::StepHook {
         break;
       case StepLabel::undo:
         for (uint64_t pb = info.first_pb; pb <= info.last_pb; ++pb)
-          if (iso_owner_[pb] == me) iso_owner_[pb] = kNoOwner;
+          if (iso_owner_[pb] == me) {
+            iso_owner_[pb] = kNoOwner;
+            --iso_owned_;
+          }
         break;
       case StepLabel::drain:
         // E3: lru_cache_disable, applied to the model at this step (set_lru_events_external).
@@ -690,7 +694,8 @@ class Engine final : public impl::StepHook {
       const bool at_take = rec.out.ok && is_contiguous(op) && rec.last_take;
       rec.commit = at_take ? *rec.last_take : step_;
       rec.isolated_elsewhere = at_take ? rec.isolated_elsewhere_at_take : isolated_by_others(me);
-      rec.foreign_isolation = at_take ? rec.foreign_isolation_at_take : isolation_of_others(me);
+      // W6 matters to the operations that take free blocks (an allocation, a move's target).
+      if (takes_free_blocks(op)) rec.foreign_isolation = at_take ? rec.foreign_isolation_at_take : isolation_of_others(me);
     }
     log(LogRow::Kind::op_end, cpu, {});
     if (const auto* ca = std::get_if<CmaAlloc>(&op); ca && rec.out.ok) {
@@ -723,6 +728,7 @@ class Engine final : public impl::StepHook {
   // The pageblocks other operations in flight own (I7'), as maximal runs of one owner.
   std::vector<model::Model::PageblockRange> isolation_of_others(int me) const {
     std::vector<model::Model::PageblockRange> out;
+    if (iso_owned_ == 0) return out;
     for (uint64_t pb = 0; pb < iso_owner_.size(); ++pb) {
       const int owner = iso_owner_[pb];
       if (owner == kNoOwner || owner == me) continue;
@@ -734,7 +740,13 @@ class Engine final : public impl::StepHook {
     return out;
   }
 
+  static bool takes_free_blocks(const Op& op) {
+    return std::holds_alternative<Alloc>(op) || std::holds_alternative<Migrate>(op) || std::holds_alternative<Pin>(op) ||
+           is_contiguous(op);
+  }
+
   bool isolated_by_others(int me) const {
+    if (iso_owned_ == 0) return false;
     for (int owner : iso_owner_)
       if (owner != kNoOwner && owner != me) return true;
     return false;
@@ -804,8 +816,14 @@ class Engine final : public impl::StepHook {
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return records_[a].commit < records_[b].commit; });
     bool interfered = false;
     for (size_t i : order) interfered = interfered || records_[i].interfered;
-    std::optional<model::Model> before;
-    if (interfered) before = *model_;  // the audit's starting point
+    // The audit's starting point, copied into one kept for the purpose (its tables' memory
+    // is reused from segment to segment).
+    if (interfered) {
+      if (segment_start_)
+        *segment_start_ = *model_;
+      else
+        segment_start_.emplace(*model_);
+    }
     Outcome mine;
     // The lru_cache_disable/enable steps (E3) go to the model in step order among the commits.
     size_t event = 0;
@@ -822,14 +840,14 @@ class Engine final : public impl::StepHook {
         failing_record_ = static_cast<int>(i);
         return stop(Violation{v->rule, op_text(rec) + ": " + v->message, v->where});
       }
-      return audit(order, std::move(*before), op_text(rec) + ": " + v->rule + " " + v->message);
+      return audit(order, *segment_start_, op_text(rec) + ": " + v->rule + " " + v->message);
     }
     apply_lru_events(*model_, event, UINT64_MAX);
     lru_events_.clear();
     if (!full && !interfered) return;
     if (auto d = state_difference(*model_)) {
       if (!interfered) return stop(Violation{"K1", "at quiescence " + d->text, d->where});
-      return audit(order, std::move(*before), "at quiescence after overlapping operations " + d->text);
+      return audit(order, *segment_start_, "at quiescence after overlapping operations " + d->text);
     }
   }
 
@@ -872,7 +890,7 @@ class Engine final : public impl::StepHook {
   // lockstep. Not found within kAuditBudget applications, or no such order: inconclusive,
   // with the commit order's departure and what the audit tried.
   static constexpr uint64_t kAuditBudget = 4096;
-  void audit(const std::vector<size_t>& order, model::Model start, const std::string& commit_order_departure) {
+  void audit(const std::vector<size_t>& order, const model::Model& start, const std::string& commit_order_departure) {
     ++audits_;
     Audit a{.order = order};
     a.must_follow.assign(order.size(), 0);
@@ -983,20 +1001,24 @@ class Engine final : public impl::StepHook {
     impl_.pcp_entries(impl_entries_);
     m.pcp_entries(model_entries_);
     if (impl_entries_ != model_entries_) return differ("the CPUs' page lists hold other entries in impl than in the model (Q2)");
-    impl_entries_.clear();
-    model_entries_.clear();
-    impl_.free_block_entries(impl_entries_);
-    m.free_block_entries(model_entries_);
-    if (impl_entries_ != model_entries_) {
-      size_t i = 0;
-      while (i < impl_entries_.size() && i < model_entries_.size() && impl_entries_[i] == model_entries_[i]) ++i;
-      auto text = [](const std::vector<uint64_t>& v, size_t i) {
-        if (i >= v.size()) return std::string("nothing");
-        return "order " + num(v[i] >> 4 & 0xff) + " at pfn " + num(v[i] >> 12) + " on " +
-               label_name(static_cast<MigrateType>(v[i] & 0xf)) + "'s list";
-      };
-      return differ("the free blocks differ: impl has " + text(impl_entries_, i) + ", the model " + text(model_entries_, i),
-                    Pfn{(i < impl_entries_.size() ? impl_entries_[i] : model_entries_[i]) >> 12});
+    // (linux-6.12 keeps every free block on its label's list, B11; the labels are compared
+    // below. Only linux-6.1's lists can differ from the labels, B10.)
+    if (trace_.machine.profile != Profile::linux_6_12) {
+      impl_entries_.clear();
+      model_entries_.clear();
+      impl_.free_block_entries(impl_entries_);
+      m.free_block_entries(model_entries_);
+      if (impl_entries_ != model_entries_) {
+        size_t i = 0;
+        while (i < impl_entries_.size() && i < model_entries_.size() && impl_entries_[i] == model_entries_[i]) ++i;
+        auto text = [](const std::vector<uint64_t>& v, size_t i) {
+          if (i >= v.size()) return std::string("nothing");
+          return "order " + num(v[i] >> 4 & 0xff) + " at pfn " + num(v[i] >> 12) + " on " +
+                 label_name(static_cast<MigrateType>(v[i] & 0xf)) + "'s list";
+        };
+        return differ("the free blocks differ: impl has " + text(impl_entries_, i) + ", the model " + text(model_entries_, i),
+                      Pfn{(i < impl_entries_.size() ? impl_entries_[i] : model_entries_[i]) >> 12});
+      }
     }
     const uint8_t B = trace_.machine.pageblock_order;
     for (uint64_t pb = 0; pb < iso_owner_.size(); ++pb)
@@ -1070,6 +1092,8 @@ class Engine final : public impl::StepHook {
   std::vector<LruEvent> lru_events_;  // E3 steps not yet applied to the model
   uint32_t lru_windows_ = 0;          // operations between their drain and take steps
   std::vector<int> iso_owner_;
+  uint64_t iso_owned_ = 0;  // pageblocks iso_owner_ gives an owner
+  std::optional<model::Model> segment_start_;
   std::vector<uint32_t> want_;
   std::vector<uint64_t> impl_entries_, model_entries_;
   std::vector<uint8_t> preempted_;
