@@ -44,6 +44,21 @@ if [ -f "$inc" ]; then
   echo "$out" | grep -q "^replay: 2 inputs: 2 passed (1 with the model comparison inconclusive), 0 failed, 0 malformed$" ||
     fail "summary does not count the inconclusive run: $out"
 fi
+# race --inconclusive-out: the inconclusive runs by kind, one trace of each that replays
+# as inconclusive (exit 0, its last line says so), and the first run the audit linearized.
+out=$("$bin" race -q --programs 300 --out "" --inconclusive-out "$tmp/inc" 2>&1); rc=$?
+[ $rc -eq 0 ] || fail "race on the correct build: exit $rc, want 0: $out"
+echo "$out" | grep -q "^inconclusive, by kind" || fail "race prints no kinds: $out"
+echo "$out" | grep -q "^audit: [0-9]* segments departed from the commit order, [0-9]* of them linearized" ||
+  fail "race prints no audit line: $out"
+first=$(ls "$tmp/inc"/inconclusive-001-*.trace 2>/dev/null | head -n 1)
+[ -n "$first" ] || fail "no inconclusive trace written: $(ls "$tmp/inc")"
+out=$("$bin" replay "$first" 2>&1); rc=$?
+[ $rc -eq 0 ] || fail "an inconclusive trace replays with exit $rc, want 0"
+echo "$out" | tail -n 1 | grep -q "model comparison inconclusive)$" || fail "inconclusive trace's last line: $(echo "$out" | tail -n 1)"
+[ -f "$tmp/inc/audited-first.trace" ] || fail "no audited-first.trace"
+out=$("$bin" replay "$tmp/inc/audited-first.trace" 2>&1)
+echo "$out" | grep -q "audit: the commit order departed: .* the audit linearized the" || fail "audited trace shows no audit: $out"
 "$bin" bogus >/dev/null 2>&1; [ $? -eq 2 ] || fail "unknown command must exit 2"
 "$bin" --help | grep -q "^  replay " || fail "--help lists replay"
 "$bin" replay --help | grep -q -- "--impl-only" || fail "replay --help lists options"
