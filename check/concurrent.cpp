@@ -16,6 +16,7 @@
 #include <sstream>
 #include <vector>
 
+#include "check/footprint.h"
 #include "impl/allocator.h"
 #include "model/model.h"
 #include "trace/print.h"
@@ -112,9 +113,22 @@ class Engine final : public impl::StepHook {
       model_->set_lru_events_external(true);
     }
     impl_.set_step_hook(this);
+    footprint_faults_.no_cma_mutex = options.faults.on(impl::Fault::no_cma_mutex);
+    footprint_faults_.clear_bits_first = options.faults.on(impl::Fault::release_clears_bits_first);
+    if (options.footprint_faults_told) footprint_faults_ = *options.footprint_faults_told;
     threads_.resize(trace_.machine.cpus);
     for (size_t i = 0; i < trace_.statements.size(); ++i)
       if (std::holds_alternative<Op>(trace_.statements[i].body)) threads_[trace_.statements[i].thread].ops.push_back(i);
+    for (uint8_t t = 0; t < threads_.size(); ++t) {
+      Thread& th = threads_[t];
+      th.whole.resize(th.ops.size());
+      th.left.assign(th.ops.size() + 1, Footprint{});
+      for (size_t i = th.ops.size(); i-- > 0;) {
+        th.whole[i] = op_footprint(std::get<Op>(trace_.statements[th.ops[i]].body), t);
+        th.left[i] = th.left[i + 1];
+        th.left[i] |= th.whole[i];
+      }
+    }
     const uint64_t pbs = trace_.machine.pages >> trace_.machine.pageblock_order;
     iso_owner_.assign(pbs, kNoOwner);
     if (options_.choices && options_.kind == ScheduleKind::pct) {
@@ -164,6 +178,8 @@ class Engine final : public impl::StepHook {
     res.audit_notes = audit_notes_;
     res.inconclusive_reason = inconclusive_reason_;
     res.choice_points = std::move(choice_points_);
+    res.choices_offered = choice_points_met_;
+    res.choices_commuting = skipped_choice_points_;
     if (options_.want_table || res.status != RunStatus::ok) res.table = table();
     return res;
   }
@@ -211,6 +227,13 @@ class Engine final : public impl::StepHook {
     int record = -1;  // OpRecord in flight
     std::array<uint32_t, kLabels> occurrences{};
     int priority = 0;  // PCT
+    // Its last boundary inside the running operation (none before its first step), for the
+    // footprint of what it runs next (check/footprint.h).
+    std::optional<StepLabel> last;
+    bool last_blocked = false, nothing_reserved = false;
+    Footprint declared;  // what it declared before it last ran
+    std::vector<Footprint> whole;  // whole[i]: what its i-th operation may touch
+    std::vector<Footprint> left;   // left[i]: what its operations from the i-th on may touch
     ucontext_t ctx{};  // the first entry
     jmp_buf jmp{};     // every later resumption
     bool started = false;
@@ -352,6 +375,17 @@ class Engine final : public impl::StepHook {
     for (uint8_t t = 0; t < threads_.size(); ++t)
       if (can_run(t)) opts[n++] = t;
     if (draining_ || n <= 1) return fallback;
+    if (options_.choices && options_.kind == ScheduleKind::pct && !b.at_start &&
+        std::find(change_points_.begin(), change_points_.end(), step_) != change_points_.end())
+      threads_[b.cpu].priority = -static_cast<int>(step_);  // a PCT change point: below every other
+    // Conflict-directed choice points: when the step the default schedule runs next commutes
+    // with every other CPU's next step, every choice here gives the same state (a replay's
+    // switches are followed wherever they are).
+    if ((options_.prescribed || options_.choices) && options_.conflict_points && !conflicting(fallback)) {
+      ++skipped_choice_points_;
+      return fallback;
+    }
+    ++choice_points_met_;
     if (options_.prescribed) return prescribed_choice(b, fallback, opts, n);
     if (!options_.choices) {  // replay: the trace's switches
       for (size_t i = 0; i < trace_.switches.size(); ++i) {
@@ -381,8 +415,6 @@ class Engine final : public impl::StepHook {
         }
         return fallback;
       case ScheduleKind::pct: {
-        if (!b.at_start && std::find(change_points_.begin(), change_points_.end(), step_) != change_points_.end())
-          threads_[b.cpu].priority = -static_cast<int>(step_);  // below every other
         uint8_t best = opts[0];
         for (size_t i = 1; i < n; ++i)
           if (threads_[opts[i]].priority > threads_[best].priority) best = opts[i];
@@ -390,6 +422,46 @@ class Engine final : public impl::StepHook {
       }
     }
     return fallback;
+  }
+
+  const Op& op_of(const OpRecord& rec) const { return std::get<Op>(trace_.statements[rec.statement].body); }
+
+  // What CPU `t` touches when it runs next (check/footprint.h).
+  Footprint next_footprint(uint8_t t) const {
+    const Thread& th = threads_[t];
+    NextStep next;
+    next.cpu = t;
+    if (th.in_op) {
+      next.op = &op_of(records_[static_cast<size_t>(th.record)]);
+      next.last = th.last;
+      next.blocked = th.last_blocked;
+      next.nothing_reserved = th.nothing_reserved;
+    } else {
+      next.op = &std::get<Op>(trace_.statements[th.ops[th.next]].body);
+    }
+    return cmacheck::next_footprint(next, footprint_faults_);
+  }
+
+  // Whether the default's next step conflicts with anything another CPU has left to run (its
+  // running operation and its later ones, whether it can run now or waits).
+  bool conflicting(uint8_t fallback) const {
+    const Footprint mine = next_footprint(fallback);
+    for (uint8_t t = 0; t < threads_.size(); ++t) {
+      const Thread& th = threads_[t];
+      if (t != fallback && !th.done && conflict(mine, th.left[th.next])) return true;
+    }
+    return false;
+  }
+
+  // The step that ran must lie inside the footprint its CPU declared before it ran: a footprint
+  // table that forgets a transition would hide schedules without a word.
+  void check_footprint(uint8_t cpu, const OpRecord& rec, const Footprint& ran) {
+    const Thread& th = threads_[cpu];
+    if (th.declared.covers(ran) && th.whole[th.next].covers(ran)) return;
+    stop(Violation{"footprint", op_text(rec) + " ran a step outside the footprint it declared (check/footprint.cpp; " +
+                                    (threads_[cpu].last ? std::string(name(*threads_[cpu].last)) : std::string("its start")) +
+                                    " was its last boundary)",
+                   {}});
   }
 
   // Iterative context bounding (explore's --cpus): every boundary where more than one CPU
@@ -435,6 +507,7 @@ class Engine final : public impl::StepHook {
       std::erase(preempted_, pick);
       Thread& th = threads_[pick];
       if (!th.in_op) start_op(pick);
+      th.declared = next_footprint(pick);
       resume(pick);
       b = after_event(pick);
       last_ = b;
@@ -458,6 +531,9 @@ class Engine final : public impl::StepHook {
     Thread& th = threads_[cpu];
     th.in_op = true;
     th.occurrences.fill(0);
+    th.last.reset();
+    th.last_blocked = false;
+    th.nothing_reserved = false;
     OpRecord rec;
     rec.statement = th.ops[th.next];
     rec.cpu = cpu;
@@ -484,6 +560,10 @@ class Engine final : public impl::StepHook {
       case EventKind::step:
         b.label = event_.info.label;
         b.occurrence = ++th.occurrences[static_cast<size_t>(b.label)];
+        if (!draining_) check_footprint(cpu, rec, step_footprint(b.label, event_.info.area, op_of(rec)));
+        th.last = b.label;
+        th.last_blocked = false;
+        th.nothing_reserved = b.label == StepLabel::reserve && event_.info.nbits == 0;
         if (!draining_) on_step(cpu, rec, event_.info);
         break;
       case EventKind::blocked: {
@@ -491,6 +571,14 @@ class Engine final : public impl::StepHook {
         const StepLabel label = event_.info.label == StepLabel::lru_wait ? StepLabel::lru_wait : StepLabel::mutex;
         b.label = label;
         b.occurrence = ++th.occurrences[static_cast<size_t>(label)];
+        if (!draining_) {
+          Footprint waited;
+          if (label == StepLabel::mutex) waited.mutex = true;
+          else waited = Footprint::shared_state();
+          check_footprint(cpu, rec, waited);
+        }
+        th.last = label;
+        th.last_blocked = true;
         log(LogRow::Kind::blocked, cpu, event_.info);
         break;
       }
@@ -1097,6 +1185,8 @@ class Engine final : public impl::StepHook {
   std::vector<uint32_t> want_;
   std::vector<uint64_t> impl_entries_, model_entries_;
   std::vector<uint8_t> preempted_;
+  FootprintFaults footprint_faults_;
+  uint64_t choice_points_met_ = 0, skipped_choice_points_ = 0;
   std::vector<Switch> recorded_;
   std::vector<ChoicePoint> choice_points_;
   size_t next_prescribed_ = 0;
@@ -1637,9 +1727,12 @@ RaceResult race(const RaceOptions& o) {
       c.kind = o.kind ? *o.kind : static_cast<ScheduleKind>(schedule.below(3));
       c.pct_depth = 1 + static_cast<uint32_t>(schedule.below(3));
       c.preemptions = 1 + static_cast<uint32_t>(schedule.below(2));
+      c.conflict_points = o.conflict_points;
       ConcurrentResult r = run_concurrent(t, c);
       ++res.runs;
       res.steps += r.steps;
+      res.choices_offered += r.choices_offered;
+      res.choices_commuting += r.choices_commuting;
       res.ops += r.ops;
       res.inconclusive += r.inconclusive;
       res.audits += r.audits;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "check/footprint.h"
 #include "check/runner.h"
 #include "impl/faults.h"
 #include "trace/generate.h"
@@ -64,6 +65,12 @@ struct ConcurrentOptions {
   uint32_t preemptions = 2;
   bool lockstep = true;
   bool want_table = false;  // the step table also for a run that passed
+  // Choices (from `choices` or `prescribed`) only where the default's next step conflicts
+  // with another CPU's (check/footprint.h); false: at every boundary where two CPUs can run.
+  bool conflict_points = true;
+  // Tests only: the footprint table is told these faults instead of those injected, to show
+  // that the check of every step against its declared footprint fires.
+  std::optional<FootprintFaults> footprint_faults_told;
   // The shrinker's replay: a switch that names a step that never comes, or a CPU that cannot
   // run there, is passed over instead of making the trace malformed; `ran` says what ran.
   bool lenient_schedule = false;
@@ -93,6 +100,9 @@ struct ConcurrentResult {
   std::vector<std::string> audit_notes;  // per segment the audit linearized: where and how
   std::string table;  // the step table, one column per CPU
   std::vector<ChoicePoint> choice_points;  // under a prescribed schedule: every one met
+  // Boundaries where more than one CPU could run: offered as choices, and passed over because
+  // the default's next step commuted with every other CPU's (conflict-directed choice points).
+  uint64_t choices_offered = 0, choices_commuting = 0;
 };
 
 ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& options);
@@ -129,11 +139,13 @@ struct RaceOptions {
   impl::FaultSet faults;
   std::optional<Profile> profile;
   bool shrink = true;
+  bool conflict_points = true;  // ConcurrentOptions::conflict_points
   std::function<void(uint64_t programs, uint64_t runs, double seconds)> progress;
 };
 struct RaceResult {
   uint64_t programs = 0, runs = 0, steps = 0, ops = 0, inconclusive = 0;
   uint64_t audits = 0, audited = 0;  // summed over the runs (ConcurrentResult)
+  uint64_t choices_offered = 0, choices_commuting = 0;  // summed over the runs (ConcurrentResult)
   std::optional<Trace> first_audited;  // the first run the audit linearized, as it ran
   // The inconclusive runs by kind (the reason with its numbers and the operation's arguments
   // left out), each with its count and the first program seed and schedule that showed it.

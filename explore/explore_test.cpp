@@ -422,8 +422,11 @@ TEST(Interleavings, TheCorrectBuildHoldsInDuoLiveWithinOnePreemption) {
   // Fixed by the alphabet and the engine's step boundaries: a change in either shows here.
   EXPECT_EQ(r.thread_programs, (std::vector<uint64_t>{23, 20})) << "T1 names m only in touch";
   EXPECT_EQ(r.programs, 460u);
-  EXPECT_EQ(r.levels[0].schedules, 920u) << "each program with either CPU first";
-  EXPECT_EQ(r.levels[1].schedules, 2167u);  // 2,147 before free's read_type step (F2)
+  // Either CPU first, but where the first CPU's first step commutes with all the other has
+  // left (a cma_alloc's search under cma->lock, the other CPU never touching the bitmap):
+  // 920 and 2,167 with a choice at every boundary (2,147 before free's read_type step, F2).
+  EXPECT_EQ(r.levels[0].schedules, 901u);
+  EXPECT_EQ(r.levels[1].schedules, 1648u);
   EXPECT_EQ(r.levels[1].max_schedules, 16u);
 }
 

@@ -1301,7 +1301,7 @@ void Allocator::cma_alloc(HandleId h, AreaId area_id, PageCount count_in, Order 
       out.reason = saw_busy ? FailReason::busy : FailReason::no_window;
       return;
     }
-    if (faults_.on(Fault::bitmap_set_after_unlock)) step(StepLabel::search);  // the stale result is used
+    if (faults_.on(Fault::bitmap_set_after_unlock)) step(StepInfo{.label = StepLabel::search, .area = area_id});  // the stale result is used
     set_bits(a, *j, nbits, true);  // A4
     // The bits are this call's reservation from here on: cma->lock is dropped (cma_alloc).
     step(StepInfo{.label = StepLabel::reserve, .area = area_id, .first_bit = *j, .nbits = nbits});

@@ -50,7 +50,7 @@ enum class FrameRole : uint8_t { free, movable, unmovable, reclaimable, pinned, 
 // impl's tables, so that a step that forgets its effect disagrees with its own report.
 struct StepInfo {
   StepLabel label = StepLabel::op;
-  AreaId area{};                      // reserve, unreserve, clear_bits: the bits concerned
+  AreaId area{};                      // reserve, search, unreserve, clear_bits, free_range: the area
   uint64_t first_bit = 0, nbits = 0;  // (reserve: nbits 0 when no window was found)
   uint64_t first_pb = 0, last_pb = 0;  // isolate, undo: the range's pageblocks
   bool isolated = false;               // isolate: every pageblock was isolated

@@ -46,6 +46,8 @@ int run(RaceArgs& a) {
               static_cast<unsigned long long>(r.programs), static_cast<unsigned long long>(r.runs),
               static_cast<unsigned long long>(r.steps), r.seconds, r.seconds > 0 ? static_cast<double>(r.runs) / r.seconds : 0.0,
               static_cast<unsigned long long>(r.inconclusive));
+  std::printf("choice points: %llu offered, %llu boundaries passed over (the next steps commuted)\n",
+              static_cast<unsigned long long>(r.choices_offered), static_cast<unsigned long long>(r.choices_commuting));
   std::printf("audit: %llu segments departed from the commit order, %llu of them linearized in another order\n",
               static_cast<unsigned long long>(r.audits), static_cast<unsigned long long>(r.audited));
   if (!r.inconclusive_kinds.empty()) {
@@ -130,6 +132,9 @@ Command add(CLI::App& parent) {
       ->capture_default_str();
   add_fault_option(*cmd, a->faults);
   add_profile_option(*cmd, a->options.profile);
+  cmd->add_flag_callback("--every-boundary", [a] { a->options.conflict_points = false; },
+                         "offer a choice at every boundary where two CPUs can run, not only where their next steps "
+                         "conflict (for comparison)");
   cmd->add_flag_callback("--no-shrink", [a] { a->options.shrink = false; }, "write the finding as it ran");
   cmd->add_option("--out", a->out_dir, "write a finding here as found-RULE-SEED.trace (\"\": nowhere)")
       ->type_name("DIR")
@@ -142,8 +147,9 @@ Command add(CLI::App& parent) {
   cmd->add_flag("-q,--quiet", a->quiet, "no progress line");
   cmd->footer(
       "Each program: a small world, a short sequential prefix on T0, then 1-3 operations per CPU.\n"
-      "Each schedule: the scheduler chooses at every step boundary (docs/concurrency.md); the trace\n"
-      "written keeps only the choices that differ from the default schedule, as `switch` lines.\n"
+      "Each schedule: the scheduler chooses at a step boundary where the default's next step conflicts\n"
+      "with another CPU's (docs/concurrency.md, \"Schedulers\"); the trace written keeps only the choices\n"
+      "that differ from the default schedule, as `switch` lines.\n"
       "exit status: 0 no violation, 1 a violation (its trace written), 2 bad input");
   return {cmd, [a] { return run(*a); }};
 }
