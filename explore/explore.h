@@ -147,6 +147,7 @@ struct InterleavingOptions {
   impl::FaultSet faults;
   double seconds = 0;          // stop after this long (0: never); the result is then incomplete
   uint64_t max_programs = 0;   // per bound (0: all)
+  bool conflict_points = true;  // ConcurrentOptions::conflict_points (false: every boundary)
   struct Progress {
     unsigned bound = 0;  // the preemption count being enumerated
     uint64_t programs = 0, programs_total = 0, schedules = 0, runs = 0;

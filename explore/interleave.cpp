@@ -177,6 +177,7 @@ class Search {
     c.faults = options_.faults;
     c.prescribed = &prefix;
     c.setup_ops = setup_ops_;
+    c.conflict_points = options_.conflict_points;
     const ConcurrentResult r = run_concurrent(program, c);
     ++level_.runs;
     if ((level_.runs & 63) == 0) tick();

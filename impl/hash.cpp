@@ -10,7 +10,8 @@
 // *in list order* (B6: which block the next request takes depends on it), the bitmaps,
 // every CPU's batches as a sorted list of (CPU, batch, block's first frame), and every
 // counter (batch_refs and lru_disabled_ among them), so that a counter a fault made drift
-// is not hidden. Walking each list (type, order) records which list every free block is on,
+// is not hidden, and the pageblocks X5 merged a free block over while another caller held
+// them (W7), which I2 exempts. Walking each list (type, order) records which list every free block is on,
 // the list_type_ of its head: under linux-6.1 that can differ from its label (B10) and
 // decides where the block's pieces go and what step 4 may take. list_type_ of a frame that
 // heads no free block is stale and read by nothing, so it is left out.
@@ -99,6 +100,15 @@ uint64_t Allocator::state_hash() const {
       m.add(pcp_entry(c, e.list, Order{e.order}, Pfn{e.pfn}));
       if (profile_ == Profile::linux_6_1) m.add(static_cast<uint64_t>(e.cached));  // the drain frees it as this type
     }
+  }
+  // W7's pageblocks (concurrent runs only): I2 lets a free block over them be, so two states
+  // that differ in them are checked differently. Sorted: the set, not the order found.
+  if (!merged_over_isolated_.empty()) {
+    thread_local std::vector<uint64_t> merged;
+    merged.assign(merged_over_isolated_.begin(), merged_over_isolated_.end());
+    std::sort(merged.begin(), merged.end());
+    m.add(merged.size());
+    for (uint64_t pb : merged) m.add(pb);
   }
   return m.h;
 }

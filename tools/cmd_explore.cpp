@@ -178,6 +178,9 @@ Command add(CLI::App& parent) {
       ->type_name("K")
       ->check(CLI::Validator(CLI::Range(0u, 16u)).description(""))
       ->capture_default_str();
+  cmd->add_flag_callback("--every-boundary", [a] { a->concurrent.conflict_points = false; },
+                         "with --cpus: a choice point at every boundary where two CPUs can run, not only where the "
+                         "default's next step conflicts with what another CPU has left (for comparison)");
   cmd->add_option("--max-programs", a->concurrent.max_programs, "with --cpus: stop after this many programs per bound")
       ->type_name("N");
   cmd->add_flag("-q,--quiet", a->quiet, "no progress line");

@@ -298,6 +298,22 @@ void deepen_across_worlds(ZooResult& r, const std::vector<explore::World>& world
   r.note = not_found;
 }
 
+// How one bounded search (explore's or explore --cpus') ended: its error or its violation's
+// rule into r, `found` telling the rest of the violation to r.
+template <class SearchResult, class Found>
+SearchEnd search_end(ZooResult& r, const SearchResult& res, Found&& found) {
+  if (!res.error.empty()) {
+    r.note = res.error;
+    return SearchEnd::error;
+  }
+  if (res.violation) {
+    r.rule = res.violation->finding.violation.rule;
+    found();
+    return SearchEnd::found;
+  }
+  return res.complete ? SearchEnd::complete : SearchEnd::cut_short;
+}
+
 ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Trace* counterexample,
                       std::string* counterexample_text, Profile profile) {
   ZooResult r;
@@ -313,18 +329,11 @@ ZooResult run_explore(impl::Fault fault, double seconds, unsigned max_depth, Tra
                          o.seconds = left;
                          const explore::Result res = explore::explore(w, o);
                          r.executions += res.sequences;
-                         if (!res.error.empty()) {
-                           r.note = res.error;
-                           return SearchEnd::error;
-                         }
-                         if (res.violation) {
-                           r.rule = res.violation->finding.violation.rule;
+                         return search_end(r, res, [&] {
                            r.depth = static_cast<int>(res.violation->depth);
                            if (counterexample) *counterexample = res.violation->trace;
                            if (counterexample_text) *counterexample_text = explore::counterexample_text(w, o, res);
-                           return SearchEnd::found;
-                         }
-                         return res.complete ? SearchEnd::complete : SearchEnd::cut_short;
+                         });
                        });
   return r;
 }
@@ -348,20 +357,13 @@ ZooResult run_explore_concurrent(impl::Fault fault, double seconds, unsigned max
                          o.seconds = left;
                          const explore::InterleavingResult res = explore::explore_interleavings(w, o);
                          r.executions += res.runs;
-                         if (!res.error.empty()) {
-                           r.note = res.error;
-                           return SearchEnd::error;
-                         }
-                         if (res.violation) {
-                           r.rule = res.violation->finding.violation.rule;
+                         return search_end(r, res, [&] {
                            r.depth = static_cast<int>(res.violation->operations);
                            r.preemptions = static_cast<int>(res.violation->preemptions);
                            r.shrunk_statements = res.violation->trace.statements.size();
                            if (counterexample) *counterexample = res.violation->trace;
                            if (counterexample_text) *counterexample_text = explore::interleaving_counterexample_text(w, o, res);
-                           return SearchEnd::found;
-                         }
-                         return res.complete ? SearchEnd::complete : SearchEnd::cut_short;
+                         });
                        });
   return r;
 }
