@@ -54,6 +54,22 @@ constexpr int kNoOwner = -1;
 
 // Fiber stacks, kept per OS thread: a fuzz target runs thousands of concurrent programs a second.
 thread_local std::array<std::unique_ptr<char[]>, impl::kMaxCpus> t_stacks;
+// Each stack's fiber outlives the run that started it: once its CPU's operations are done it
+// parks in its loop (Engine::fiber_loop) and the next run's CPU of that number jumps back in,
+// so a run costs no getcontext/setcontext (each a system call for the signal mask). A fiber
+// left inside an operation (a run stopped early) is started afresh.
+thread_local std::array<jmp_buf, impl::kMaxCpus> t_home;
+thread_local std::array<bool, impl::kMaxCpus> t_parked{};
+thread_local std::array<void*, impl::kMaxCpus> t_fake_stack{};  // ASan's, while parked
+thread_local std::array<ucontext_t, impl::kMaxCpus> t_first_entry;
+// impl's and the model's tables, handed from one run to the next on this OS thread (their
+// memory only; as check/runner.cpp does for the sequential engine).
+struct SpareTables {
+  impl::Allocator::Tables impl;
+  model::Model::Tables model;
+};
+thread_local SpareTables t_spare;
+constexpr uint64_t kSpareMaxPages = uint64_t{1} << 16;
 
 std::string num(uint64_t v) { return std::to_string(v); }
 
@@ -107,9 +123,11 @@ struct GhostBits {
 class Engine final : public impl::StepHook {
  public:
   Engine(const Trace& trace, const ConcurrentOptions& options)
-      : trace_(with_profile(trace, options.profile)), options_(options), impl_(trace_.machine, trace_.areas, options.faults) {
+      : trace_(with_profile(trace, options.profile)),
+        options_(options),
+        impl_(trace_.machine, trace_.areas, options.faults, std::move(t_spare.impl)) {
     if (options_.lockstep) {
-      model_ = std::make_unique<model::Model>(trace_.machine, trace_.areas);
+      model_ = std::make_unique<model::Model>(trace_.machine, trace_.areas, std::move(t_spare.model));
       model_->set_lru_events_external(true);
     }
     impl_.set_step_hook(this);
@@ -150,11 +168,6 @@ class Engine final : public impl::StepHook {
       ASAN_UNPOISON_MEMORY_REGION(t_stacks[t].get(), kStackSize);  // the frames of the last run's fiber
 #endif
       Thread& th = threads_[t];
-      getcontext(&th.ctx);
-      th.ctx.uc_stack.ss_sp = t_stacks[t].get();
-      th.ctx.uc_stack.ss_size = kStackSize;
-      th.ctx.uc_link = nullptr;
-      makecontext(&th.ctx, &Engine::entry, 0);
       th.done = th.ops.empty();
     }
     schedule_loop();
@@ -182,6 +195,13 @@ class Engine final : public impl::StepHook {
     res.choices_commuting = skipped_choice_points_;
     if (options_.want_table || res.status != RunStatus::ok) res.table = table();
     return res;
+  }
+
+  // After run(): impl's and the model's tables go to the next run on this OS thread.
+  void give_back_tables() {
+    if (trace_.machine.pages > kSpareMaxPages) return;
+    t_spare.impl = std::move(impl_).release_tables();
+    if (model_) t_spare.model = std::move(*model_).release_tables();
   }
 
   // impl::StepHook (runs on a CPU's fiber).
@@ -234,8 +254,7 @@ class Engine final : public impl::StepHook {
     Footprint declared;  // what it declared before it last ran
     std::vector<Footprint> whole;  // whole[i]: what its i-th operation may touch
     std::vector<Footprint> left;   // left[i]: what its operations from the i-th on may touch
-    ucontext_t ctx{};  // the first entry
-    jmp_buf jmp{};     // every later resumption
+    jmp_buf jmp{};  // every resumption but its first (fiber_loop's)
     bool started = false;
   };
   struct Boundary {
@@ -254,18 +273,35 @@ class Engine final : public impl::StepHook {
     impl::StepInfo info;
   };
 
-  static void entry() {
-    Engine* e = t_entry_engine;
+  // A fiber's life: run CPU `cpu`'s operations for the engine that entered it, park, and run
+  // them again for the next engine that jumps back in (t_home).
+  static void fiber_loop() {
     const uint8_t cpu = t_entry_cpu;
+    t_fake_stack[cpu] = nullptr;  // a fresh fiber
+    for (;;) {
+      Engine* e = t_entry_engine;
 #ifdef CMACHECK_ASAN_FIBERS
-    __sanitizer_finish_switch_fiber(nullptr, &e->main_bottom_, &e->main_size_);
+      __sanitizer_finish_switch_fiber(t_fake_stack[cpu], &e->main_bottom_, &e->main_size_);
 #endif
-    e->thread_main(cpu);
-    // Never resumed again: tell ASan this fiber's stack is gone, then leave for good.
+      e->thread_main(cpu);
+      t_parked[cpu] = true;
 #ifdef CMACHECK_ASAN_FIBERS
-    __sanitizer_start_switch_fiber(nullptr, e->main_bottom_, e->main_size_);
+      __sanitizer_start_switch_fiber(&t_fake_stack[cpu], e->main_bottom_, e->main_size_);
 #endif
-    _longjmp(e->main_jmp_, 1);
+      if (!_setjmp(t_home[cpu])) _longjmp(e->main_jmp_, 1);
+    }
+  }
+
+  // The first entry into CPU `cpu`'s stack on this OS thread, or after a run left its fiber
+  // inside an operation: a fresh context (the abandoned frames are overwritten).
+  static void start_fiber(uint8_t cpu) {
+    ucontext_t& ctx = t_first_entry[cpu];
+    getcontext(&ctx);
+    ctx.uc_stack.ss_sp = t_stacks[cpu].get();
+    ctx.uc_stack.ss_size = kStackSize;
+    ctx.uc_link = nullptr;
+    makecontext(&ctx, &Engine::fiber_loop, 0);
+    setcontext(&ctx);
   }
 
   void thread_main(uint8_t cpu) {
@@ -327,7 +363,11 @@ class Engine final : public impl::StepHook {
     if (!_setjmp(main_jmp_)) {
       if (!th.started) {
         th.started = true;
-        setcontext(&th.ctx);
+        if (t_parked[cpu]) {
+          t_parked[cpu] = false;
+          _longjmp(t_home[cpu], 1);
+        }
+        start_fiber(cpu);
       }
       _longjmp(th.jmp, 1);
     }
@@ -1219,7 +1259,9 @@ class Engine final : public impl::StepHook {
 
 ConcurrentResult run_concurrent(const Trace& trace, const ConcurrentOptions& options) {
   auto engine = std::make_unique<Engine>(trace, options);
-  return engine->run();
+  ConcurrentResult r = engine->run();
+  engine->give_back_tables();
+  return r;
 }
 
 // ---------------------------------------------------------------------------------------
