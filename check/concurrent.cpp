@@ -694,11 +694,12 @@ class Engine final : public impl::StepHook {
     log(LogRow::Kind::step, cpu, info);
     switch (info.label) {
       case StepLabel::reserve: {
-        // W1: what the search saw reserved by others, for the model's search of this attempt.
+        // W1: what the search saw set by others (reservations, allocations, releases not yet
+        // cleared), for the model's search of this attempt. An allocation counts too: a
+        // cma_release that commits (free_range) before this operation's commit clears its
+        // bits in the model first.
         for (const GhostBits& g : ghost_bits_)
-          if (g.op != me && g.area == info.area &&
-              (g.kind == GhostBits::Kind::reservation || g.kind == GhostBits::Kind::releasing))
-            rec.view.push_back({rec.searches, g.area, g.first, g.n});
+          if (g.op != me && g.area == info.area) rec.view.push_back({rec.searches, g.area, g.first, g.n});
         ++rec.searches;
         if (info.nbits) ghost_bits_.push_back({GhostBits::Kind::reservation, me, info.area, info.first_bit, info.nbits});
         check_bits(info.area);
@@ -765,11 +766,16 @@ class Engine final : public impl::StepHook {
         // E3: lru_cache_disable, applied to the model at this step (set_lru_events_external).
         rec.lru_window = true;
         ++lru_windows_;
-        lru_events_.push_back({step_, true});
+        model_events_.push_back({step_, ModelEvent::Kind::lru_disable});
         break;
-      case StepLabel::pcp_drain:  // Q4: the model drains that CPU's lists inside the operation
+      case StepLabel::pcp_drain:
+        // Q4: the model drains that CPU's lists inside the operation, at the candidate whose
+        // drain it was; and, when another operation commits between this step and this
+        // operation's commit, at this step too, before that one (a model event, with the
+        // pageblocks isolated now, this operation's and others', ISOLATE).
         if (rec.pcp_drains.empty()) rec.pcp_drains.push_back({});
         rec.pcp_drains.back().cpus |= static_cast<uint8_t>(1u << info.drained_cpu);
+        model_events_.push_back({step_, ModelEvent::Kind::pcp_drain, info.drained_cpu, isolation_of_others(kNoOwner), me});
         break;
       case StepLabel::read_type:  // F2: the model frees the block as the profile decides from it
         rec.type_read = info.type_read;
@@ -790,7 +796,7 @@ class Engine final : public impl::StepHook {
         if (rec.lru_window) {  // lru_cache_enable ran just before the take
           rec.lru_window = false;
           --lru_windows_;
-          lru_events_.push_back({step_, false});
+          model_events_.push_back({step_, ModelEvent::Kind::lru_enable});
         }
         break;
       case StepLabel::op:
@@ -958,7 +964,7 @@ class Engine final : public impl::StepHook {
     bool interfered_so_far = false;
     for (size_t i : order) {
       OpRecord& rec = records_[i];
-      event = apply_lru_events(*model_, event, rec.commit);
+      event = apply_model_events(*model_, event, rec.commit, static_cast<int>(i));
       interfered_so_far = interfered_so_far || rec.interfered;
       auto v = apply_to_model(*model_, rec, mine);
       if (!v) continue;
@@ -970,8 +976,8 @@ class Engine final : public impl::StepHook {
       }
       return audit(order, *segment_start_, op_text(rec) + ": " + v->rule + " " + v->message);
     }
-    apply_lru_events(*model_, event, UINT64_MAX);
-    lru_events_.clear();
+    apply_model_events(*model_, event, UINT64_MAX, -1);
+    model_events_.clear();
     if (!full && !interfered) return;
     if (auto d = state_difference(*model_)) {
       if (!interfered) return stop(Violation{"K1", "at quiescence " + d->text, d->where});
@@ -1003,10 +1009,21 @@ class Engine final : public impl::StepHook {
     return v;
   }
 
-  // The E3 events of steps up to `step`, from `from` on; returns where it stopped.
-  size_t apply_lru_events(model::Model& m, size_t from, uint64_t step) const {
-    for (; from < lru_events_.size() && lru_events_[from].step <= step; ++from)
-      lru_events_[from].disable ? m.lru_cache_disable() : m.lru_cache_enable();
+  // The model events (E3, Q4) of steps up to `step`, from `from` on, before operation `next`
+  // (-1: none, the segment's end); returns where it stopped. A pcp drain is applied only
+  // before another operation: its owner drains inside itself (Q4, per candidate), and a
+  // drain its owner's own commit follows at once changes nothing another one could see.
+  size_t apply_model_events(model::Model& m, size_t from, uint64_t step, int next) const {
+    for (; from < model_events_.size() && model_events_[from].step <= step; ++from) {
+      const ModelEvent& e = model_events_[from];
+      switch (e.kind) {
+        case ModelEvent::Kind::lru_disable: m.lru_cache_disable(); break;
+        case ModelEvent::Kind::lru_enable: m.lru_cache_enable(); break;
+        case ModelEvent::Kind::pcp_drain:
+          if (next >= 0 && e.owner != next) m.drain_pcp_at_step(e.cpu, e.isolated);
+          break;
+      }
+    }
     return from;
   }
 
@@ -1028,7 +1045,7 @@ class Engine final : public impl::StepHook {
           if (records_[order[y]].end < records_[order[x]].start) a.must_follow[x] |= uint64_t{1} << y;
       audit_search(a, start, 0, 0, a.path);
     }
-    lru_events_.clear();
+    model_events_.clear();
     if (a.witness) {
       ++audited_;
       model_ = std::make_unique<model::Model>(std::move(*a.witness));
@@ -1052,14 +1069,14 @@ class Engine final : public impl::StepHook {
     bool exhausted = false;
     std::optional<model::Model> witness;
     std::vector<size_t> path;  // the witness's order
-    std::set<std::tuple<uint64_t, uint64_t, size_t>> seen;  // (done, state hash, E3 events applied)
+    std::set<std::tuple<uint64_t, uint64_t, size_t>> seen;  // (done, state hash, model events applied)
   };
 
   bool audit_search(Audit& a, const model::Model& m, uint64_t done, size_t event, std::vector<size_t>& path) {
     const size_t n = a.order.size();
     if (std::popcount(done) == static_cast<int>(n)) {
       model::Model end = m;
-      apply_lru_events(end, event, UINT64_MAX);
+      apply_model_events(end, event, UINT64_MAX, -1);
       if (state_difference(end)) return false;
       a.witness = std::move(end);
       return true;
@@ -1073,7 +1090,7 @@ class Engine final : public impl::StepHook {
       }
       const OpRecord& rec = records_[a.order[x]];
       model::Model next = m;
-      const size_t e = apply_lru_events(next, event, rec.commit);
+      const size_t e = apply_model_events(next, event, rec.commit, static_cast<int>(a.order[x]));
       Outcome mine;
       if (apply_to_model(next, rec, mine)) continue;
       path.push_back(a.order[x]);
@@ -1213,11 +1230,19 @@ class Engine final : public impl::StepHook {
   std::vector<Thread> threads_;
   std::deque<OpRecord> records_;  // stable: a CPU's fiber holds its record across steps
   std::vector<GhostBits> ghost_bits_;
-  struct LruEvent {
+  // What steps of an operation do to the model before its commit, applied in step order
+  // among the commits: E3's lru_cache_disable/enable, Q4's drain of one CPU's lists.
+  struct ModelEvent {
+    enum class Kind : uint8_t { lru_disable, lru_enable, pcp_drain } kind = Kind::lru_disable;
     uint64_t step = 0;
-    bool disable = false;
+    uint8_t cpu = 0;  // pcp_drain
+    std::vector<model::Model::PageblockRange> isolated;  // pcp_drain: in force at the step
+    int owner = -1;   // pcp_drain: the operation whose step it was
+    ModelEvent(uint64_t step, Kind kind, uint8_t cpu = 0, std::vector<model::Model::PageblockRange> isolated = {},
+               int owner = -1)
+        : kind(kind), step(step), cpu(cpu), isolated(std::move(isolated)), owner(owner) {}
   };
-  std::vector<LruEvent> lru_events_;  // E3 steps not yet applied to the model
+  std::vector<ModelEvent> model_events_;  // not yet applied to the model
   uint32_t lru_windows_ = 0;          // operations between their drain and take steps
   std::vector<int> iso_owner_;
   uint64_t iso_owned_ = 0;  // pageblocks iso_owner_ gives an owner

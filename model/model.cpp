@@ -117,7 +117,24 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   impl_moves_used_ = 0;
   impl_fallbacks_used_ = 0;
   violation_.reset();
-  // W6: other operations' isolations in force at this operation's commit (linux-6.12).
+  // W6: other operations' isolations in force at this operation's commit.
+  const std::vector<std::pair<uint64_t, MigrateType>> foreign_labels = isolate_foreign();
+  std::visit([&](const auto& o) { execute(o, mine); }, op);
+  give_back_foreign(foreign_labels);
+  foreign_isolation_.clear();
+  reserved_view_.clear();  // a view is for one operation
+  return finish_run(op, mine);
+}
+
+void Model::drain_pcp_at_step(uint8_t cpu, std::vector<PageblockRange> isolated) {
+  foreign_isolation_ = std::move(isolated);
+  const std::vector<std::pair<uint64_t, MigrateType>> labels = isolate_foreign();
+  if (!pcp_[cpu].empty()) pcp_flush(cpu);
+  give_back_foreign(labels);
+  foreign_isolation_.clear();
+}
+
+std::vector<std::pair<uint64_t, MigrateType>> Model::isolate_foreign() {
   std::vector<std::pair<uint64_t, MigrateType>> foreign_labels;
   for (const PageblockRange& r : foreign_isolation_) {
     const uint8_t B = machine_.pageblock_order;
@@ -135,13 +152,18 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
     }
     if (across_hi) memory_.set_list(*across_hi, MigrateType::isolate);
   }
-  std::visit([&](const auto& o) { execute(o, mine); }, op);
-  for (const auto& [pb, label] : foreign_labels) {
+  return foreign_labels;
+}
+
+void Model::give_back_foreign(const std::vector<std::pair<uint64_t, MigrateType>>& labels) {
+  for (const auto& [pb, label] : labels) {
     memory_.relabel(pb, label);
     if (memory_.own_lists()) move_pageblock_lists(pb, label);
   }
-  foreign_isolation_.clear();
-  reserved_view_.clear();  // a view is for one operation
+}
+
+// The checks after an operation: impl's moves all met (K2), a contiguous result explained (L1).
+std::optional<Violation> Model::finish_run(const Op& op, Outcome& mine) {
   // K2: every block impl moved must be a block the model moved, in the same order.
   if (consulting() && impl_moves_used_ < impl_->moves.size()) {
     const Move& m = impl_->moves[impl_moves_used_];

@@ -117,6 +117,10 @@ class Model {
     uint64_t first = 0, last = 0;
   };
   void set_foreign_isolation(std::vector<PageblockRange> r) { foreign_isolation_ = std::move(r); }
+  // Concurrency (Q4), events external: one CPU's page lists drained at an alloc_contig_range's
+  // `pcp_drain` step, while `isolated` (that operation's range and others') are ISOLATE: the
+  // frames go to the buddy allocator as pcp_flush frees them, the labels then as they were.
+  void drain_pcp_at_step(uint8_t cpu, std::vector<PageblockRange> isolated);
   void set_foreign_refusals(std::vector<ForeignRefusal> r) {
     foreign_refusals_ = std::move(r);
     foreign_refusal_ = 0;
@@ -190,6 +194,7 @@ class Model {
   static constexpr uint32_t kNoOwner = UINT32_MAX;
 
   std::optional<Violation> run(const Op& op, const Outcome* impl, Outcome& mine);
+  std::optional<Violation> finish_run(const Op& op, Outcome& mine);
   // One specialisation per operation, in model.cpp; an operation without one does not
   // compile (trace/ops.h, kNotHandled).
   template <class O>
@@ -223,6 +228,9 @@ class Model {
   bool any_isolated() const;  // has_isolate_pageblock
   void pcp_flush(uint8_t cpu);
   void drain_all_pcp();
+  // W6's temporary isolation (foreign_isolation_): installs it, returning the labels to give back.
+  std::vector<std::pair<uint64_t, MigrateType>> isolate_foreign();
+  void give_back_foreign(const std::vector<std::pair<uint64_t, MigrateType>>& labels);
   std::optional<Pfn> take_pcp(MigrateType t, Order k, bool allow_cma);
   bool pcp_in(FrameRange r) const;
 
