@@ -753,6 +753,13 @@ class Engine final : public impl::StepHook {
                                               "so one cma_alloc never meets another's isolation (D18)",
                                     where});
           }
+          // X1's refusal, its obstacle checked at this step: an unmovable, reclaimable or
+          // contiguous allocation in the pageblock, or a CMA label (has_unmovable_pages). The
+          // model refuses the same window though the obstacle may be gone at the commit (an
+          // unmovable block freed in between); a refusal with no such obstacle gets no hint,
+          // and the model's own X1 judges it.
+          if (info.refused_unmovable_pb && obstacle_to_isolation(*info.refused_unmovable_pb))
+            rec.foreign_refusals.push_back({info.first_pb, *info.refused_unmovable_pb});
         }
         break;
       case StepLabel::undo:
@@ -857,6 +864,20 @@ class Engine final : public impl::StepHook {
     bool quiet = true;
     for (const Thread& th : threads_) quiet = quiet && !th.in_op;
     if (quiet) quiescent_checks();
+  }
+
+  // Whether pageblock `pb` holds what makes normal-mode isolation refuse it (X1), read from
+  // impl's frames as they are now (not from impl's own test of it).
+  bool obstacle_to_isolation(uint64_t pb) const {
+    const uint8_t B = trace_.machine.pageblock_order;
+    if (impl_.label(Pfn{pb << B}) == MigrateType::cma) return true;
+    for (uint64_t f = pb << B; f < (pb + 1) << B; ++f) {
+      const impl::FrameRole r = impl_.role(Pfn{f});
+      if (r == impl::FrameRole::unmovable || r == impl::FrameRole::reclaimable || r == impl::FrameRole::cma_allocated ||
+          r == impl::FrameRole::contig_allocated)
+        return true;
+    }
+    return false;
   }
 
   // The pageblocks other operations in flight own (I7'), as maximal runs of one owner.

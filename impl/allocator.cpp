@@ -928,12 +928,17 @@ bool Allocator::pageblock_unmovable(uint64_t pb, bool edge) const {
 bool Allocator::isolate(uint64_t first_pb, uint64_t last_pb, Mode mode) {
   isolated().clear();
   refused_isolated_pb_.reset();
+  refused_unmovable_pb_.reset();
   auto refused = [&](uint64_t pb) {
     if (labels_[pb] == MigrateType::isolate && !faults_.on(Fault::isolate_ignores_isolated)) {
       refused_isolated_pb_ = pb;  // a concurrent isolator owns it (docs/concurrency.md, W2)
       return true;
     }
-    return mode == Mode::normal && pageblock_unmovable(pb, pb == first_pb || pb == last_pb);
+    if (mode == Mode::normal && pageblock_unmovable(pb, pb == first_pb || pb == last_pb)) {
+      refused_unmovable_pb_ = pb;
+      return true;
+    }
+    return false;
   };
   auto in_order = [&](auto&& visit) {
     if (!visit(first_pb)) return false;
@@ -1117,7 +1122,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
   }
   const bool all_isolated = isolate(first_pb, last_pb, mode);  // X1
   step(StepInfo{.label = StepLabel::isolate, .first_pb = first_pb, .last_pb = last_pb, .isolated = all_isolated,
-                .refused_isolated_pb = refused_isolated_pb_});
+                .refused_isolated_pb = refused_isolated_pb_, .refused_unmovable_pb = refused_unmovable_pb_});
   if (!all_isolated) return RangeResult::busy_unmovable;
   RangeResult result = RangeResult::ok;
   // X7 (linux-6.12: isolate_single_pageblock): a movable block larger than a pageblock

@@ -55,6 +55,7 @@ struct StepInfo {
   uint64_t first_pb = 0, last_pb = 0;  // isolate, undo: the range's pageblocks
   bool isolated = false;               // isolate: every pageblock was isolated
   std::optional<uint64_t> refused_isolated_pb;  // isolate: the pageblock found ISOLATE already
+  std::optional<uint64_t> refused_unmovable_pb;  // isolate: the pageblock has_unmovable_pages refused (X1)
   uint8_t drained_cpu = 0;                      // pcp_drain: the CPU whose lists were drained
   MigrateType type_read = MigrateType::movable;  // read_type: the pageblock type the free read (F2)
   std::optional<uint64_t> busy_on_pcp;           // take: a frame of the range on a page list (X3, W4)
@@ -328,6 +329,7 @@ class Allocator {
   // their lists (I2) and forgets them.
   mutable std::vector<uint32_t> step_free_heads_;
   std::optional<uint64_t> refused_isolated_pb_;  // isolate(): the pageblock found ISOLATE already
+  std::optional<uint64_t> refused_unmovable_pb_;  // isolate(): the pageblock found unmovable (X1)
   uint64_t free_pages_ = 0, free_cma_pages_ = 0, free_isolated_pages_ = 0;
   uint64_t isolated_pageblocks_ = 0;
   // W7: the ISOLATE pageblocks (of another caller) that X5's buddy path merged a free block
