@@ -655,3 +655,22 @@ TEST(Footprint, ChoicePointsOnlyWhereTheNextStepConflictsWithWhatOthersHaveLeft)
   ASSERT_EQ(again.status, RunStatus::violation);
   EXPECT_EQ(again.finding->violation.rule, "W2");
 }
+
+// W1: a search sees the bits of a live allocation whose release commits before the search's
+// operation does. T1's cma_alloc searches while c1 holds bits 0-1 and takes 2-3 (pfn 34);
+// T0 then releases c1 (commit at free_range), before T1's take. The model, applying the
+// release first, must still see c1's bits in T1's search: in lockstep with no audit (before
+// the view held live allocations, the commit order departed and the audit reordered).
+TEST(Concurrent, W1ASearchSeesTheBitsOfAnAllocationReleasedBeforeItsCommit) {
+  const Trace t = parse(
+      "machine pages=64 pageblock_order=2 max_order=3 profile=linux-6.1 cpus=2\n"
+      "area dma base=32 pages=8\n"
+      "T0: cma_alloc c1 area=dma count=2 => ok pfn=32\n"
+      "T1: cma_alloc c2 area=dma count=2 => ok pfn=34\n"
+      "T0: cma_release c1 => ok\n"
+      "switch T0 after T1.1:reserve\n");
+  const ConcurrentResult r = run_concurrent(t, {});
+  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : r.malformed);
+  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
+  EXPECT_EQ(r.audits, 0u);
+}
