@@ -42,33 +42,16 @@ uint32_t areas_of(const Op& op) {
 }
 
 // The first stretch of an operation: from its start to its first step boundary (or its end).
+// Only a free (F1's pin check and F2's unlocked read, `read_type`) and a cma_alloc (its search
+// and `reserve` under cma->lock, A3, A4) stop short of the whole operation's footprint.
 Footprint first_footprint(const Op& op, uint8_t cpu) {
-  return std::visit(
-      [&](const auto& o) -> Footprint {
-        using O = std::remove_cvref_t<decltype(o)>;
-        if constexpr (std::is_same_v<O, Free>) {
-          // F1's pin check and F2's unlocked read of the pageblock's type (`read_type`).
-          Footprint f = of_handle(o.id);
-          f.zone = Footprint::Zone::read;
-          return f;
-        } else if constexpr (std::is_same_v<O, Pin>) {
-          // A short-term pin only counts (P1); a long-term one may drain and migrate (P2, E3).
-          return o.longterm ? Footprint::shared_state() : of_handle(o.id);
-        } else if constexpr (std::is_same_v<O, Unpin>) {
-          return of_handle(o.id);
-        } else if constexpr (std::is_same_v<O, CmaAlloc>) {
-          return of_bitmap(area_bit(o.area));  // the search and `reserve` under cma->lock (A3, A4)
-        } else if constexpr (std::is_same_v<O, CmaRelease> || std::is_same_v<O, CmaReleaseRaw>) {
-          Footprint f = Footprint::shared_state();  // free_range, or clear_bits first (a fault)
-          f.bitmaps = areas_of(op);
-          return f;
-        } else if constexpr (std::is_same_v<O, Touch> || std::is_same_v<O, LruDrain>) {
-          return of_own_batches(cpu);
-        } else {
-          return Footprint::shared_state();
-        }
-      },
-      op);
+  if (const auto* f = std::get_if<Free>(&op)) {
+    Footprint read = of_handle(f->id);
+    read.zone = Footprint::Zone::read;
+    return read;
+  }
+  if (const auto* c = std::get_if<CmaAlloc>(&op)) return of_bitmap(area_bit(c->area));
+  return op_footprint(op, cpu);
 }
 
 }  // namespace
