@@ -109,6 +109,7 @@ struct OpRecord {
   // W6: the pageblocks other operations held ISOLATE at its commit step (a block operation's).
   std::vector<model::Model::PageblockRange> foreign_isolation, foreign_isolation_at_take;
   std::vector<model::Model::ReservedView> view;  // W1
+  size_t moves_at_steps = 0;  // contiguous: impl's moves its `migrate` steps have reported
   Outcome out;
 };
 
@@ -806,10 +807,18 @@ class Engine final : public impl::StepHook {
           model_events_.push_back({step_, ModelEvent::Kind::lru_enable});
         }
         break;
+      case StepLabel::migrate:
+        // X2 at its step: each block migrated here reaches the model at this step when
+        // another operation commits before this one (a model event, with the pageblocks
+        // isolated now, this operation's and others', ISOLATE); otherwise this operation
+        // moves it at its commit, as the sequential model does.
+        for (; rec.moves_at_steps < rec.out.moves.size(); ++rec.moves_at_steps)
+          model_events_.push_back({step_, ModelEvent::Kind::move, cpu, isolation_of_others(kNoOwner), me,
+                                   rec.out.moves[rec.moves_at_steps]});
+        break;
       case StepLabel::op:
       case StepLabel::search:
       case StepLabel::mutex:
-      case StepLabel::migrate:
       case StepLabel::lru_isolate:
       case StepLabel::lru_wait:
         break;
@@ -985,9 +994,10 @@ class Engine final : public impl::StepHook {
     bool interfered_so_far = false;
     for (size_t i : order) {
       OpRecord& rec = records_[i];
-      event = apply_model_events(*model_, event, rec.commit, static_cast<int>(i));
+      std::optional<Violation> v;
+      event = apply_model_events(*model_, event, rec.commit, static_cast<int>(i), &v);
       interfered_so_far = interfered_so_far || rec.interfered;
-      auto v = apply_to_model(*model_, rec, mine);
+      if (!v) v = apply_to_model(*model_, rec, mine, static_cast<uint32_t>(i));
       if (!v) continue;
       // A departure: an operation that ran alone after only operations that ran alone is a
       // violation; after overlapping ones, the commit order was one linearization among others.
@@ -1008,8 +1018,9 @@ class Engine final : public impl::StepHook {
 
   // Applies one operation to `m` with the hints its steps recorded (W1 views, Q2 bypass, Q4
   // drains, F2 type read, W5), and compares its outcome with impl's.
-  std::optional<Violation> apply_to_model(model::Model& m, const OpRecord& rec, Outcome& mine) const {
+  std::optional<Violation> apply_to_model(model::Model& m, const OpRecord& rec, Outcome& mine, uint32_t index) const {
     const Op& op = std::get<Op>(trace_.statements[rec.statement].body);
+    m.set_operation(index);
     m.set_reserved_view(rec.view);
     m.set_cpu(rec.cpu);
     m.set_pcp_bypass(rec.pcp_bypassed);
@@ -1034,7 +1045,10 @@ class Engine final : public impl::StepHook {
   // (-1: none, the segment's end); returns where it stopped. A pcp drain is applied only
   // before another operation: its owner drains inside itself (Q4, per candidate), and a
   // drain its owner's own commit follows at once changes nothing another one could see.
-  size_t apply_model_events(model::Model& m, size_t from, uint64_t step, int next) const {
+  // A move (X2 at its step) likewise; one the model finds illegal there is a departure,
+  // returned in `departure` (the events stop after it).
+  size_t apply_model_events(model::Model& m, size_t from, uint64_t step, int next,
+                            std::optional<Violation>* departure = nullptr) const {
     for (; from < model_events_.size() && model_events_[from].step <= step; ++from) {
       const ModelEvent& e = model_events_[from];
       switch (e.kind) {
@@ -1042,6 +1056,15 @@ class Engine final : public impl::StepHook {
         case ModelEvent::Kind::lru_enable: m.lru_cache_enable(); break;
         case ModelEvent::Kind::pcp_drain:
           if (next >= 0 && e.owner != next) m.drain_pcp_at_step(e.cpu, e.isolated);
+          break;
+        case ModelEvent::Kind::move:
+          if (next >= 0 && e.owner != next)
+            if (auto v = m.migrate_at_step(static_cast<uint32_t>(e.owner), e.cpu, e.move, e.isolated)) {
+              if (departure)
+                *departure = Violation{v->rule, op_text(records_[e.owner]) + " at step " + num(e.step) + ": " + v->message,
+                                       v->where};
+              return from + 1;
+            }
           break;
       }
     }
@@ -1111,9 +1134,10 @@ class Engine final : public impl::StepHook {
       }
       const OpRecord& rec = records_[a.order[x]];
       model::Model next = m;
-      const size_t e = apply_model_events(next, event, rec.commit, static_cast<int>(a.order[x]));
+      std::optional<Violation> departure;
+      const size_t e = apply_model_events(next, event, rec.commit, static_cast<int>(a.order[x]), &departure);
       Outcome mine;
-      if (apply_to_model(next, rec, mine)) continue;
+      if (departure || apply_to_model(next, rec, mine, static_cast<uint32_t>(a.order[x]))) continue;
       path.push_back(a.order[x]);
       if (audit_search(a, next, done | uint64_t{1} << x, e, path)) return true;
       path.pop_back();
@@ -1253,15 +1277,17 @@ class Engine final : public impl::StepHook {
   std::vector<GhostBits> ghost_bits_;
   // What steps of an operation do to the model before its commit, applied in step order
   // among the commits: E3's lru_cache_disable/enable, Q4's drain of one CPU's lists.
+  // X2's migration of one block, at its `migrate` step.
   struct ModelEvent {
-    enum class Kind : uint8_t { lru_disable, lru_enable, pcp_drain } kind = Kind::lru_disable;
+    enum class Kind : uint8_t { lru_disable, lru_enable, pcp_drain, move } kind = Kind::lru_disable;
     uint64_t step = 0;
-    uint8_t cpu = 0;  // pcp_drain
-    std::vector<model::Model::PageblockRange> isolated;  // pcp_drain: in force at the step
-    int owner = -1;   // pcp_drain: the operation whose step it was
+    uint8_t cpu = 0;  // pcp_drain: the CPU drained; move: the migrating CPU
+    std::vector<model::Model::PageblockRange> isolated;  // pcp_drain, move: in force at the step
+    int owner = -1;   // pcp_drain, move: the operation whose step it was
+    Move move{};      // move
     ModelEvent(uint64_t step, Kind kind, uint8_t cpu = 0, std::vector<model::Model::PageblockRange> isolated = {},
-               int owner = -1)
-        : kind(kind), step(step), cpu(cpu), isolated(std::move(isolated)), owner(owner) {}
+               int owner = -1, Move move = {})
+        : kind(kind), step(step), cpu(cpu), isolated(std::move(isolated)), owner(owner), move(move) {}
   };
   std::vector<ModelEvent> model_events_;  // not yet applied to the model
   uint32_t lru_windows_ = 0;          // operations between their drain and take steps

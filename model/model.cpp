@@ -117,6 +117,16 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   impl_moves_used_ = 0;
   impl_fallbacks_used_ = 0;
   violation_.reset();
+  // X2 at its step: the moves migrate_at_step made for this operation are behind it.
+  if (operation_) {
+    for (auto it = moved_at_steps_.begin(); it != moved_at_steps_.end(); ++it)
+      if (it->first == *operation_) {
+        impl_moves_used_ = it->second;
+        moved_at_steps_.erase(it);
+        break;
+      }
+    operation_.reset();
+  }
   // W6: other operations' isolations in force at this operation's commit.
   const std::vector<std::pair<uint64_t, MigrateType>> foreign_labels = isolate_foreign();
   std::visit([&](const auto& o) { execute(o, mine); }, op);
@@ -132,6 +142,40 @@ void Model::drain_pcp_at_step(uint8_t cpu, std::vector<PageblockRange> isolated)
   if (!pcp_[cpu].empty()) pcp_flush(cpu);
   give_back_foreign(labels);
   foreign_isolation_.clear();
+}
+
+std::optional<Violation> Model::migrate_at_step(uint32_t op, uint8_t cpu, const Move& move,
+                                                std::vector<PageblockRange> isolated) {
+  const Allocation* a = live(move.handle);
+  if (!a || a->pfn != move.from)
+    return Violation{"K2",
+                     "impl moved " + handle(move.handle) + " from pfn " + num(move.from) + " at its migrate step, where " +
+                         (a ? "the model has it at pfn " + num(a->pfn) : std::string("the model has no such block")),
+                     move.from};
+  uint32_t* made = nullptr;
+  for (auto& [o, n] : moved_at_steps_)
+    if (o == op) made = &n;
+  if (!made) made = &moved_at_steps_.emplace_back(op, 0).second;
+  Outcome impl;
+  impl.ok = true;
+  impl.moves.push_back(move);
+  Outcome mine;
+  impl_ = &impl;
+  impl_moves_used_ = 0;
+  violation_.reset();
+  const uint8_t caller_cpu = cpu_;
+  cpu_ = cpu;
+  foreign_isolation_ = std::move(isolated);
+  const std::vector<std::pair<uint64_t, MigrateType>> labels = isolate_foreign();
+  if (!move_block(move.handle, MigrateType::movable, true, mine))
+    violate("K2", "impl moved " + handle(move.handle) + " to pfn " + num(move.to) + " at its migrate step, where B4 finds no target",
+            move.to);
+  give_back_foreign(labels);
+  foreign_isolation_.clear();
+  cpu_ = caller_cpu;
+  impl_ = nullptr;
+  ++*made;
+  return std::exchange(violation_, std::nullopt);
 }
 
 std::vector<std::pair<uint64_t, MigrateType>> Model::isolate_foreign() {

@@ -121,6 +121,15 @@ class Model {
   // `pcp_drain` step, while `isolated` (that operation's range and others') are ISOLATE: the
   // frames go to the buddy allocator as pcp_flush frees them, the labels then as they were.
   void drain_pcp_at_step(uint8_t cpu, std::vector<PageblockRange> isolated);
+  // Concurrency (X2 at its step): one block of an alloc_contig_range's range, migrated at the
+  // operation's `migrate` step while `isolated` (its range and others') are ISOLATE and the
+  // operation runs on `cpu`, before another operation commits and before its own commit.
+  // impl's target `move.to` is checked by B4 (K2) and followed. `op` names the operation:
+  // its apply (set_operation) starts past the moves so made. Returns a departure: the block
+  // is not where impl moved it from, or impl's target is not legal now.
+  std::optional<Violation> migrate_at_step(uint32_t op, uint8_t cpu, const Move& move, std::vector<PageblockRange> isolated);
+  // For the next operation only: its name for migrate_at_step.
+  void set_operation(uint32_t op) { operation_ = op; }
   void set_foreign_refusals(std::vector<ForeignRefusal> r) {
     foreign_refusals_ = std::move(r);
     foreign_refusal_ = 0;
@@ -325,6 +334,9 @@ class Model {
   std::vector<PcpDrains> pending_pcp_drains_;  // set_pending_pcp_drains
   size_t pcp_drain_attempt_ = 0;             // the isolations that used theirs
   uint8_t cpu_ = 0;
+  // migrate_at_step: per operation in flight, the moves of impl's it made (a prefix).
+  std::vector<std::pair<uint32_t, uint32_t>> moved_at_steps_;
+  std::optional<uint32_t> operation_;  // set_operation
   bool lru_events_external_ = false;
   std::vector<uint64_t> scratch_view_bits_;
   const Outcome* impl_ = nullptr;

@@ -33,17 +33,18 @@ grep -q "does-not-exist.trace: error: no such file or directory" "$tmp/err" || f
 "$bin" replay -q "$root/corpus/traces/A3-lowest-window-first.trace" 2>/dev/null || [ ! -f "$root/corpus/traces/A3-lowest-window-first.trace" ] || fail "good trace did not pass"
 # A concurrent trace whose model comparison is inconclusive passes (exit 0) on impl's checks,
 # and its last line says so rather than "in lockstep" (docs/concurrency.md, "Inconclusive").
-inc="$root/corpus/concurrent/inconclusive-move-target-during-another-cpus-isolation.trace"
-if [ -f "$inc" ]; then
+inc="$root/corpus/concurrent/inconclusive-a-window-meets-a-free-in-flight.trace"
+[ -f "$inc" ] || fail "missing $inc"
+{
   out=$("$bin" replay "$inc" 2>&1); rc=$?
   [ $rc -eq 0 ] || fail "inconclusive trace: exit $rc, want 0"
-  echo "$out" | tail -n 1 | grep -q "ok (6 operations, impl's checks held; model comparison inconclusive)$" ||
+  echo "$out" | tail -n 1 | grep -q "ok (7 operations, impl's checks held; model comparison inconclusive)$" ||
     fail "inconclusive trace's last line: $(echo "$out" | tail -n 1)"
   echo "$out" | grep -q "in lockstep" && fail "inconclusive trace claims lockstep: $out"
   out=$("$bin" replay "$inc" "$root/corpus/concurrent/W1-search-skips-a-reservation.trace" 2>&1)
   echo "$out" | grep -q "^replay: 2 inputs: 2 passed (1 with the model comparison inconclusive), 0 failed, 0 malformed$" ||
     fail "summary does not count the inconclusive run: $out"
-fi
+}
 # race --inconclusive-out: the inconclusive runs by kind, one trace of each that replays
 # as inconclusive (exit 0, its last line says so), and the first run the audit linearized.
 out=$("$bin" race -q --programs 300 --out "" --inconclusive-out "$tmp/inc" 2>&1); rc=$?
