@@ -739,6 +739,47 @@ TEST(ModelPcp, AnAllocationNotTakingTheNewestEntryIsK2) {
   EXPECT_NE(v->message.find("Q3"), std::string::npos) << v->message;
 }
 
+// X2 at its step (concurrency): a move made at an alloc_contig's migrate step, with the
+// range isolated, is checked by B4 (K2) and followed; the operation's apply later starts past
+// it. A target inside the isolated pageblock, or a block not where impl moved it from, is a
+// departure.
+TEST(ModelMigrateAtStep, AMoveAtItsStepIsCheckedAndTheOperationSkipsIt) {
+  const std::string machine = "machine pages=32 pageblock_order=2 max_order=2 profile=linux-6.12\n";
+  const std::vector<Model::PageblockRange> range{{0, 0}};
+  {
+    ModelWorld w(machine);
+    w.run(w.alloc("a", Kind::movable));  // frame 0
+    auto v = w.m->migrate_at_step(7, 0, Move{w.h("a"), Pfn{2}, Pfn{4}}, range);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->rule, "K2");
+    EXPECT_NE(v->message.find("the model has it at pfn 0"), std::string::npos) << v->message;
+    v = w.m->migrate_at_step(7, 0, Move{w.h("a"), Pfn{0}, Pfn{1}}, range);  // into the isolated pageblock
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->rule, "K2");
+    w.self_check();
+  }
+  ModelWorld w(machine);
+  w.run(w.alloc("a", Kind::movable));
+  EXPECT_FALSE(w.m->migrate_at_step(7, 0, Move{w.h("a"), Pfn{0}, Pfn{4}}, range));
+  w.self_check();
+  EXPECT_EQ(raw(w.m->placement(w.h("a"))->pfn), 4u);
+  EXPECT_EQ(w.m->label(Pfn{0}), MigrateType::movable);  // the isolation was the step's only
+  Outcome impl;
+  impl.ok = true;
+  impl.pfn = Pfn{0};
+  impl.moves.push_back(Move{w.h("a"), Pfn{0}, Pfn{4}});
+  Model copy = *w.m;  // the same state, not told which operation it applies
+  w.m->set_operation(7);
+  const auto told = w.against(w.contig("x", 4), impl);
+  EXPECT_FALSE(told) << told->rule << " " << told->message;
+  EXPECT_TRUE(w.out.ok);
+  EXPECT_EQ(raw(w.out.pfn), 0u);
+  Outcome mine;
+  const auto v = copy.apply(AllocContig{w.h("y"), PageCount{4}}, impl, mine);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->rule, "K2");  // impl's move is taken as one more, which the model does not make
+}
+
 // K1's comparison after every operation fires on each of the per-CPU state it compares: the
 // batches (E1) and the page lists (Q2, Q5), which no injected fault reaches before an
 // invariant does (docs/concurrency.md). Two observations equal but for one field.
