@@ -874,7 +874,10 @@ void Model::free(const Free& op, Outcome& mine) {
 // move, and with no target the pin fails. Pins nest in one count.
 void Model::pin(const Pin& op, Outcome& mine) {
   if (!handle_ok(op.id, false, Family::block)) return;
-  if (op.longterm && memory_.label(live(op.id)->pfn) == MigrateType::cma) {
+  // P2: is_longterm_pinnable_page refuses MIGRATE_CMA and MIGRATE_ISOLATE alike; a pageblock
+  // is ISOLATE here only under another operation's isolation (W6, concurrent runs).
+  const MigrateType where = memory_.label(live(op.id)->pfn);
+  if (op.longterm && (where == MigrateType::cma || where == MigrateType::isolate)) {
     // E3 (collect_longterm_unpinnable_pages, 98c6d259319e): a page of order 0 that must move
     // drains this CPU's batches and then every CPU's (a pinned small page's count is never
     // the expected one).

@@ -499,6 +499,17 @@ TEST(Concurrent, W6AnAllocationMeetsACmaAllocStillInFlight) {
   EXPECT_EQ(r.audits, 0u);
 }
 
+// P2 in the model: a long-term pin of a block in a MOVABLE pageblock another caller holds
+// ISOLATE migrates it out first, as impl does; the model tested for CMA only (inconclusive).
+TEST(Concurrent, P2TheModelMigratesALongtermPinOutOfAnIsolatedPageblock) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
+                             "corpus/concurrent/P2-a-longterm-pin-in-another-callers-isolated-pageblock.trace"));
+  const ConcurrentResult r = run_concurrent(t, {});
+  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
+  EXPECT_EQ(r.audits, 0u);
+}
+
 // The audit does not explain away what no order explains: a window given up at once for a
 // block whose free is in flight (a free in flight as an obstacle is not stated) stays
 // inconclusive, with the audit's verdict in the reason.
