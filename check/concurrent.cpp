@@ -110,6 +110,7 @@ struct OpRecord {
   std::vector<model::Model::PageblockRange> foreign_isolation, foreign_isolation_at_take;
   std::vector<model::Model::ReservedView> view;  // W1
   size_t moves_at_steps = 0;  // contiguous: impl's moves its `migrate` steps have reported
+  std::vector<HandleId> held;  // W8: blocks another CPU held when it looked, the hold checked then
   Outcome out;
 };
 
@@ -808,6 +809,12 @@ class Engine final : public impl::StepHook {
         }
         break;
       case StepLabel::migrate:
+        // W8: the range was busy for a block whose free is in flight (F2's read done, its
+        // zone->lock not yet taken), checked here in impl's record; the model, which applies
+        // that free after this operation when it commits later, is told the block was held.
+        if (info.busy_block)
+          if (const impl::Allocation* a = impl_.allocation(*info.busy_block); a && a->freeing)
+            rec.held.push_back(*info.busy_block);
         // X2 at its step: each block migrated here reaches the model at this step when
         // another operation commits before this one (a model event, with the pageblocks
         // isolated now, this operation's and others', ISOLATE); otherwise this operation
@@ -847,6 +854,11 @@ class Engine final : public impl::StepHook {
       // W6 matters to the operations that take free blocks (an allocation, a move's target).
       if (takes_free_blocks(op)) rec.foreign_isolation = at_take ? rec.foreign_isolation_at_take : isolation_of_others(me);
     }
+    // W8: a `migrate` that failed busy because another caller's migration had its block off
+    // the LRU (isolate_lru_page fails); checked here, the step it looked.
+    if (const auto* mg = std::get_if<Migrate>(&op); mg && !rec.out.ok && rec.out.reason == FailReason::busy &&
+                                                     impl_.off_lru(mg->id))
+      rec.held.push_back(mg->id);
     log(LogRow::Kind::op_end, cpu, {});
     if (const auto* ca = std::get_if<CmaAlloc>(&op); ca && rec.out.ok) {
       for (GhostBits& g : ghost_bits_)
@@ -1029,6 +1041,7 @@ class Engine final : public impl::StepHook {
     m.set_isolated_elsewhere(rec.isolated_elsewhere);
     m.set_foreign_refusals(rec.foreign_refusals);
     m.set_foreign_isolation(rec.foreign_isolation);
+    m.set_held_blocks(rec.held);
     auto v = m.apply(op, rec.out, mine);
     m.set_pcp_bypass(false);
     m.set_free_type_read(std::nullopt);

@@ -1174,7 +1174,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
       // migration with -EAGAIN until the retries run out: busy.
       if (r.pins || r.batch_refs || r.freeing) {
         result = RangeResult::busy_pinned;
-        step(StepLabel::migrate);
+        step(StepInfo{.label = StepLabel::migrate, .busy_block = r.handle});
         break;
       }
       // isolate_migratepages_range takes the page off the LRU (isolate_lru_page, the LRU lock),
@@ -1191,7 +1191,7 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
       rec(slot).off_lru = false;
       if (rec(slot).pins || rec(slot).batch_refs || rec(slot).freeing) {  // a reference taken or dropped meanwhile: put back
         result = RangeResult::busy_pinned;
-        step(StepLabel::migrate);
+        step(StepInfo{.label = StepLabel::migrate, .busy_block = h});
         break;
       }
       const bool moved = move_block(slot, MigrateType::movable, true, out);

@@ -133,6 +133,7 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
   give_back_foreign(foreign_labels);
   foreign_isolation_.clear();
   reserved_view_.clear();  // a view is for one operation
+  held_blocks_.clear();
   return finish_run(op, mine);
 }
 
@@ -929,6 +930,10 @@ void Model::migrate(const Migrate& op, Outcome& mine) {
     mine.reason = FailReason::pinned;
     return;
   }
+  if (held(op.id)) {  // W8: isolate_lru_page fails, another caller's migration has it
+    mine.reason = FailReason::busy;
+    return;
+  }
   if (!move_block(op.id, MigrateType::movable, true, mine)) {
     mine.reason = FailReason::no_target;
     if (consulting() && impl_->ok)
@@ -1106,10 +1111,14 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
   // keeps them from merging across the range's edges (B2), so then the labels matter too.
   uint8_t draining = 0;
   if (result == RangeResult::ok && !lru_events_external_) draining = 0xf;
-  if (result == RangeResult::ok && lru_events_external_)
-    for (; pcp_drain_attempt_ < pending_pcp_drains_.size() && pending_pcp_drains_[pcp_drain_attempt_].first_pb <= first_pb;
-         ++pcp_drain_attempt_)
-      draining |= pending_pcp_drains_[pcp_drain_attempt_].cpus;
+  // Those of the candidates before this one, and of this one: one isolation (two candidates
+  // can begin in the same pageblock).
+  if (result == RangeResult::ok && lru_events_external_) {
+    auto& d = pending_pcp_drains_;
+    for (; pcp_drain_attempt_ < d.size() && d[pcp_drain_attempt_].first_pb < first_pb; ++pcp_drain_attempt_)
+      draining |= d[pcp_drain_attempt_].cpus;
+    if (pcp_drain_attempt_ < d.size() && d[pcp_drain_attempt_].first_pb == first_pb) draining |= d[pcp_drain_attempt_++].cpus;
+  }
   bool drains = false;
   for (uint8_t c = 0; c < kCpus; ++c) drains |= (draining >> c & 1) && !pcp_[c].empty();
   if (moves || drains) {
@@ -1133,7 +1142,7 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
     if (result != RangeResult::ok) break;
     const Allocation& a = *live(h);
     if (a.family != Family::block || a.kind != Kind::movable) continue;  // left to X3
-    if (a.pins) {
+    if (a.pins || held(h)) {  // W8: a free in flight holds it too (test_pages_isolated finds it not free)
       result = RangeResult::busy_pinned;
       break;
     }

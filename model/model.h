@@ -13,6 +13,7 @@
 // Includes nothing from impl/ (scripts/check-independence.sh).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -128,6 +129,11 @@ class Model {
   // its apply (set_operation) starts past the moves so made. Returns a departure: the block
   // is not where impl moved it from, or impl's target is not legal now.
   std::optional<Violation> migrate_at_step(uint32_t op, uint8_t cpu, const Move& move, std::vector<PageblockRange> isolated);
+  // Concurrency (W8): for the next operation only, the blocks another CPU held when it
+  // looked at them: off the LRU for another caller's migration (a `migrate`), or with their
+  // free in flight (a contiguous request's migration). Migrating them fails busy, as a pin
+  // makes it. The checker has checked the hold at that step.
+  void set_held_blocks(std::vector<HandleId> h) { held_blocks_ = std::move(h); }
   // For the next operation only: its name for migrate_at_step.
   void set_operation(uint32_t op) { operation_ = op; }
   void set_foreign_refusals(std::vector<ForeignRefusal> r) {
@@ -337,6 +343,8 @@ class Model {
   // migrate_at_step: per operation in flight, the moves of impl's it made (a prefix).
   std::vector<std::pair<uint32_t, uint32_t>> moved_at_steps_;
   std::optional<uint32_t> operation_;  // set_operation
+  std::vector<HandleId> held_blocks_;  // set_held_blocks
+  bool held(HandleId h) const { return std::find(held_blocks_.begin(), held_blocks_.end(), h) != held_blocks_.end(); }
   bool lru_events_external_ = false;
   std::vector<uint64_t> scratch_view_bits_;
   const Outcome* impl_ = nullptr;
