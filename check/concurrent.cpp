@@ -110,6 +110,7 @@ struct OpRecord {
   std::vector<model::Model::PageblockRange> foreign_isolation, foreign_isolation_at_take;
   std::vector<model::Model::ReservedView> view;  // W1
   size_t moves_at_steps = 0;  // contiguous: impl's moves its `migrate` steps have reported
+  std::optional<std::vector<model::Model::PageblockRange>> isolation_at_last_move;  // others', W6
   std::vector<HandleId> held;  // W8: blocks another CPU held when it looked, the hold checked then
   Outcome out;
 };
@@ -714,6 +715,7 @@ class Engine final : public impl::StepHook {
       case StepLabel::free_range:
         rec.commit = step_;
         rec.isolated_elsewhere = isolated_by_others(me);
+        rec.foreign_isolation = isolation_of_others(me);  // W6: frames freed into them stay off the page lists
         for (GhostBits& g : ghost_bits_)
           if (g.kind == GhostBits::Kind::allocation && g.area == info.area && g.first == info.first_bit) {
             g.kind = GhostBits::Kind::releasing;
@@ -819,6 +821,7 @@ class Engine final : public impl::StepHook {
         // another operation commits before this one (a model event, with the pageblocks
         // isolated now, this operation's and others', ISOLATE); otherwise this operation
         // moves it at its commit, as the sequential model does.
+        if (rec.moves_at_steps < rec.out.moves.size()) rec.isolation_at_last_move = isolation_of_others(me);
         for (; rec.moves_at_steps < rec.out.moves.size(); ++rec.moves_at_steps)
           model_events_.push_back({step_, ModelEvent::Kind::move, cpu, isolation_of_others(kNoOwner), me,
                                    rec.out.moves[rec.moves_at_steps]});
@@ -851,8 +854,14 @@ class Engine final : public impl::StepHook {
       const bool at_take = rec.out.ok && is_contiguous(op) && rec.last_take;
       rec.commit = at_take ? *rec.last_take : step_;
       rec.isolated_elsewhere = at_take ? rec.isolated_elsewhere_at_take : isolated_by_others(me);
-      // W6 matters to the operations that take free blocks (an allocation, a move's target).
-      if (takes_free_blocks(op)) rec.foreign_isolation = at_take ? rec.foreign_isolation_at_take : isolation_of_others(me);
+      // W6 matters to the operations that take free blocks (an allocation, a move's target)
+      // and to those that free frames (a frame freed into an ISOLATE pageblock goes to the
+      // buddy allocator, not to a page list: free_unref_page).
+      if (meets_isolation(op)) rec.foreign_isolation = at_take ? rec.foreign_isolation_at_take : isolation_of_others(me);
+      // A contiguous request's moves are what others' isolation decides for it, and the ones
+      // it applies at its commit are its last (those before another commit went as model
+      // events): the isolation in force at its last move's step, not at its take.
+      if (rec.isolation_at_last_move) rec.foreign_isolation = std::move(*rec.isolation_at_last_move);
     }
     // W8: a `migrate` that failed busy because another caller's migration had its block off
     // the LRU (isolate_lru_page fails); checked here, the step it looked.
@@ -916,9 +925,10 @@ class Engine final : public impl::StepHook {
     return out;
   }
 
-  static bool takes_free_blocks(const Op& op) {
+  static bool meets_isolation(const Op& op) {
     return std::holds_alternative<Alloc>(op) || std::holds_alternative<Migrate>(op) || std::holds_alternative<Pin>(op) ||
-           is_contiguous(op);
+           is_contiguous(op) || std::holds_alternative<Free>(op) || std::holds_alternative<FreeContig>(op) ||
+           std::holds_alternative<CmaReleaseRaw>(op);
   }
 
   bool isolated_by_others(int me) const {
