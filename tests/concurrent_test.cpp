@@ -34,6 +34,21 @@ std::string read(const std::filesystem::path& p) {
   return s.str();
 }
 
+// A trace of corpus/concurrent/, run with the default options; it must hold (impl's checks).
+ConcurrentResult run_corpus(const std::string& name) {
+  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) / "corpus/concurrent" / name));
+  ConcurrentResult r = run_concurrent(t, {});
+  EXPECT_EQ(r.status, RunStatus::ok) << name << ": " << (r.finding ? r.finding->report : "");
+  return r;
+}
+
+// ... and the model follows it in commit order: neither inconclusive nor audited.
+void expect_lockstep(const std::string& name) {
+  const ConcurrentResult r = run_corpus(name);
+  EXPECT_FALSE(r.inconclusive) << name << ": " << r.inconclusive_reason;
+  EXPECT_EQ(r.audits, 0u) << name;
+}
+
 const char* kD18 =
     "machine pages=64 pageblock_order=2 max_order=3 profile=linux-6.1 cpus=2\n"
     "area dma base=32 pages=8\n"
@@ -445,10 +460,7 @@ TEST(Concurrent, TwoOwnersOfOneIsolatedPageblockFailI7) {
 // under linux-6.1; the model, which applies the isolating operation later, is told so. Without
 // the hint the model keeps the type read and the next allocation departs from it (a false K2).
 TEST(Concurrent, W5AFreeDuringAnotherCpusIsolationRereadsTheLabel) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/W5-free-rereads-the-label-while-another-cpu-isolates.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  const ConcurrentResult r = run_corpus("W5-free-rereads-the-label-while-another-cpu-isolates.trace");
   EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
 }
 
@@ -458,10 +470,7 @@ TEST(Concurrent, W5AFreeDuringAnotherCpusIsolationRereadsTheLabel) {
 // first, matches impl's outcomes and state, and the run goes on in lockstep from it. Without
 // the audit the run is inconclusive.
 TEST(Concurrent, TheAuditLinearizesASegmentInAnotherOrder) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/audit-a-window-given-up-for-a-free-that-commits-first.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  const ConcurrentResult r = run_corpus("audit-a-window-given-up-for-a-free-that-commits-first.trace");
   EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
   EXPECT_EQ(r.audits, 1u);
   EXPECT_EQ(r.audited, 1u);
@@ -473,6 +482,23 @@ TEST(Concurrent, TheAuditLinearizesASegmentInAnotherOrder) {
       << note;
 }
 
+// W8: a block another CPU holds when an operation looks at it (its free in flight, or off
+// the LRU for another caller's migration), the hold checked in impl at that step, is told to
+// the model: the window, or the migrate, is busy in commit order. All three runs were
+// inconclusive (or needed the audit) before.
+TEST(Concurrent, W8ABlockAnotherCpuHoldsMakesTheMigrationBusy) {
+  for (const char* name : {"W8-a-cma-alloc-meets-a-free-in-flight.trace", "W8-a-window-given-up-for-a-block-being-freed.trace",
+                           "W8-a-migrate-finds-its-block-off-the-lru.trace"})
+    expect_lockstep(name);
+}
+
+// Q4: two candidates of one alloc_contig begin in the same pageblock; the model takes one
+// isolation's pcp drains per candidate, not every drain of the candidates up to that
+// pageblock at the first of them.
+TEST(Concurrent, Q4TwoCandidatesInOnePageblockDrainInTurn) {
+  expect_lockstep("Q4-two-candidates-begin-in-one-pageblock.trace");
+}
+
 // X2 at its step: a block an alloc_contig migrates reaches the model at its migrate step when
 // another operation commits before the alloc_contig. A pin after the migration returns the
 // new frame, and a move's target depends on the isolations in force at the migrate step, not
@@ -482,45 +508,27 @@ TEST(Concurrent, X2MovesReachTheModelAtTheirMigrateSteps) {
   for (const char* name : {"X2-a-pin-after-another-cpus-migration-of-its-block.trace",
                            "X2-a-move-target-chosen-during-another-cpus-isolation.trace",
                            "X2-a-move-under-an-isolation-undone-before-the-commit.trace",
-                           "X2-a-move-before-another-callers-isolation.trace"}) {
-    const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) / "corpus/concurrent" / name));
-    const ConcurrentResult r = run_concurrent(t, {});
-    EXPECT_EQ(r.status, RunStatus::ok) << name << (r.finding ? r.finding->report : "");
-    EXPECT_FALSE(r.inconclusive) << name << ": " << r.inconclusive_reason;
-    EXPECT_EQ(r.audits, 0u) << name;
-  }
+                           "X2-a-move-before-another-callers-isolation.trace"})
+    expect_lockstep(name);
 }
 
 // W6 at a commit: an allocation fails on a frame whose pageblock a cma_alloc still in flight
 // holds ISOLATE; told the isolations in force, the model fails it too, in commit order.
 TEST(Concurrent, W6AnAllocationMeetsACmaAllocStillInFlight) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/W6-cma-alloc-in-flight-holds-the-frame.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
-  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
-  EXPECT_EQ(r.audits, 0u);
+  expect_lockstep("W6-cma-alloc-in-flight-holds-the-frame.trace");
 }
 
 // P2 in the model: a long-term pin of a block in a MOVABLE pageblock another caller holds
 // ISOLATE migrates it out first, as impl does; the model tested for CMA only (inconclusive).
 TEST(Concurrent, P2TheModelMigratesALongtermPinOutOfAnIsolatedPageblock) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/P2-a-longterm-pin-in-another-callers-isolated-pageblock.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
-  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
-  EXPECT_EQ(r.audits, 0u);
+  expect_lockstep("P2-a-longterm-pin-in-another-callers-isolated-pageblock.trace");
 }
 
 // The audit does not explain away what no order explains: a free that commits between two
 // windows of one cma_alloc (the first given up for the block being freed, the second finding
 // its frame free) stays inconclusive, with the audit's verdict in the reason.
 TEST(Concurrent, TheAuditFindsNoOrderForAFreeBetweenTwoWindows) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/inconclusive-a-free-commits-between-two-windows.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  const ConcurrentResult r = run_corpus("inconclusive-a-free-commits-between-two-windows.trace");
   EXPECT_TRUE(r.inconclusive);
   EXPECT_EQ(r.audits, 1u);
   EXPECT_EQ(r.audited, 0u);
@@ -532,22 +540,14 @@ TEST(Concurrent, TheAuditFindsNoOrderForAFreeBetweenTwoWindows) {
 // caller holds ISOLATE; told that isolation at its commit, the model frees the frame to the
 // buddy allocator, not to a page list, as impl (free_unref_page). Inconclusive before.
 TEST(Concurrent, W6AReleaseFreesIntoAnotherCallersIsolatedPageblock) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/W6-a-release-frees-into-another-callers-isolated-pageblock.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
-  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
-  EXPECT_EQ(r.audits, 0u);
+  expect_lockstep("W6-a-release-frees-into-another-callers-isolated-pageblock.trace");
 }
 
 // The state comparison after overlapping operations looks at the list of every free block
 // under linux-6.1 (B10), where lists and labels may differ: here every outcome, label and
 // count agrees and only the list of the block at 8 does not.
 TEST(Concurrent, TheStateComparisonSeesAFreeBlockOnAnotherList) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/inconclusive-free-block-on-another-list.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  const ConcurrentResult r = run_corpus("inconclusive-free-block-on-another-list.trace");
   EXPECT_TRUE(r.inconclusive);
   EXPECT_NE(r.inconclusive_reason.find("the free blocks differ: impl has order 3 at pfn 8 on unmovable's list, the model "
                                        "order 3 at pfn 8 on movable's list"),
@@ -558,10 +558,7 @@ TEST(Concurrent, TheStateComparisonSeesAFreeBlockOnAnotherList) {
 // X1's refusal with its obstacle checked at the isolate step: the model refuses the same
 // window though the unmovable block is freed before the commit (inconclusive without it).
 TEST(Concurrent, X1ARefusalHoldsThoughTheUnmovableBlockIsFreedBeforeCommit) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/X1-a-refusal-holds-though-the-unmovable-block-is-freed-before-commit.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
+  const ConcurrentResult r = run_corpus("X1-a-refusal-holds-though-the-unmovable-block-is-freed-before-commit.trace");
   EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
 }
 
@@ -570,12 +567,7 @@ TEST(Concurrent, X1ARefusalHoldsThoughTheUnmovableBlockIsFreedBeforeCommit) {
 // lockstep (inconclusive when the model drained only inside T1.2, at its commit). The W4 test
 // above has the other case: no one in between, the drain stays with its candidate.
 TEST(Concurrent, Q4APcpDrainStepReachesTheModelBeforeAnotherCpusAllocation) {
-  const Trace t = parse(read(std::filesystem::path(CMACHECK_SOURCE_DIR) /
-                             "corpus/concurrent/Q4-a-pcp-drain-step-before-another-cpus-allocation.trace"));
-  const ConcurrentResult r = run_concurrent(t, {});
-  EXPECT_EQ(r.status, RunStatus::ok) << (r.finding ? r.finding->report : "");
-  EXPECT_FALSE(r.inconclusive) << r.inconclusive_reason;
-  EXPECT_EQ(r.audits, 0u);
+  expect_lockstep("Q4-a-pcp-drain-step-before-another-cpus-allocation.trace");
 }
 
 // W7: undoing one caller's pageblock merges a free block over the neighbouring pageblock
