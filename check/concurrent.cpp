@@ -105,7 +105,7 @@ struct OpRecord {
   bool isolated_elsewhere = false;
   bool isolated_elsewhere_at_take = false;
   // W6: its windows whose isolation met a pageblock another operation in flight owned.
-  std::vector<model::Model::ForeignRefusal> foreign_refusals;
+  std::vector<model::Model::Refusal> refusals;
   // W6: the pageblocks other operations held ISOLATE at its commit step (a block operation's).
   std::vector<model::Model::PageblockRange> foreign_isolation, foreign_isolation_at_take;
   std::vector<model::Model::ReservedView> view;  // W1
@@ -747,7 +747,7 @@ class Engine final : public impl::StepHook {
               return stop(Violation{"I7'", "pageblock " + num(pb) + " is ISOLATE, but no operation in flight isolated it",
                                     where});
             // The obstacle, checked: another operation's isolation, present at this step (W6).
-            if (owner != me) rec.foreign_refusals.push_back({info.first_pb, pb});
+            if (owner != me) rec.refusals.push_back({info.first_pb, pb});
             const Op& mine = std::get<Op>(trace_.statements[rec.statement].body);
             const Op& theirs = std::get<Op>(trace_.statements[records_[owner].statement].body);
             if (std::holds_alternative<CmaAlloc>(mine) && std::holds_alternative<CmaAlloc>(theirs))
@@ -763,7 +763,7 @@ class Engine final : public impl::StepHook {
           // unmovable block freed in between); a refusal with no such obstacle gets no hint,
           // and the model's own X1 judges it.
           if (info.refused_unmovable_pb && obstacle_to_isolation(*info.refused_unmovable_pb))
-            rec.foreign_refusals.push_back({info.first_pb, *info.refused_unmovable_pb});
+            rec.refusals.push_back({info.first_pb, *info.refused_unmovable_pb});
         }
         break;
       case StepLabel::undo:
@@ -1049,14 +1049,14 @@ class Engine final : public impl::StepHook {
     m.set_pending_pcp_drains(rec.pcp_drains);
     m.set_free_type_read(rec.type_read);
     m.set_isolated_elsewhere(rec.isolated_elsewhere);
-    m.set_foreign_refusals(rec.foreign_refusals);
+    m.set_refusals(rec.refusals);
     m.set_foreign_isolation(rec.foreign_isolation);
     m.set_held_blocks(rec.held);
     auto v = m.apply(op, rec.out, mine);
     m.set_pcp_bypass(false);
     m.set_free_type_read(std::nullopt);
     m.set_isolated_elsewhere(false);
-    m.set_foreign_refusals({});
+    m.set_refusals({});
     m.set_foreign_isolation({});
     const bool differ = rec.out.ok != mine.ok || (rec.out.ok && rec.out.pfn != mine.pfn) || rec.out.reason != mine.reason;
     if (!v && differ)

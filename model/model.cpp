@@ -1045,10 +1045,10 @@ Model::RangeResult Model::contig_range(FrameRange r, Mode mode, Outcome& mine, b
   // X1 in normal mode: the first pageblock refused in isolation order (first, last, then
   // the middle ones ascending); the pageblocks before it were isolated, the others not.
   // W6 (concurrency): a pageblock another operation held ISOLATE when this window was
-  // isolated refuses it too (set_isolated_elsewhere's sibling, set_foreign_refusals).
+  // isolated refuses it too (set_isolated_elsewhere's sibling, set_refusals).
   std::optional<uint64_t> foreign;
-  if (foreign_refusal_ < foreign_refusals_.size() && foreign_refusals_[foreign_refusal_].first_pb == first_pb)
-    foreign = foreign_refusals_[foreign_refusal_++].refused_pb;
+  if (refusal_ < refusals_.size() && refusals_[refusal_].first_pb == first_pb)
+    foreign = refusals_[refusal_++].refused_pb;
   auto refuses = [&](uint64_t pb) { return pb == foreign || (mode == Mode::normal && pageblock_unmovable(pb)); };
   std::optional<uint64_t> refused;
   if (refuses(first_pb))

@@ -102,11 +102,12 @@ class Model {
   // ISOLATE pageblock when it committed, so linux-6.1's frees read the label again
   // (has_isolate_pageblock is true) though no pageblock of the model is ISOLATE.
   void set_isolated_elsewhere(bool b) { isolated_elsewhere_ = b; }
-  // Concurrency (W6): for the next operation only, the windows whose isolation found a
-  // pageblock another operation held ISOLATE, in the order they were tried: the window
-  // starting at pageblock first_pb was refused at refused_pb (X1). The checker has checked
-  // that another operation in flight owned refused_pb then (I7').
-  struct ForeignRefusal {
+  // Concurrency (W6, X1): for the next operation only, the windows whose isolation was
+  // refused at a pageblock, in the order they were tried: the window starting at pageblock
+  // first_pb was refused at refused_pb. The checker has checked the obstacle at that step:
+  // another operation in flight owned refused_pb (I7'), or it held an unmovable,
+  // reclaimable or contiguous allocation or a CMA label (X1); it may be gone by the commit.
+  struct Refusal {
     uint64_t first_pb = 0, refused_pb = 0;
   };
   // Concurrency (W6): for the next operation only, the pageblocks other operations held
@@ -136,9 +137,9 @@ class Model {
   void set_held_blocks(std::vector<HandleId> h) { held_blocks_ = std::move(h); }
   // For the next operation only: its name for migrate_at_step.
   void set_operation(uint32_t op) { operation_ = op; }
-  void set_foreign_refusals(std::vector<ForeignRefusal> r) {
-    foreign_refusals_ = std::move(r);
-    foreign_refusal_ = 0;
+  void set_refusals(std::vector<Refusal> r) {
+    refusals_ = std::move(r);
+    refusal_ = 0;
   }
 
   // Transient references (E1-E4): how many every CPU's batches hold, and each one as
@@ -334,9 +335,9 @@ class Model {
   bool pcp_bypass_ = false;
   std::optional<MigrateType> free_type_read_;
   bool isolated_elsewhere_ = false;
-  std::vector<ForeignRefusal> foreign_refusals_;  // set_foreign_refusals
+  std::vector<Refusal> refusals_;  // set_refusals
   std::vector<PageblockRange> foreign_isolation_;  // set_foreign_isolation
-  size_t foreign_refusal_ = 0;                    // the windows that used theirs
+  size_t refusal_ = 0;                    // the windows that used theirs
   std::vector<PcpDrains> pending_pcp_drains_;  // set_pending_pcp_drains
   size_t pcp_drain_attempt_ = 0;             // the isolations that used theirs
   uint8_t cpu_ = 0;
