@@ -104,9 +104,11 @@ struct OpRecord {
   // frees then read the label again (has_isolate_pageblock).
   bool isolated_elsewhere = false;
   bool isolated_elsewhere_at_take = false;
-  // W6: its windows whose isolation met a pageblock another operation in flight owned.
+  // W6, X1: its windows whose isolation was refused, the obstacle checked at that step
+  // (another operation's isolation, an unmovable page).
   std::vector<model::Model::Refusal> refusals;
-  // W6: the pageblocks other operations held ISOLATE at its commit step (a block operation's).
+  // W6: the pageblocks other operations held ISOLATE at its commit step (a contiguous
+  // request's: at its last move, when it moved a block).
   std::vector<model::Model::PageblockRange> foreign_isolation, foreign_isolation_at_take;
   std::vector<model::Model::ReservedView> view;  // W1
   size_t moves_at_steps = 0;  // contiguous: impl's moves its `migrate` steps have reported
