@@ -30,7 +30,13 @@ grep -q "(linux-6.12)</text>" "$tmp/p.svg" || fail "--compare-profiles: the plot
 "$bin" sim "${small[@]}" --threads 3 > "$tmp/three" 2>/dev/null
 cmp -s "$tmp/one" "$tmp/three" || fail "output depends on --threads"
 
-for bad in "--utilisation 120" "--memory 3K" "--orders 0:x" "--preset nonsense" "--sizes 1G" "--bogus" "--fault nonsense"; do
+# --background: a second CPU during the request; the table gains the transient failures.
+"$bin" sim "${small[@]}" --background 50 --pcp 32 > "$tmp/out" 2> "$tmp/err"; rc=$?
+[ $rc -eq 0 ] || fail "--background: exit $rc: $(cat "$tmp/err")"
+grep -q "A second CPU during the request: 50 %" "$tmp/out" || fail "--background: not in the workload line: $(head -3 "$tmp/out")"
+grep -q "failed: pinned / no target / unmovable / transient |" "$tmp/out" || fail "--background: no transient column"
+
+for bad in "--utilisation 120" "--memory 3K" "--orders 0:x" "--preset nonsense" "--sizes 1G" "--bogus" "--fault nonsense" "--background 100"; do
   # shellcheck disable=SC2086
   "$bin" sim "${small[@]}" $bad > /dev/null 2> "$tmp/err"; rc=$?
   [ $rc -eq 2 ] || fail "'$bad': exit $rc, want 2"

@@ -47,10 +47,14 @@ std::string markdown(const Summary& s) {
     << "; orders by pages " << format_orders(w.orders) << ". Pins: " << share(w.pin_short)
     << " of movable blocks short-term at the request, " << share(w.pin_long) << " long-term for life. "
     << (w.pcp_high ? "Per-CPU page lists, high " + std::to_string(w.pcp_high) + " pages. " : std::string())
+    << (w.background > 0 ? "A second CPU during the request: " + share(w.background) +
+                               " of its step boundaries run a step of CPU 1's (frees, allocations, short pins). "
+                         : std::string())
     << s.options.trials << " trials per configuration, seed " << s.options.seed << ".\n\n";
 
   o << "| request | configuration | success | 95 % interval | clean windows | windows tried (mean / max) "
-       "| pages migrated (mean) | failed: pinned / no target / unmovable |\n"
+       "| pages migrated (mean) | failed: pinned / no target / unmovable"
+    << (w.background > 0 ? " / transient" : "") << " |\n"
     << "|---|---|---|---|---|---|---|---|\n";
   for (uint64_t size : w.sizes)
     for (Config c : s.options.configs) {
@@ -62,7 +66,9 @@ std::string markdown(const Summary& s) {
         << fmt("%.1f", cell->windows_mean) << " / " << cell->windows_max << " | " << fmt("%.0f", cell->migrated_mean)
         << " | " << cell->failures[static_cast<size_t>(Failure::pinned)] << " / "
         << cell->failures[static_cast<size_t>(Failure::no_target)] << " / "
-        << cell->failures[static_cast<size_t>(Failure::unmovable)] << " |\n";
+        << cell->failures[static_cast<size_t>(Failure::unmovable)]
+        << (w.background > 0 ? " / " + std::to_string(cell->failures[static_cast<size_t>(Failure::transient)]) : "")
+        << " |\n";
     }
   o << "\n*Clean windows*: the share of the zone's size-aligned windows holding no unmovable, reclaimable or "
        "pinned page: the chance that a request confined to one random window could succeed.\n";
@@ -80,7 +86,7 @@ std::string markdown(const Summary& s) {
 std::string csv(const Summary& s) {
   std::ostringstream o;
   o << "profile,configuration,size_pages,size,trials,successes,rate,low,high,clean_share,windows_mean,windows_max,"
-       "migrated_mean,migrated_mean_ok,failed_pinned,failed_no_target,failed_unmovable,failed_no_window\n";
+       "migrated_mean,migrated_mean_ok,failed_pinned,failed_no_target,failed_unmovable,failed_no_window,failed_transient\n";
   for (const Cell& c : s.cells) {
     o << name(s.workload.profile) << "," << name(c.config) << "," << c.size_pages << "," << format_size(c.size_pages) << "," << c.trials << ","
       << c.successes << "," << fmt("%.6f", c.rate.estimate) << "," << fmt("%.6f", c.rate.low) << ","
@@ -90,7 +96,8 @@ std::string csv(const Summary& s) {
       << fmt("%.1f", c.migrated_mean_ok) << "," << c.failures[static_cast<size_t>(Failure::pinned)] << ","
       << c.failures[static_cast<size_t>(Failure::no_target)] << ","
       << c.failures[static_cast<size_t>(Failure::unmovable)] << ","
-      << c.failures[static_cast<size_t>(Failure::no_window)] << "\n";
+      << c.failures[static_cast<size_t>(Failure::no_window)] << ","
+      << c.failures[static_cast<size_t>(Failure::transient)] << "\n";
   }
   return o.str();
 }

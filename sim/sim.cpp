@@ -5,12 +5,24 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
+#include <setjmp.h>
+#include <ucontext.h>
+
 #include "impl/allocator.h"
 #include "trace/generate.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CMACHECK_SIM_ASAN_FIBERS 1
+#include <sanitizer/common_interface_defs.h>
+#endif
+#endif
 
 namespace cmacheck::sim {
 
@@ -32,6 +44,7 @@ const char* name(Failure f) {
     case Failure::no_target: return "no target";
     case Failure::unmovable: return "unmovable";
     case Failure::no_window: return "no window";
+    case Failure::transient: return "transient";
   }
   return "?";
 }
@@ -53,6 +66,8 @@ std::string Workload::validate() const {
     e << "unmovable and reclaimable shares must be >= 0 and sum to at most 1";
   else if (!(pin_short >= 0 && pin_short <= 1 && pin_long >= 0 && pin_long <= 1))
     e << "pin fractions must lie in [0, 1]";
+  else if (!(background >= 0 && background < 1))
+    e << "background must lie in [0, 1): the request needs some of the steps";
   else if (!(aging >= 0 && aging <= 1000))
     e << "aging must lie in [0, 1000] turnovers";
   else if (sizes.empty())
@@ -288,6 +303,16 @@ class Ager {
     return s;
   }
 
+  // The movable blocks not pinned long-term: what CPU 1 may free or pin during the request.
+  std::vector<HandleId> movable_blocks() const {
+    std::vector<HandleId> out;
+    for (const Live& l : live_)
+      if (l.kind == Kind::movable && !l.longterm) out.push_back(l.h);
+    return out;
+  }
+  // The first handle never used: CPU 1's allocations count on from it.
+  uint32_t unused_handles_from() const { return next_handle_ + 1; }
+
   HandleId fresh() {
     if (!spare_.empty()) {
       const HandleId h = spare_.back();
@@ -386,47 +411,249 @@ class Ager {
   uint64_t used_ = 0, alloc_failures_ = 0, long_pin_failures_ = 0;
 };
 
+// A second CPU during the request (Workload::background). The request runs on CPU 0 and
+// CPU 1 goes on with the machine's life, each on a fiber of its own; they are interleaved at
+// impl's step boundaries (impl::StepHook, the concurrent engine's cut: docs/concurrency.md),
+// so CPU 1 can free a block between its type read and its commit (F2) while the request
+// isolates and drains, as on a real device. CPU 1's operations: free a movable block (page
+// cache evicted), allocate an order-0 movable block (page cache filled), pin a movable block
+// short-term and drop the pin at its next operation (I/O). It never takes cma_mutex and
+// never pins long-term, so neither CPU waits for the other. Deterministic for its seed.
+class SecondCpu final : public impl::StepHook {
+ public:
+  SecondCpu(Allocator& a, double rate, uint64_t seed, std::vector<HandleId> movable, uint32_t first_free_handle,
+            Context ctx, bool check_between_steps)
+      : a_(a),
+        rate_(rate),
+        rng_(seed),
+        movable_(std::move(movable)),
+        next_handle_(first_free_handle),
+        ctx_(ctx),
+        check_between_steps_(check_between_steps) {}
+
+  // Runs `request` on CPU 0 with CPU 1 interleaved, until the request returned and CPU 1 is
+  // between operations.
+  template <class Request>
+  void run(Request&& request) {
+    request_ = [&] { request(); };
+    a_.set_step_hook(this);
+    start(0, &SecondCpu::request_main);
+    start(1, &SecondCpu::background_main);
+    while (!request_done_ || cpu1_in_op_) resume(!request_done_ && rng_.uniform() >= rate_ ? 0 : 1);
+    stop_ = true;
+    resume(1);  // CPU 1 sees stop_ at its next operation and returns
+    a_.set_step_hook(nullptr);
+    a_.set_cpu(0);
+  }
+
+  void step(const impl::StepInfo&) override { yield(); }
+  void lock_cma_mutex() override {}    // only CPU 0 takes it
+  void unlock_cma_mutex() override {}
+  void wait_for_lru(HandleId h) override {  // P2's wait (no long-term pin is made during a request)
+    while (a_.off_lru(h)) yield();
+  }
+
+ private:
+  static constexpr size_t kStackSize = 256 * 1024;
+  static inline thread_local SecondCpu* t_self = nullptr;
+
+  static void request_main() {
+    SecondCpu* self = t_self;
+    self->entered();
+    self->request_();
+    self->request_done_ = true;
+    self->leave();
+  }
+  static void background_main() {
+    SecondCpu* self = t_self;
+    self->entered();
+    self->background();
+    self->leave();
+  }
+  // A fiber's end: back to the scheduler for good (never returns).
+  [[noreturn]] void leave() {
+#ifdef CMACHECK_SIM_ASAN_FIBERS
+    __sanitizer_start_switch_fiber(nullptr, main_bottom_, main_size_);
+#endif
+    _longjmp(main_jmp_, 1);
+  }
+
+  void background() {
+    std::optional<HandleId> pinned;  // dropped at the next operation
+    while (!stop_) {
+      cpu1_in_op_ = true;
+      if (pinned) {
+        a_.unpin(*pinned, out_);
+        pinned.reset();
+      } else if (const double u = rng_.uniform(); u < 1.0 / 3 && !movable_.empty()) {
+        const size_t i = rng_.below(movable_.size());
+        const HandleId h = movable_[i];
+        movable_[i] = movable_.back();
+        movable_.pop_back();
+        if (a_.is_live(h)) a_.free(h, out_);  // fails, changing nothing, when pinned
+      } else if (u < 2.0 / 3) {
+        const HandleId h{next_handle_++};
+        a_.alloc(h, Kind::movable, Order{0}, std::nullopt, out_);
+        if (out_.ok) movable_.push_back(h);
+      } else if (!movable_.empty()) {
+        const HandleId h = movable_[rng_.below(movable_.size())];
+        if (a_.is_live(h)) {
+          a_.pin(h, false, out_);
+          if (out_.ok) pinned = h;
+        }
+      }
+      cpu1_in_op_ = false;
+      yield();
+    }
+    if (pinned) a_.unpin(*pinned, out_);
+  }
+
+  void start(int cpu, void (*fn)()) {
+    if (!stacks_[cpu]) stacks_[cpu] = std::make_unique<char[]>(kStackSize);
+    getcontext(&ctx_of_[cpu]);
+    ctx_of_[cpu].uc_stack.ss_sp = stacks_[cpu].get();
+    ctx_of_[cpu].uc_stack.ss_size = kStackSize;
+    ctx_of_[cpu].uc_link = nullptr;  // a fiber ends with leave()
+    makecontext(&ctx_of_[cpu], fn, 0);
+    started_[cpu] = false;
+  }
+
+  // The first entry into a fiber is setcontext's; every later switch is _setjmp/_longjmp
+  // (as the concurrent engine's fibers: no signal mask saved, which ASan handles too).
+  void resume(int cpu) {
+    running_ = cpu;
+    a_.set_cpu(static_cast<uint8_t>(cpu));
+    t_self = this;
+#ifdef CMACHECK_SIM_ASAN_FIBERS
+    void* fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, stacks_[cpu].get(), kStackSize);
+#endif
+    if (!_setjmp(main_jmp_)) {
+      if (!started_[cpu]) {
+        started_[cpu] = true;
+        setcontext(&ctx_of_[cpu]);
+      }
+      _longjmp(fiber_jmp_[cpu], 1);
+    }
+#ifdef CMACHECK_SIM_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+    // On the sampled trials, impl's invariants between steps every 64th boundary, those of
+    // quiescence aside (the concurrent engine checks every one, in small worlds).
+    if (check_between_steps_ && ++boundaries_ % 64 == 0)
+      if (auto v = a_.check_invariants(CheckTier::cheap, /*quiescent=*/false)) violation(*v, ctx_, "cheap, between steps");
+  }
+
+  void yield() {
+#ifdef CMACHECK_SIM_ASAN_FIBERS
+    void* fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, main_bottom_, main_size_);
+#endif
+    if (!_setjmp(fiber_jmp_[running_])) _longjmp(main_jmp_, 1);
+#ifdef CMACHECK_SIM_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(fake, &main_bottom_, &main_size_);
+#endif
+  }
+
+  // A fiber's first instructions.
+  void entered() {
+#ifdef CMACHECK_SIM_ASAN_FIBERS
+    __sanitizer_finish_switch_fiber(nullptr, &main_bottom_, &main_size_);
+#endif
+  }
+
+  Allocator& a_;
+  double rate_;
+  Rng rng_;
+  std::vector<HandleId> movable_;
+  uint32_t next_handle_;
+  Context ctx_;
+  bool check_between_steps_;
+  uint64_t boundaries_ = 0;
+  Outcome out_;
+  std::function<void()> request_;
+  jmp_buf main_jmp_{};
+  std::array<jmp_buf, 2> fiber_jmp_{};
+  std::array<ucontext_t, 2> ctx_of_{};
+  std::array<bool, 2> started_{};
+  std::array<std::unique_ptr<char[]>, 2> stacks_;
+  int running_ = 0;
+  bool request_done_ = false, cpu1_in_op_ = false, stop_ = false;
+#ifdef CMACHECK_SIM_ASAN_FIBERS
+  const void* main_bottom_ = nullptr;
+  size_t main_size_ = 0;
+#endif
+};
+
+// What CPU 1 starts from during a request: the aging's movable blocks and fresh handles.
+struct Background {
+  double rate = 0;
+  std::vector<HandleId> movable;
+  uint32_t first_free_handle = 0;
+  uint64_t seed = 0;
+};
+
 uint8_t ceil_log2(uint64_t n) { return static_cast<uint8_t>(n <= 1 ? 0 : 64 - std::countl_zero(n - 1)); }
 
 Request measure(Allocator& a, const Workload& w, Config c, uint64_t size, HandleId h, bool full_checks,
-                Context ctx) {
+                Context ctx, const Background& background) {
   Outcome out;
   // I10 on the sampled trials: a failed request changes nothing but the moves X2 allows.
+  // (Not with a second CPU: its own operations change the machine meanwhile.)
   std::optional<Allocator::Snapshot> before;
-  if (full_checks) before = a.snapshot();
-  if (c == Config::reservation) {
-    // dma_alloc_contiguous(): align = min(get_order(size), CONFIG_CMA_ALIGNMENT).
-    const uint8_t align = std::min(ceil_log2(size), w.cma_align_cap);
-    a.cma_alloc(h, AreaId{0}, PageCount{size}, Order{align}, out);
-  } else {
-    a.alloc_contig(h, PageCount{size}, out);
-  }
+  if (full_checks && background.rate == 0) before = a.snapshot();
+  auto request = [&] {
+    if (c == Config::reservation) {
+      // dma_alloc_contiguous(): align = min(get_order(size), CONFIG_CMA_ALIGNMENT).
+      const uint8_t align = std::min(ceil_log2(size), w.cma_align_cap);
+      a.cma_alloc(h, AreaId{0}, PageCount{size}, Order{align}, out);
+    } else {
+      a.alloc_contig(h, PageCount{size}, out);
+    }
+  };
   ctx.phase = "measured request";
+  if (background.rate > 0)
+    SecondCpu(a, background.rate, background.seed, background.movable, background.first_free_handle, ctx, full_checks)
+        .run(request);
+  else
+    request();
   check(a, CheckTier::cheap, ctx);
+  // A failure with a second CPU: the same request once more, CPU 1 between operations. If it
+  // succeeds, what failed the first was CPU 1's for a moment (Failure::transient).
+  bool transient = false;
+  const Outcome first = out;
+  if (!out.ok && background.rate > 0) {
+    request();
+    check(a, CheckTier::cheap, ctx);
+    transient = out.ok;
+  }
   if (full_checks) {
     check(a, CheckTier::full, ctx);
-    if (!out.ok)
+    if (!out.ok && before)
       if (auto v = a.check_unchanged(*before, out)) violation(*v, ctx, "I10");
   }
   Request r;
-  r.ok = out.ok;
-  r.windows = out.windows_tried;
-  for (const Move& m : out.moves) r.migrated_pages += raw(a.allocation(m.handle)->count);
-  if (!out.ok) {
+  r.ok = first.ok;
+  r.windows = first.windows_tried;
+  for (const Move& m : first.moves)
+    if (const impl::Allocation* moved = a.allocation(m.handle)) r.migrated_pages += raw(moved->count);  // (CPU 1 may have freed it)
+  if (!first.ok) {
     // cma_alloc stops at the first window without a migration target (A4); otherwise every
     // window tried had one obstacle, and the most hopeful one names the failure (Failure).
-    const uint32_t no_target_windows = out.windows_tried - out.busy_pinned - out.busy_unmovable;
-    if (out.windows_tried == 0)
+    const uint32_t no_target_windows = first.windows_tried - first.busy_pinned - first.busy_unmovable;
+    if (transient)
+      r.why = Failure::transient;
+    else if (first.windows_tried == 0)
       r.why = Failure::no_window;
-    else if (c == Config::reservation && out.reason == FailReason::no_memory)
+    else if (c == Config::reservation && first.reason == FailReason::no_memory)
       r.why = Failure::no_target;
-    else if (out.busy_pinned > 0)
+    else if (first.busy_pinned > 0)
       r.why = Failure::pinned;
     else if (no_target_windows > 0)
       r.why = Failure::no_target;
     else
       r.why = Failure::unmovable;
-    return r;
+    if (!transient) return r;  // (a transient failure's retry holds the range: released below)
   }
   // The release.
   if (c == Config::reservation)
@@ -469,7 +696,8 @@ Allocator& assign(std::optional<Allocator>& slot, const Allocator& from) {
 Trial run_trial_in(const Workload& w, Config c, uint64_t seed, bool full_checks, Workspace& ws) {
   auto& fresh = ws.fresh[static_cast<size_t>(c)];
   if (!fresh) {
-    const MachineDecl m{w.memory_pages, w.pageblock_order, w.max_order, w.profile, 1, w.pcp_high};
+    const MachineDecl m{w.memory_pages, w.pageblock_order, w.max_order, w.profile,
+                        static_cast<uint8_t>(w.background > 0 ? 2 : 1), w.pcp_high};
     std::vector<AreaDecl> areas;
     if (c == Config::reservation)  // memblock allocates top-down: the area ends at the top of memory
       areas.push_back(AreaDecl{"cma", Pfn{w.memory_pages - w.area_pages}, PageCount{w.area_pages}, 0});
@@ -484,10 +712,17 @@ Trial run_trial_in(const Workload& w, Config c, uint64_t seed, bool full_checks,
   Trial t;
   t.aging = ager.stats();
   const HandleId h = ager.fresh();
+  Background background;
+  if (w.background > 0) {
+    background.rate = w.background;
+    background.movable = ager.movable_blocks();
+    background.first_free_handle = std::max<uint32_t>(ager.unused_handles_from(), raw(h) + 1);
+  }
   for (size_t i = 0; i < w.sizes.size(); ++i) {
     // Each size on its own copy of the aged machine; the last may use the aged one itself.
     Allocator& a = i + 1 == w.sizes.size() ? aged : assign(ws.copy, aged);
-    t.requests.push_back(measure(a, w, c, w.sizes[i], h, full_checks, ctx));
+    background.seed = mix64(seed ^ (i + 1) * 0x2545f4914f6cdd1dull);
+    t.requests.push_back(measure(a, w, c, w.sizes[i], h, full_checks, ctx, background));
   }
   return t;
 }

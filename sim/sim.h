@@ -40,6 +40,11 @@ struct Workload {
   // Per-CPU page lists (rules Q1-Q5) of the machine's one CPU: 0 none; else their high mark
   // in pages. Frees of the aging park there; the request drains them (Q4).
   uint16_t pcp_high = 0;
+  // A second CPU during the request (docs/success-rates.md, "A second CPU"): the chance, at
+  // each step boundary of the request, that CPU 1 runs a step of its own instead: page
+  // cache going on (a movable page freed, one allocated) and short-term pins taken and
+  // dropped (I/O). 0: the request runs alone, as before.
+  double background = 0;
   std::vector<uint64_t> sizes{256, 512, 1024, 2048};  // request sizes in pages
   uint8_t cma_align_cap = 8;  // CONFIG_CMA_ALIGNMENT: dma_alloc_contiguous caps align at order 8
   impl::FaultSet faults;      // run on a faulty allocator, to show that violations are caught
@@ -69,7 +74,10 @@ const char* name(Config c);
 // the most hopeful one names the failure: a window stopped only by a pin would have
 // succeeded once the pin was dropped (L2); one that found no migration target might after
 // reclaim; one holding an unmovable page never will (X1, X3). no_window: nothing to try.
-enum class Failure : uint8_t { none, pinned, no_target, unmovable, no_window };
+// transient (with a second CPU only): the request failed, and the same request made again
+// once CPU 1 is between operations succeeds: what held it was another CPU's for a moment (a
+// page being freed, parked on a page list after the drain, pinned for I/O).
+enum class Failure : uint8_t { none, pinned, no_target, unmovable, no_window, transient };
 const char* name(Failure f);
 
 // One measured request.
@@ -140,7 +148,7 @@ struct Cell {
   double windows_mean = 0;         // windows tried per request
   uint64_t windows_max = 0;
   double clean_share = 0;          // mean share of clean windows of this size (AgingStats)
-  std::array<uint64_t, 5> failures{};  // indexed by Failure
+  std::array<uint64_t, 6> failures{};  // indexed by Failure
   friend bool operator==(const Cell&, const Cell&) = default;
 };
 

@@ -184,6 +184,49 @@ TEST(Sim, PinsInTheAreaAreWhatMakesAReservationFail) {
   EXPECT_EQ(c.failures[static_cast<size_t>(Failure::pinned)], c.trials - c.successes);
 }
 
+// A second CPU during the request (Workload::background): in a world where the request has
+// one window, no pin and only order-0 pages, nothing but CPU 1 can fail it, and it does now
+// and then (a block it pins or frees while the request migrates, a page it parks on its list
+// after the drain); the same request made again succeeds, so each failure is transient.
+// Without the second CPU every request succeeds.
+TEST(Sim, ASecondCpuFailsARequestOnlyForAMoment) {
+  Workload w = small();
+  w.area_pages = 1'024;
+  w.sizes = {1'024};  // one window: a busy one fails the request
+  w.pin_short = w.pin_long = 0;
+  w.orders = {1.0};
+  w.pcp_high = 32;
+  Options o;
+  o.trials = 40;
+  o.configs = {Config::reservation};
+  const Summary alone = run(w, o);
+  EXPECT_EQ(cell(alone, Config::reservation, 1'024).successes, o.trials);
+  w.background = 0.5;
+  const Summary two = run(w, o);
+  const Cell& c = cell(two, Config::reservation, 1'024);
+  EXPECT_LT(c.successes, c.trials);
+  EXPECT_EQ(c.failures[static_cast<size_t>(Failure::transient)], c.trials - c.successes);
+  EXPECT_NE(markdown(two).find("/ transient"), std::string::npos);
+  EXPECT_NE(csv(two).find("failed_transient"), std::string::npos);
+}
+
+// With a second CPU, a trial is still a function of its seed: the same on any thread count,
+// with impl's invariants checked between steps on every trial.
+TEST(Sim, ASecondCpuGivesTheSameResultsOnAnyThreadCount) {
+  Workload w = small();
+  w.pcp_high = 32;
+  w.background = 0.5;
+  Options o;
+  o.trials = 4;
+  o.full_every = 1;
+  o.threads = 1;
+  const Summary one = run(w, o);
+  o.threads = 3;
+  const Summary three = run(w, o);
+  EXPECT_EQ(one.cells, three.cells);
+  EXPECT_EQ(csv(one), csv(three));
+}
+
 TEST(Sim, ABrokenAllocatorIsReportedNotMeasured) {
   Workload w = small();
   w.faults.add(impl::Fault::migration_drops_content);  // I8 on the first migration
@@ -222,6 +265,9 @@ TEST(Workload, ValidateNamesWhatIsWrong) {
   w.unmovable = 0.7;
   w.reclaimable = 0.7;
   EXPECT_NE(w.validate().find("sum"), std::string::npos);
+  w = Workload{};
+  w.background = 1;  // the request would never get a step
+  EXPECT_NE(w.validate().find("background"), std::string::npos);
 }
 
 TEST(Workload, OrderMixesParseAndPrint) {

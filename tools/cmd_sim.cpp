@@ -97,7 +97,7 @@ struct SimArgs {
   std::string preset = "default";
   std::string memory, area, orders, sizes, config = "both";
   unsigned pageblock_order = 0, max_order = 0;
-  std::string utilisation, peak, unmovable, reclaimable, pin_short, pin_long;
+  std::string utilisation, peak, unmovable, reclaimable, pin_short, pin_long, background;
   double aging = 0;
   unsigned pcp = 0;
   uint32_t trials = 0;
@@ -147,6 +147,7 @@ int run(SimArgs& a) {
   if (a.given("--pin-long")) w.pin_long = fraction_of(a.pin_long);
   if (a.given("--aging")) w.aging = a.aging;
   if (a.given("--pcp")) w.pcp_high = static_cast<uint16_t>(a.pcp);
+  if (a.given("--background")) w.background = fraction_of(a.background);
   if (a.given("--sizes")) w.sizes = sizes_of(a.sizes);
   if (a.given("--orders")) {
     std::string err;
@@ -306,6 +307,12 @@ cli::Command add(CLI::App& parent) {
   opt["--pcp"] = cmd->add_option("--pcp", a->pcp, "per-CPU page lists of high mark N pages (rules Q1-Q5; 0: none, default)")
                      ->type_name("N")
                      ->check(CLI::Range(0, 4096));
+  opt["--background"] =
+      cmd->add_option("--background", a->background,
+                      "a second CPU during the request: the share of the request's step boundaries at which\n"
+                      "CPU 1 runs a step of its own (frees, allocations, short pins; 0 none, default)")
+          ->type_name("PCT")
+          ->check(pct_ok);
   opt["--aging"] = cmd->add_option("--aging", a->aging, "churn after the first fill, in multiples of the memory in use (1)")
                        ->type_name("TURNOVERS");
   opt["--sizes"] = cmd->add_option("--sizes", a->sizes, "request sizes, e.g. 1M,2M,4M,8M (a bare number is MiB)")
