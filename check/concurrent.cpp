@@ -111,7 +111,6 @@ struct OpRecord {
   // request's: at its last move, when it moved a block).
   std::vector<model::Model::PageblockRange> foreign_isolation, foreign_isolation_at_take;
   std::vector<model::Model::ReservedView> view;  // W1
-  size_t moves_at_steps = 0;  // contiguous: impl's moves its `migrate` steps have reported
   std::optional<std::vector<model::Model::PageblockRange>> isolation_at_last_move;  // others', W6
   std::vector<HandleId> held;  // W8: blocks another CPU held when it looked, the hold checked then
   Outcome out;
@@ -685,6 +684,12 @@ class Engine final : public impl::StepHook {
         if (!info.isolated) text += ": refused";
         if (info.refused_isolated_pb) text += " (pageblock " + num(*info.refused_isolated_pb) + " is ISOLATE)";
         return text;
+      case StepLabel::migrate:
+        if (info.moved)
+          return text + " " + trace_.handle_name(info.moved->handle) + ": " + num(raw(info.moved->from)) + " -> " +
+                 num(raw(info.moved->to));
+        if (info.busy_block) return text + ": " + trace_.handle_name(*info.busy_block) + " busy";
+        return text;
       case StepLabel::undo:
         if (info.merged_over_isolated)
           text += ": the free block re-merged over pageblock " + num(*info.merged_over_isolated) +
@@ -823,10 +828,10 @@ class Engine final : public impl::StepHook {
         // another operation commits before this one (a model event, with the pageblocks
         // isolated now, this operation's and others', ISOLATE); otherwise this operation
         // moves it at its commit, as the sequential model does.
-        if (rec.moves_at_steps < rec.out.moves.size()) rec.isolation_at_last_move = isolation_of_others(me);
-        for (; rec.moves_at_steps < rec.out.moves.size(); ++rec.moves_at_steps)
-          model_events_.push_back({step_, ModelEvent::Kind::move, cpu, isolation_of_others(kNoOwner), me,
-                                   rec.out.moves[rec.moves_at_steps]});
+        if (info.moved) {
+          rec.isolation_at_last_move = isolation_of_others(me);
+          model_events_.push_back({step_, ModelEvent::Kind::move, cpu, isolation_of_others(kNoOwner), me, *info.moved});
+        }
         break;
       case StepLabel::op:
       case StepLabel::search:

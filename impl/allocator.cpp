@@ -1195,7 +1195,8 @@ Allocator::RangeResult Allocator::alloc_contig_range(uint64_t s, uint64_t e, Mod
         break;
       }
       const bool moved = move_block(slot, MigrateType::movable, true, out);
-      step(StepLabel::migrate);  // each migrate_pages call takes and drops zone->lock
+      // Each migrate_pages call takes and drops zone->lock.
+      step(StepInfo{.label = StepLabel::migrate, .moved = moved ? std::optional(out.moves.back()) : std::nullopt});
       if (!moved) {
         result = RangeResult::no_memory;
         break;

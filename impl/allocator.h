@@ -61,6 +61,7 @@ struct StepInfo {
   std::optional<uint64_t> busy_on_pcp;           // take: a frame of the range on a page list (X3, W4)
   std::optional<uint64_t> merged_over_isolated;  // undo: X5's buddy path merged a free block over this ISOLATE pageblock (W7)
   std::optional<HandleId> busy_block;  // migrate: the block whose pin, batch reference or free in flight made the range busy
+  std::optional<Move> moved;           // migrate: the block moved at this step (X2)
 };
 
 // The concurrent engine (check/concurrent.h) installs one; without it (the sequential
