@@ -103,7 +103,6 @@ struct OpRecord {
   // At its commit step another operation in flight held an ISOLATE pageblock (W5): linux-6.1's
   // frees then read the label again (has_isolate_pageblock).
   bool isolated_elsewhere = false;
-  bool isolated_elsewhere_at_take = false;
   // W6, X1: its windows whose isolation was refused, the obstacle checked at that step
   // (another operation's isolation, an unmovable page).
   std::vector<model::Model::Refusal> refusals;
@@ -809,7 +808,6 @@ class Engine final : public impl::StepHook {
                                                "allows it; pcp_isolation=strict does not)",
                                 Pfn{*info.busy_on_pcp}});
         rec.last_take = step_;
-        rec.isolated_elsewhere_at_take = isolated_by_others(me);
         rec.foreign_isolation_at_take = isolation_of_others(me);
         if (rec.lru_window) {  // lru_cache_enable ran just before the take
           rec.lru_window = false;
@@ -860,7 +858,7 @@ class Engine final : public impl::StepHook {
     if (rec.commit == 0) {
       const bool at_take = rec.out.ok && is_contiguous(op) && rec.last_take;
       rec.commit = at_take ? *rec.last_take : step_;
-      rec.isolated_elsewhere = at_take ? rec.isolated_elsewhere_at_take : isolated_by_others(me);
+      rec.isolated_elsewhere = at_take ? !rec.foreign_isolation_at_take.empty() : isolated_by_others(me);
       // W6 matters to the operations that take free blocks (an allocation, a move's target)
       // and to those that free frames (a frame freed into an ISOLATE pageblock goes to the
       // buddy allocator, not to a page list: free_unref_page).

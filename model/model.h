@@ -81,8 +81,9 @@ class Model {
   void lru_cache_enable();
   // Q4 with the events external: for the next operation only, per isolation that succeeded
   // (one per candidate range, ascending), the CPUs whose lists its pcp_drain steps drained.
-  // An alloc_contig_range whose isolation succeeds drains those of every candidate up to its
-  // own not drained yet, where the sequential one drains every CPU (any operation that
+  // An alloc_contig_range whose isolation succeeds drains those of the candidates before it
+  // not drained yet and of its own isolation, one entry (two candidates may begin in one
+  // pageblock), where the sequential one drains every CPU (any operation that
   // committed in between overlapped it, so its result is inconclusive then).
   struct PcpDrains {
     uint64_t first_pb = 0;  // the candidate's first pageblock

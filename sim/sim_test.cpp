@@ -73,8 +73,7 @@ TEST(Sim, ATrialIsAFunctionOfItsSeed) {
   EXPECT_NE(a.aging, c.aging);
 }
 
-TEST(Sim, ResultsAreIdenticalForAnyThreadCount) {
-  const Workload w = small();
+static void expect_the_same_results_on_any_thread_count(const Workload& w) {
   Options o;
   o.trials = 6;
   o.seed = 7;
@@ -94,6 +93,16 @@ TEST(Sim, ResultsAreIdenticalForAnyThreadCount) {
   o.seed = 8;
   const Summary other = run(w, o);
   EXPECT_NE(other.aging_mean, one.aging_mean);
+}
+
+// Also with a second CPU (Workload::background), whose sampled trials check impl's
+// invariants between steps.
+TEST(Sim, ResultsAreIdenticalForAnyThreadCount) {
+  expect_the_same_results_on_any_thread_count(small());
+  Workload w = small();
+  w.pcp_high = 32;
+  w.background = 0.5;
+  expect_the_same_results_on_any_thread_count(w);
 }
 
 // Rule L4: short of pins, every window of an area can be emptied. The area holds movable
@@ -208,23 +217,6 @@ TEST(Sim, ASecondCpuFailsARequestOnlyForAMoment) {
   EXPECT_EQ(c.failures[static_cast<size_t>(Failure::transient)], c.trials - c.successes);
   EXPECT_NE(markdown(two).find("/ transient"), std::string::npos);
   EXPECT_NE(csv(two).find("failed_transient"), std::string::npos);
-}
-
-// With a second CPU, a trial is still a function of its seed: the same on any thread count,
-// with impl's invariants checked between steps on every trial.
-TEST(Sim, ASecondCpuGivesTheSameResultsOnAnyThreadCount) {
-  Workload w = small();
-  w.pcp_high = 32;
-  w.background = 0.5;
-  Options o;
-  o.trials = 4;
-  o.full_every = 1;
-  o.threads = 1;
-  const Summary one = run(w, o);
-  o.threads = 3;
-  const Summary three = run(w, o);
-  EXPECT_EQ(one.cells, three.cells);
-  EXPECT_EQ(csv(one), csv(three));
 }
 
 TEST(Sim, ABrokenAllocatorIsReportedNotMeasured) {
