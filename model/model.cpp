@@ -128,21 +128,25 @@ std::optional<Violation> Model::run(const Op& op, const Outcome* impl, Outcome& 
     operation_.reset();
   }
   // W6: other operations' isolations in force at this operation's commit.
-  const std::vector<std::pair<uint64_t, MigrateType>> foreign_labels = isolate_foreign();
-  std::visit([&](const auto& o) { execute(o, mine); }, op);
-  give_back_foreign(foreign_labels);
-  foreign_isolation_.clear();
+  under_isolation(std::move(foreign_isolation_), [&] { std::visit([&](const auto& o) { execute(o, mine); }, op); });
   reserved_view_.clear();  // a view is for one operation
   held_blocks_.clear();
   return finish_run(op, mine);
 }
 
-void Model::drain_pcp_at_step(uint8_t cpu, std::vector<PageblockRange> isolated) {
+template <class Fn>
+void Model::under_isolation(std::vector<PageblockRange> isolated, Fn&& fn) {
   foreign_isolation_ = std::move(isolated);
   const std::vector<std::pair<uint64_t, MigrateType>> labels = isolate_foreign();
-  if (!pcp_[cpu].empty()) pcp_flush(cpu);
+  fn();
   give_back_foreign(labels);
   foreign_isolation_.clear();
+}
+
+void Model::drain_pcp_at_step(uint8_t cpu, std::vector<PageblockRange> isolated) {
+  under_isolation(std::move(isolated), [&] {
+    if (!pcp_[cpu].empty()) pcp_flush(cpu);
+  });
 }
 
 std::optional<Violation> Model::migrate_at_step(uint32_t op, uint8_t cpu, const Move& move,
@@ -166,13 +170,11 @@ std::optional<Violation> Model::migrate_at_step(uint32_t op, uint8_t cpu, const 
   violation_.reset();
   const uint8_t caller_cpu = cpu_;
   cpu_ = cpu;
-  foreign_isolation_ = std::move(isolated);
-  const std::vector<std::pair<uint64_t, MigrateType>> labels = isolate_foreign();
-  if (!move_block(move.handle, MigrateType::movable, true, mine))
-    violate("K2", "impl moved " + handle(move.handle) + " to pfn " + num(move.to) + " at its migrate step, where B4 finds no target",
-            move.to);
-  give_back_foreign(labels);
-  foreign_isolation_.clear();
+  under_isolation(std::move(isolated), [&] {
+    if (!move_block(move.handle, MigrateType::movable, true, mine))
+      violate("K2", "impl moved " + handle(move.handle) + " to pfn " + num(move.to) + " at its migrate step, where B4 finds no target",
+              move.to);
+  });
   cpu_ = caller_cpu;
   impl_ = nullptr;
   ++*made;

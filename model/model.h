@@ -245,7 +245,10 @@ class Model {
   bool any_isolated() const;  // has_isolate_pageblock
   void pcp_flush(uint8_t cpu);
   void drain_all_pcp();
-  // W6's temporary isolation (foreign_isolation_): installs it, returning the labels to give back.
+  // W6's temporary isolation: `isolated` ISOLATE while fn runs, their labels given back after.
+  template <class Fn>
+  void under_isolation(std::vector<PageblockRange> isolated, Fn&& fn);
+  // Installs foreign_isolation_, returning the labels to give back.
   std::vector<std::pair<uint64_t, MigrateType>> isolate_foreign();
   void give_back_foreign(const std::vector<std::pair<uint64_t, MigrateType>>& labels);
   std::optional<Pfn> take_pcp(MigrateType t, Order k, bool allow_cma);
